@@ -1,0 +1,200 @@
+"""FastSMS (fastsms.co.uk): HTTP form API at /api, token auth, plain-text answers.
+
+A send answers one message id or negative error code per number, comma-separated, in order;
+with ShowErrorMessage the text of a whole-request error follows on the next line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sms_notify import hookimpl
+from sms_notify.errors import Category, ProviderError
+from sms_notify.http import request, unexpected
+from sms_notify.model import Account, Balance, DeliveryStatus, Provider, Receipt, Submission
+
+SCHEME = "fastsms"
+PROVIDER = Provider(
+    scheme=SCHEME,
+    name="FastSMS",
+    base_url="https://my.fastsms.co.uk",
+    credentials=("token",),
+    max_recipients=500,  # not documented; many numbers go by POST, as the API asks
+    max_segments=3,  # Body is at most 459 characters = 3 x 153
+    unicode=False,  # the API documents GSM characters only
+    sender_max_alnum=11,
+    sender_max_digits=15,
+    options={"list": "send to a FastSMS distribution list", "group": "send to a contact group"},
+    list_options=("list", "group"),
+    capabilities=frozenset({"balance", "status"}),
+    summary="UK; HTTP form API with a token",
+)
+PATH = "/api"
+
+C = Category
+# Every documented code (fastsms-http-api.txt; WIRE-NOTES "FastSMS").
+ERRORS: dict[int, tuple[Category, str]] = {
+    -100: (C.CREDIT, "Not Enough Credits"),
+    -101: (C.REQUEST, "Invalid CreditID"),
+    -200: (C.RECIPIENT, "Invalid Contact"),
+    -300: (C.UNAVAILABLE, "General Database Error"),
+    -301: (C.UNAVAILABLE, "Unknown Error"),
+    -302: (C.UNAVAILABLE, "Return XML Error"),
+    -303: (C.REQUEST, "Received XML Error"),
+    -400: (C.RECIPIENT, "Some numbers in list failed"),
+    -401: (C.RECIPIENT, "Invalid Destination Address"),
+    -402: (C.REQUEST, "Invalid Source Address - Alphanumeric too long"),
+    -403: (C.REQUEST, "Invalid Source Address - Invalid Number"),
+    -404: (C.REQUEST, "Blank Body"),
+    -405: (C.REQUEST, "Invalid Validity Period"),
+    -406: (C.RECIPIENT, "No Route Available"),
+    -407: (C.REQUEST, "Invalid Schedule Date"),
+    -408: (C.REQUEST, "Distribution List is Empty"),
+    -409: (C.REQUEST, "Group is Empty"),
+    -410: (C.REQUEST, "Invalid Distribution List"),
+    -411: (C.RATE_LIMITED, "You have exceeded the limit of messages you can send in a single day to a single number"),
+    -412: (C.RECIPIENT, "Number is blacklisted"),
+    -414: (C.REQUEST, "Invalid Group"),
+    -501: (C.AUTH, "Unknown Username/Password"),
+    -502: (C.REQUEST, "Unknown Action"),
+    -503: (C.REQUEST, "Unknown Message ID"),
+    -504: (C.REQUEST, "Invalid From Timestamp"),
+    -505: (C.REQUEST, "Invalid To Timestamp"),
+    -506: (C.REQUEST, "Source Address Not Allowed (Email2SMS)"),
+    -507: (C.REQUEST, "Invalid/Missing Details"),
+    -508: (C.REQUEST, "Error Creating User"),
+    -509: (C.REQUEST, "Unknown/Invalid User"),
+    -510: (C.REQUEST, "You cannot set a user's credits to be less than 0"),
+    -511: (C.UNAVAILABLE, "The system is down for maintenance"),
+    -512: (C.AUTH, "User Suspended"),
+    -513: (C.UNAVAILABLE, "License in use"),
+    -514: (C.AUTH, "License expired"),
+    -515: (C.UNAVAILABLE, "No License available"),
+    -516: (C.REQUEST, "Unknown List"),
+    -517: (C.UNAVAILABLE, "Unable to create List"),
+    -518: (C.REQUEST, "Blank or Invalid Source Address"),
+    -519: (C.REQUEST, "Blank Message Body"),
+    -520: (C.REQUEST, "Unknown Group"),
+    -521: (C.REQUEST, "Unknown Background Send ID"),
+    -522: (C.UNAVAILABLE, "Background Send Not Finished"),
+    -523: (C.REQUEST, "No messages were found"),
+    -601: (C.REQUEST, "Unknown Report Type"),
+    -701: (C.REQUEST, "No UserID Specified"),
+    -702: (C.REQUEST, "Invalid Amount Specified"),
+    -703: (C.REQUEST, "Invalid Currency Requested"),
+}
+
+# CheckMessageStatus words -> (state, final). Delivered/Undeliverable seen live, Sent in
+# GetBGMessages; the rest of FastSMS's list is not public, so unknown words are passed through.
+STATUSES: dict[str, tuple[str, bool]] = {
+    "delivered": ("delivered", True),
+    "undeliverable": ("failed", True),
+    "failed": ("failed", True),
+    "expired": ("failed", True),
+    "rejected": ("failed", True),
+    "sent": ("sent", False),
+    "pending": ("queued", False),
+    "queued": ("queued", False),
+    "scheduled": ("queued", False),
+}
+
+_ANSWER = re.compile(r"^-?\d+(,-?\d+)*$")
+
+
+def error(code: int, detail: str = "") -> ProviderError:
+    category, text = ERRORS.get(code, (Category.REQUEST, "Unknown error code"))
+    return ProviderError(category, detail or text, code=code, provider=PROVIDER.name)
+
+
+def _call(account: Account, params: dict[str, Any]) -> str:
+    form = {"Token": account.user, "ShowErrorMessage": "1", **params}
+    response = request(
+        "POST", account.url(PROVIDER, PATH), data=form, provider=PROVIDER.name,
+        timeout=account.timeout,
+    )
+    return response.text.strip()
+
+
+def _values(answer: str) -> tuple[list[int], str]:
+    """The comma-separated numbers of the first line, and any error text after it."""
+    first, _, rest = answer.partition("\n")
+    first = first.strip()
+    if not _ANSWER.match(first):
+        raise unexpected(PROVIDER.name, answer)
+    return [int(v) for v in first.split(",")], rest.strip()
+
+
+@hookimpl
+def sms_notify_register_providers(register: Callable[[Provider], None]) -> None:
+    register(PROVIDER)
+
+
+@hookimpl
+def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
+    if account.scheme != SCHEME:
+        return None
+    params: dict[str, Any] = {"Action": "Send", "Body": submission.text}
+    if submission.sender:
+        params["SourceAddress"] = submission.sender
+        params["SourceTON"] = "1" if submission.sender.lstrip("+").isdigit() else "5"
+    first = submission.recipients[0]
+    if first.kind in ("list", "group"):
+        title = first.kind.capitalize()
+        params.update({"DestinationAddress": title, f"{title}Name": first.address, "GetBGSendID": "1"})
+    else:
+        params["DestinationAddress"] = ",".join(r.digits for r in submission.recipients)
+    values, detail = _values(_call(account, params))
+    if len(values) == 1 and values[0] < 0:
+        err = error(values[0], detail)
+        if err.category is not Category.RECIPIENT or len(submission.recipients) > 1:
+            raise err
+    if len(values) != len(submission.recipients):
+        raise ProviderError(
+            Category.UNAVAILABLE,
+            f"answered {len(values)} results for {len(submission.recipients)} numbers",
+            provider=PROVIDER.name,
+        )
+    return [
+        Receipt(r, message_id=str(v)) if v > 0 else Receipt(r, error=error(v, detail))
+        for r, v in zip(submission.recipients, values, strict=True)
+    ]
+
+
+@hookimpl
+def sms_notify_balance(account: Account) -> Balance | None:
+    if account.scheme != SCHEME:
+        return None
+    answer = _call(account, {"Action": "CheckCredits"})
+    first, _, detail = answer.partition("\n")
+    try:
+        credits = float(first.strip().replace(",", "."))
+    except ValueError:
+        raise unexpected(PROVIDER.name, answer) from None
+    if credits < 0 and first.strip().lstrip("-").isdigit() and int(first) in ERRORS:
+        raise error(int(first), detail.strip())
+    return Balance(credits)
+
+
+@hookimpl
+def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | None:
+    if account.scheme != SCHEME:
+        return None
+    answer = _call(account, {"Action": "CheckMessageStatus", "MessageID": message_id})
+    first, _, detail = answer.partition("\n")
+    word = first.strip()
+    if re.fullmatch(r"-\d+", word):
+        raise error(int(word), detail.strip())
+    if not word:
+        raise unexpected(PROVIDER.name, answer)
+    state, final = STATUSES.get(word.lower(), ("unknown", False))
+    return DeliveryStatus(message_id, state, final, detail=word)
+
+
+
+@hookimpl
+def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
+    from sms_notify.plugins.fastsms_sandbox import simulator
+
+    register(SCHEME, simulator())

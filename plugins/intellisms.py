@@ -1,0 +1,1 @@
+"""Provider plugin for intellisms: being written (see issues 2 and 3)."""

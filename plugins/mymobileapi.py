@@ -1,0 +1,1 @@
+"""Provider plugin for mymobileapi: being written (see issues 2 and 3)."""

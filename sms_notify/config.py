@@ -1,0 +1,291 @@
+"""The YAML config file: accounts, routes, defaults, limits and the receiver's server block.
+
+``${VAR}`` is replaced from the environment (``$$`` is a literal ``$``); inside account URLs the
+value is percent-encoded, so secrets with ``@ / : # +`` survive. Every error names its key path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .model import Account, check_sender
+from .urls import parse, quote_secret
+
+ENV_VAR = "SMS_NOTIFY_CONFIG"
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+TOP_KEYS = {"accounts", "routes", "defaults", "limits", "dedup_window", "server"}
+ROUTE_KEYS = {"to", "via", "max_segments", "send_resolved", "template"}
+SERVER_KEYS = {"listen", "bearer_token", "basic_auth", "outbox", "max_body", "synchronous",
+               "max_age", "workers"}
+
+
+@dataclass
+class Route:
+    name: str
+    to: list[str]
+    via: list[str]
+    max_segments: int = 1
+    send_resolved: bool = True
+    template: str | None = None
+
+
+@dataclass
+class Server:
+    listen: str = "127.0.0.1:9717"
+    bearer_token: str | None = None
+    basic_auth: tuple[str, str] | None = None
+    outbox: str = "sms-notify-outbox.sqlite"
+    max_body: int = 10 * 1024 * 1024
+    synchronous: str = "NORMAL"
+    max_age: float = 6 * 3600.0  # how long a job keeps being retried before it is dead
+    workers: int = 4
+
+
+@dataclass
+class Config:
+    accounts: dict[str, Account] = field(default_factory=dict)
+    routes: dict[str, Route] = field(default_factory=dict)
+    region: str | None = None
+    per_recipient: tuple[int, float] | None = None  # (texts, window seconds)
+    dedup_window: float = 600.0
+    server: Server = field(default_factory=Server)
+    warnings: list[str] = field(default_factory=list)
+    path: str = ""
+
+    def accounts_for(self, name: str) -> list[Account]:
+        """Accounts named by an account or route name, in failover order."""
+        if name in self.accounts:
+            return [self.accounts[name]]
+        if name in self.routes:
+            return [self.accounts[v] for v in self.routes[name].via]
+        raise ConfigError(f"no account or route named {name!r} in {self.path or 'the config'}")
+
+
+def parse_duration(value: Any, path: str) -> float:
+    """Seconds in `10m`, `1h30m`, `45s`, `500ms` or a bare number of seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    text = str(value).strip()
+    if not text or _DURATION.sub("", text):
+        raise ConfigError(f"{value!r} is not a duration (like 30s, 10m, 1h30m)", path)
+    return sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
+
+
+def _substitute(value: str, path: str, encode: bool) -> str:
+    def repl(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"environment variable {name} is not set", path)
+        return quote_secret(os.environ[name]) if encode else os.environ[name]
+
+    return _ENV_REF.sub(repl, value)
+
+
+def _mapping(value: Any, path: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"must be a mapping, not {type(value).__name__}", path)
+    return value
+
+
+def _string(value: Any, path: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ConfigError(f"must be a string, not {type(value).__name__}", path)
+    return _substitute(str(value), path, encode=False)
+
+
+def _strings(value: Any, path: str) -> list[str]:
+    if isinstance(value, (str, int)):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(f"must be a list, not {type(value).__name__}", path)
+    return [_string(v, f"{path}[{i}]") for i, v in enumerate(value)]
+
+
+def _unknown(data: dict[str, Any], allowed: set[str], path: str) -> None:
+    for key in data:
+        if key not in allowed:
+            where = f"{path}.{key}" if path else str(key)
+            raise ConfigError(f"unknown key (known: {', '.join(sorted(allowed))})", where)
+
+
+def loads(text: str, path: str = "") -> Config:
+    """Parse and validate a config document."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}not valid YAML ({problem})", path) from None
+    data = _mapping(data, "(top level)")
+    _unknown(data, TOP_KEYS, "")
+    from .manager import providers
+
+    known = providers()
+    config = Config(path=path)
+
+    for name, url in _mapping(data.get("accounts"), "accounts").items():
+        where = f"accounts.{name}"
+        if not isinstance(url, str):
+            raise ConfigError("must be a provider URL string", where)
+        account = parse(_substitute(url, where, encode=True), known, where)
+        account.name = str(name)
+        if account.sender:
+            try:
+                check_sender(known[account.scheme], account.sender)
+            except Exception as exc:
+                raise ConfigError(str(exc), where) from None
+        config.accounts[str(name)] = account
+
+    defaults = _mapping(data.get("defaults"), "defaults")
+    _unknown(defaults, {"region"}, "defaults")
+    if "region" in defaults:
+        config.region = _string(defaults["region"], "defaults.region").upper()
+
+    for name, body in _mapping(data.get("routes"), "routes").items():
+        where = f"routes.{name}"
+        body = _mapping(body, where)
+        _unknown(body, ROUTE_KEYS, where)
+        if "via" not in body:
+            raise ConfigError("missing 'via': the accounts to send through, in order", where)
+        via = _strings(body["via"], f"{where}.via")
+        for i, account in enumerate(via):
+            if account not in config.accounts:
+                raise ConfigError(f"unknown account {account!r}", f"{where}.via[{i}]")
+        route = Route(str(name), _strings(body.get("to", []), f"{where}.to"), via)
+        if "max_segments" in body:
+            ms = body["max_segments"]
+            if isinstance(ms, bool) or not isinstance(ms, int) or ms < 1:
+                raise ConfigError("must be a whole number of at least 1", f"{where}.max_segments")
+            route.max_segments = ms
+        if "send_resolved" in body:
+            if not isinstance(body["send_resolved"], bool):
+                raise ConfigError("must be true or false", f"{where}.send_resolved")
+            route.send_resolved = body["send_resolved"]
+        if body.get("template") is not None:
+            route.template = _string(body["template"], f"{where}.template")
+            _check_template(route.template, f"{where}.template")
+        config.routes[str(name)] = route
+
+    limits = _mapping(data.get("limits"), "limits")
+    _unknown(limits, {"per_recipient"}, "limits")
+    if "per_recipient" in limits:
+        config.per_recipient = _rate(limits["per_recipient"], "limits.per_recipient")
+
+    if "dedup_window" in data:
+        config.dedup_window = parse_duration(data["dedup_window"], "dedup_window")
+    if config.dedup_window > 3600:
+        config.warnings.append(
+            f"dedup_window: {data['dedup_window']} is long; keep it below Alertmanager's "
+            "repeat_interval (default 4h) or repeats of a still-firing alert are dropped"
+        )
+
+    config.server = _server(_mapping(data.get("server"), "server"))
+    return config
+
+
+def _rate(value: Any, path: str) -> tuple[int, float]:
+    text = str(value)
+    count, sep, window = text.partition("/")
+    if not sep or not count.strip().isdigit() or int(count) < 1:
+        raise ConfigError(f"{value!r} is not a rate like 20/1h", path)
+    return int(count), parse_duration(window.strip(), path)
+
+
+def _check_template(source: str, path: str) -> None:
+    from jinja2 import Environment, TemplateSyntaxError
+
+    try:
+        Environment().parse(source)
+    except TemplateSyntaxError as exc:
+        raise ConfigError(f"template line {exc.lineno}: {exc.message}", path) from None
+
+
+def _server(body: dict[str, Any]) -> Server:
+    _unknown(body, SERVER_KEYS, "server")
+    server = Server()
+    if "listen" in body:
+        server.listen = _string(body["listen"], "server.listen")
+        host, _, port = server.listen.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"{server.listen!r} must be HOST:PORT", "server.listen")
+    if body.get("bearer_token") is not None:
+        server.bearer_token = _string(body["bearer_token"], "server.bearer_token")
+    if body.get("basic_auth") is not None:
+        auth = _mapping(body["basic_auth"], "server.basic_auth")
+        _unknown(auth, {"username", "password"}, "server.basic_auth")
+        if "username" not in auth or "password" not in auth:
+            raise ConfigError("needs username and password", "server.basic_auth")
+        server.basic_auth = (
+            _string(auth["username"], "server.basic_auth.username"),
+            _string(auth["password"], "server.basic_auth.password"),
+        )
+    if server.bearer_token and server.basic_auth:
+        raise ConfigError("use bearer_token or basic_auth, not both", "server")
+    if "outbox" in body:
+        server.outbox = _string(body["outbox"], "server.outbox")
+    if "max_body" in body:
+        mb = body["max_body"]
+        if isinstance(mb, bool) or not isinstance(mb, int) or mb < 1024:
+            raise ConfigError("must be a number of bytes, at least 1024", "server.max_body")
+        server.max_body = mb
+    if "synchronous" in body:
+        sync = _string(body["synchronous"], "server.synchronous").upper()
+        if sync not in ("NORMAL", "FULL"):
+            raise ConfigError("must be NORMAL or FULL", "server.synchronous")
+        server.synchronous = sync
+    if "max_age" in body:
+        server.max_age = parse_duration(body["max_age"], "server.max_age")
+    if "workers" in body:
+        w = body["workers"]
+        if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+            raise ConfigError("must be a whole number of at least 1", "server.workers")
+        server.workers = w
+    return server
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load the config from `path`, else $SMS_NOTIFY_CONFIG."""
+    path = path or os.environ.get(ENV_VAR)
+    if not path:
+        raise ConfigError(f"no config file given (use --config FILE or set {ENV_VAR})")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", str(path)) from None
+    return loads(text, str(path))
+
+
+def resolve(
+    specs: list[str], config_path: str | None = None
+) -> tuple[list[Account], list[str], Config | None]:
+    """Accounts in failover order and route recipients, from provider URLs, account names or
+    route names (names need a config: --config or $SMS_NOTIFY_CONFIG)."""
+    from .manager import providers
+
+    accounts: list[Account] = []
+    to: list[str] = []
+    config: Config | None = None
+    for spec in specs:
+        if "://" in spec:
+            accounts.append(parse(spec, providers()))
+            continue
+        if config is None:
+            config = load(config_path)
+        accounts.extend(config.accounts_for(spec))
+        if spec in config.routes:
+            to.extend(config.routes[spec].to)
+    return accounts, to, config

@@ -1,0 +1,68 @@
+"""One small family of errors, with categories a caller can act on."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    """What went wrong, in terms a caller can act on; every provider error maps to one."""
+
+    AUTH = "auth"  # credentials refused, account suspended
+    CREDIT = "credit"  # out of credit
+    RECIPIENT = "recipient"  # this number cannot be reached
+    REQUEST = "request"  # the request itself is wrong: sender, body, options
+    RATE_LIMITED = "rate_limited"  # too many messages for now
+    UNAVAILABLE = "unavailable"  # gateway down, timeout, 5xx: worth retrying
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying against the same account after a pause."""
+        return self in (Category.RATE_LIMITED, Category.UNAVAILABLE)
+
+    @property
+    def fails_over(self) -> bool:
+        """Worth trying the next account: the text itself is fine (DESIGN, Decisions 2)."""
+        return self is not Category.RECIPIENT and self is not Category.REQUEST
+
+
+class SmsError(Exception):
+    """Base of every error sms-notify shows to a user."""
+
+
+class UsageError(SmsError):
+    """The command line or arguments are wrong (exit status 2)."""
+
+
+class ConfigError(SmsError):
+    """A config file or provider URL is wrong; `path` names the key (e.g. routes.oncall.via[1])."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class ProviderError(SmsError):
+    """A gateway refused or failed a request; keeps the gateway's own code and text."""
+
+    def __init__(
+        self,
+        category: Category | str,
+        text: str,
+        code: str | int | None = None,
+        provider: str = "",
+    ) -> None:
+        self.category = Category(category)
+        self.text = text
+        self.code = None if code is None else str(code)
+        self.provider = provider
+        super().__init__(self.describe())
+
+    @property
+    def transient(self) -> bool:
+        return self.category.transient
+
+    def describe(self) -> str:
+        """`auth: -501 Unknown Username/Password` - category, the gateway's code, its text."""
+        code = f"{self.code} " if self.code else ""
+        return f"{self.category}: {code}{self.text}"

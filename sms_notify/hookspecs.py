@@ -1,0 +1,91 @@
+"""Every hook of sms-notify, in one place.
+
+A provider plugin is a module (or object) with ``@sms_notify.hookimpl`` functions, listed under
+the ``sms_notify`` entry-point group. It registers its gateway with
+`sms_notify_register_providers` and answers the send, balance and status hooks for accounts of
+its own scheme, returning None for any other scheme (the hooks are ``firstresult``).
+A provider speaks its wire protocol only: batching, retries, failover and dedup are the core's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .model import Account, Balance, DeliveryStatus, Provider, Receipt, Submission
+
+PROJECT = "sms_notify"
+_spec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@_spec
+def sms_notify_register_providers(register: Callable[[Provider], None]) -> None:
+    """Declare the gateways this plugin speaks to.
+
+    Called once, when plugins load. Call ``register(Provider(...))`` for each URL scheme; the
+    Provider carries the limits the core's policy needs (recipients per request, parts, sender
+    rules, options). A scheme registered twice keeps the first and warns.
+    """
+
+
+@_spec(firstresult=True)
+def sms_notify_send(account: Account, submission: Submission) -> Sequence[Receipt] | None:
+    """Deliver one request's worth of text through the gateway: the notify hook.
+
+    :param account: the account; return None unless ``account.scheme`` is yours.
+    :param submission: one text for at most ``Provider.max_recipients`` recipients, already
+        normalised (E.164), shortened and checked against the sender rules.
+    :return: one Receipt per recipient, with the gateway's message id or a per-recipient
+        ProviderError.
+    :raises ProviderError: when the whole request failed (credentials, credit, 5xx, timeout,
+        an answer that cannot be read), with the gateway's own code and text.
+    """
+
+
+@_spec(firstresult=True)
+def sms_notify_balance(account: Account) -> Balance | None:
+    """Ask the gateway for the account's credit; None unless the scheme is yours.
+
+    :raises ProviderError: as for sms_notify_send.
+    """
+
+
+@_spec(firstresult=True)
+def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | None:
+    """Look up a message's delivery state by what `send` printed; None unless the scheme is yours.
+
+    Only called for providers that declare the "status" capability.
+    :raises ProviderError: unknown id (category request), or as for sms_notify_send.
+    """
+
+
+@_spec(firstresult=True)
+def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool] | None:
+    """Tell which of our references the gateway has accepted, after a crash left them in doubt.
+
+    Only called for providers that declare the "lookup" capability (a gateway that keeps our
+    reference: server2sms transaction reference, MyMobileAPI customerid, 24x UserField).
+    :return: reference -> True when the gateway has a trace of it.
+    """
+
+
+@_spec(firstresult=True)
+def sms_notify_check_login(account: Account) -> bool | None:
+    """Check the credentials online without sending (providers with the "login" capability).
+
+    :return: True when the gateway accepts them; raise ProviderError(auth) with its text if not.
+    """
+
+
+@_spec
+def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
+    """Bring a simulator of your gateway to ``sms-notify sandbox``.
+
+    Call ``register(scheme, simulator)`` where the simulator is an object with
+    ``routes(state) -> list[starlette.routing.Route]`` serving the gateway's documented paths in
+    its real wire format. Import the simulator lazily: only the sandbox calls this hook.
+    """

@@ -1,0 +1,81 @@
+"""HTTP for provider plugins: one pooled session per thread, transport failures as categories.
+
+Timeouts, refused connections and 5xx are `unavailable`, 429 is `rate_limited`: the convention
+every gateway follows (WIRE-NOTES). Error texts name the host, never the URL, because some
+gateways take credentials in the query string.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .errors import Category, ProviderError
+
+if TYPE_CHECKING:
+    import requests
+
+USER_AGENT = "sms-notify/0.1"
+_local = threading.local()
+
+
+def session() -> requests.Session:
+    s = getattr(_local, "session", None)
+    if s is None:
+        import requests
+
+        s = requests.Session()
+        s.headers["User-Agent"] = USER_AGENT
+        _local.session = s
+    return s
+
+
+def request(
+    method: str, url: str, *, provider: str, timeout: float, **kwargs: Any
+) -> requests.Response:
+    """Send a request; raise ProviderError for transport failures, 5xx and 429 (HTTP 200 and
+    the other 4xx come back for the provider to read its gateway's own error answer)."""
+    import requests
+
+    host = urlsplit(url).netloc
+    try:
+        response = session().request(method, url, timeout=timeout, **kwargs)
+    except requests.Timeout:
+        raise ProviderError(
+            Category.UNAVAILABLE, f"no answer from {host} within {timeout:g}s", provider=provider
+        ) from None
+    except requests.ConnectionError:
+        raise ProviderError(
+            Category.UNAVAILABLE, f"cannot connect to {host}", provider=provider
+        ) from None
+    except requests.RequestException as exc:
+        raise ProviderError(
+            Category.UNAVAILABLE, f"request to {host} failed ({type(exc).__name__})", provider=provider
+        ) from None
+    if response.status_code == 429:
+        raise ProviderError(
+            Category.RATE_LIMITED, f"{host} answered HTTP 429", code=429, provider=provider
+        )
+    if response.status_code >= 500:
+        raise ProviderError(
+            Category.UNAVAILABLE,
+            f"{host} answered HTTP {response.status_code}: {snippet(response.text)}",
+            code=response.status_code,
+            provider=provider,
+        )
+    return response
+
+
+def snippet(text: str, limit: int = 120) -> str:
+    """A gateway's answer shortened to one readable line, for errors."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def unexpected(provider: str, answer: str) -> ProviderError:
+    """The gateway answered something we cannot read: say what, and treat it as transient
+    (a proxy's error page or a half-deployed gateway, most likely)."""
+    return ProviderError(
+        Category.UNAVAILABLE, f"unexpected answer: {snippet(answer) or '(empty)'}", provider=provider
+    )

@@ -1,0 +1,159 @@
+"""The values that cross the hooks: providers, accounts, submissions and their results."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .errors import Category, ProviderError
+
+COMMON_OPTIONS: Mapping[str, str] = {
+    "from": "sender ID (alphanumeric name or number)",
+    "to": "more recipients, comma-separated",
+    "endpoint": "replace scheme://host[:port] of the gateway's address, keep its path",
+    "timeout": "seconds to wait for one gateway request (default 10)",
+    "region": "region for national numbers, e.g. GB",
+    "max_segments": "most SMS parts a text may take; longer texts are shortened (default 1)",
+}
+
+
+@dataclass(frozen=True)
+class Provider:
+    """What a gateway plugin declares about its gateway; the core's policy reads these limits."""
+
+    scheme: str
+    name: str
+    base_url: str  # documented scheme://host, replaced by endpoint=
+    credentials: tuple[str, ...] = ("user", "password")  # or ("token",): what USER[:PASSWORD]@ holds
+    max_recipients: int = 1  # recipients in one request
+    max_segments: int = 1  # most parts the gateway sends for one text
+    unicode: bool = True  # can send UCS-2 texts
+    sender_max_alnum: int = 11
+    sender_max_digits: int = 15
+    options: Mapping[str, str] = field(default_factory=dict)  # provider-specific query arguments
+    list_options: tuple[str, ...] = ()  # options naming gateway-side lists (?list=, ?group=, ...)
+    capabilities: frozenset[str] = frozenset()  # "balance", "status", "lookup", "login"
+    summary: str = ""
+
+    @property
+    def url_form(self) -> str:
+        creds = "TOKEN" if self.credentials == ("token",) else "USER:PASSWORD"
+        return f"{self.scheme}://{creds}@TARGET/TARGET?from=SENDER"
+
+
+_ALNUM_SENDER = re.compile(r"^[A-Za-z0-9 .\-_&]+$")
+
+
+@dataclass
+class Account:
+    """One gateway account, parsed from a provider URL (see sms_notify.urls)."""
+
+    scheme: str
+    user: str = ""
+    password: str = ""
+    targets: tuple[str, ...] = ()
+    options: dict[str, str] = field(default_factory=dict)
+    name: str = ""  # the config's account name, when it came from one
+
+    @property
+    def sender(self) -> str | None:
+        return self.options.get("from") or None
+
+    @property
+    def timeout(self) -> float:
+        return float(self.options.get("timeout", "10"))
+
+    @property
+    def max_segments(self) -> int | None:
+        value = self.options.get("max_segments")
+        return int(value) if value else None
+
+    def url(self, provider: Provider, path: str) -> str:
+        """The gateway's documented address, or `endpoint=` with the documented path kept."""
+        base = self.options.get("endpoint") or provider.base_url
+        return base.rstrip("/") + path
+
+    def label(self) -> str:
+        """How output and logs name this account: its config name, else scheme and endpoint host.
+        Never a secret."""
+        if self.name:
+            return self.name
+        endpoint = self.options.get("endpoint")
+        return f"{self.scheme}@{urlsplit(endpoint).netloc}" if endpoint else self.scheme
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A destination: an E.164 number, or a gateway-side list (kind = "list", "group", ...)."""
+
+    address: str
+    reference: str = ""  # our own reference, echoed by gateways that take one
+    kind: str = "number"
+
+    @property
+    def digits(self) -> str:
+        """International format without the plus, as most gateways want it."""
+        return self.address.lstrip("+")
+
+
+@dataclass
+class Submission:
+    """One gateway request's worth of sending: one text to at most max_recipients recipients."""
+
+    text: str
+    recipients: list[Recipient]
+    sender: str | None = None
+    max_segments: int = 1
+    reference: str = ""  # one reference for the whole request (24x UserField)
+
+
+@dataclass
+class Receipt:
+    """What happened to one recipient: the gateway's message id, or the error."""
+
+    recipient: Recipient
+    message_id: str | None = None
+    parts: int = 1
+    error: ProviderError | None = None
+    account: str = ""  # label of the account that took (or refused) it
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Balance:
+    credits: float
+    unit: str = "credits"
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    """A message's state: queued, sent, delivered, failed or unknown; `final` once it cannot change."""
+
+    message_id: str
+    state: str
+    final: bool = False
+    detail: str = ""
+
+
+def check_sender(provider: Provider, sender: str) -> None:
+    """Sender-ID rules: up to N digits (an optional +), or up to M alphanumeric characters."""
+    digits = sender[1:] if sender.startswith("+") else sender
+    if digits.isdigit():
+        if len(digits) > provider.sender_max_digits:
+            raise ProviderError(
+                Category.REQUEST,
+                f"sender {sender!r} is longer than {provider.sender_max_digits} digits",
+                provider=provider.name,
+            )
+        return
+    if len(sender) > provider.sender_max_alnum or not _ALNUM_SENDER.match(sender):
+        raise ProviderError(
+            Category.REQUEST,
+            f"sender {sender!r} must be at most {provider.sender_max_alnum} letters, digits or spaces",
+            provider=provider.name,
+        )

@@ -1,0 +1,106 @@
+"""Provider URLs: one syntax for the command line, the config file and Apprise.
+
+    fastsms://TOKEN@TARGET/TARGET?from=SENDER
+    intellisms://USER:PASSWORD@TARGET/TARGET?from=SENDER
+
+A `+` in a query value stays a `+` (numbers like ``to=+447700900123`` are common); spaces are
+``%20``. Secrets are percent-decoded on the way in and masked whenever a URL is shown.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, unquote
+
+from .errors import ConfigError
+from .model import COMMON_OPTIONS, Account, Provider
+
+MASK = "****"
+
+
+def parse(url: str, providers: dict[str, Provider], path: str = "") -> Account:
+    """Parse a provider URL into an Account; errors name what is wrong, never the secret."""
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep or not scheme:
+        raise ConfigError("not a provider URL (expected scheme://...)", path)
+    provider = providers.get(scheme)
+    if provider is None:
+        known = ", ".join(sorted(providers)) or "none"
+        raise ConfigError(f"unknown gateway {scheme!r} (known: {known})", path)
+    rest, _, fragment = rest.partition("#")
+    if fragment:
+        raise ConfigError("a '#' in a URL must be percent-encoded as %23", path)
+    rest, _, query = rest.partition("?")
+    userinfo, at, hostpath = rest.rpartition("@")
+    if not at:
+        hostpath = rest
+    user, _, password = userinfo.partition(":")
+    user, password = unquote(user), unquote(password)
+
+    if provider.credentials == ("token",):
+        if not user or password:
+            raise ConfigError(f"{scheme}:// takes TOKEN@ before the targets", path)
+    elif not (user and password):
+        raise ConfigError(f"{scheme}:// takes USER:PASSWORD@ before the targets", path)
+
+    targets = [unquote(t) for t in hostpath.split("/") if t]
+    options: dict[str, str] = {}
+    allowed = {**COMMON_OPTIONS, **provider.options}
+    for pair in query.split("&") if query else ():
+        key, _, value = pair.partition("=")
+        key = unquote(key).lower()
+        if key not in allowed:
+            raise ConfigError(
+                f"unknown option {key!r} for {scheme}:// (known: {', '.join(sorted(allowed))})", path
+            )
+        value = unquote(value)
+        if key == "to":
+            targets.extend(t.strip() for t in value.split(",") if t.strip())
+        else:
+            options[key] = value
+    _check_options(options, path)
+    return Account(scheme, user, password, tuple(targets), options)
+
+
+def _check_options(options: dict[str, str], path: str) -> None:
+    for key in ("timeout",):
+        if key in options:
+            try:
+                if float(options[key]) <= 0:
+                    raise ValueError
+            except ValueError:
+                raise ConfigError(f"{key}={options[key]!r} must be a positive number", path) from None
+    if "max_segments" in options:
+        value = options["max_segments"]
+        if not value.isdigit() or int(value) < 1:
+            raise ConfigError(f"max_segments={value!r} must be a whole number of at least 1", path)
+    endpoint = options.get("endpoint")
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"endpoint={endpoint!r} must start with http:// or https://", path)
+
+
+def build(account: Account, providers: dict[str, Provider], masked: bool = False) -> str:
+    """The URL for an account; with `masked`, every secret is replaced by ****."""
+    provider = providers[account.scheme]
+    if provider.credentials == ("token",):
+        creds = MASK if masked else quote(account.user, safe="")
+    else:
+        secret = MASK if masked else quote(account.password, safe="")
+        creds = f"{quote(account.user, safe='')}:{secret}"
+    targets = "/".join(quote(t, safe="+") for t in account.targets)
+    query = "&".join(
+        f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in account.options.items()
+    )
+    return f"{account.scheme}://{creds}@{targets}" + (f"?{query}" if query else "")
+
+
+def mask(account: Account) -> str:
+    """The account's URL with secrets masked, for logs, errors and output."""
+    from .manager import providers
+
+    return build(account, providers(), masked=True)
+
+
+def quote_secret(value: str) -> str:
+    """Percent-encode a value substituted into a URL, so `@ / : # + ?` in a secret survive."""
+    return quote(value, safe="")
