@@ -1,0 +1,100 @@
+"""Shared fixtures: a fake provider plugin registered the way a third-party one would be."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from sms_notify import hookimpl, manager
+from sms_notify.delivery import Clock
+from sms_notify.errors import ProviderError
+from sms_notify.model import Account, Balance, Provider, Receipt, Submission
+
+
+@pytest.fixture(autouse=True)
+def _no_user_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SMS_NOTIFY_CONFIG", raising=False)
+    monkeypatch.delenv("SMS_NOTIFY_LOAD_PLUGINS", raising=False)
+
+
+@dataclass(eq=False)
+class FakeGateway:
+    """A provider plugin whose answers the test queues; it records every request it gets."""
+
+    scheme: str = "fake"
+    max_recipients: int = 2
+    requests: list[tuple[Account, Submission]] = field(default_factory=list)
+    # Each entry answers one request: an exception to raise, or a function of the submission.
+    answers: list[ProviderError | Callable[[Submission], Sequence[Receipt]]] = field(
+        default_factory=list
+    )
+
+    @property
+    def provider(self) -> Provider:
+        return Provider(
+            scheme=self.scheme, name=self.scheme.title(), base_url="https://gw.invalid",
+            max_recipients=self.max_recipients, max_segments=3,
+            options={"list": "a gateway-side list"}, list_options=("list",),
+            capabilities=frozenset({"balance"}),
+        )
+
+    @hookimpl
+    def sms_notify_register_providers(self, register: Callable[[Provider], None]) -> None:
+        register(self.provider)
+
+    @hookimpl
+    def sms_notify_send(self, account: Account, submission: Submission) -> list[Receipt] | None:
+        if account.scheme != self.scheme:
+            return None
+        self.requests.append((account, submission))
+        answer = self.answers.pop(0) if self.answers else None
+        if isinstance(answer, ProviderError):
+            raise answer
+        if answer is not None:
+            return list(answer(submission))
+        return [Receipt(r, message_id=f"{self.scheme}-{len(self.requests)}-{i}")
+                for i, r in enumerate(submission.recipients)]
+
+    @hookimpl
+    def sms_notify_balance(self, account: Account) -> Balance | None:
+        return Balance(42.0) if account.scheme == self.scheme else None
+
+    def recipients_sent(self) -> list[str]:
+        return [r.address for _, s in self.requests for r in s.recipients]
+
+
+@pytest.fixture
+def fake_gateways() -> Iterator[Callable[..., FakeGateway]]:
+    """Make and register fake gateways (`make("fake")`, `make("backup")`), unregistered after."""
+    made: list[str] = []
+
+    def make(scheme: str = "fake", **kwargs: Any) -> FakeGateway:
+        gateway = FakeGateway(scheme=scheme, **kwargs)
+        manager.register(gateway, name=f"test-{scheme}")
+        made.append(f"test-{scheme}")
+        return gateway
+
+    yield make
+    for name in made:
+        manager.unregister(name)
+
+
+class InstantClock(Clock):
+    """A clock whose sleeps pass at once, and which records them."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.slept: list[float] = []
+        super().__init__(now=lambda: self.t, sleep=self._sleep)
+
+    def _sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+@pytest.fixture
+def clock() -> InstantClock:
+    return InstantClock()

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sms_notify.cli import main
+from sms_notify.config import load, loads, parse_duration, resolve
+from sms_notify.errors import ConfigError
+
+GOOD = """
+accounts:
+  primary: fastsms://${FASTSMS_TOKEN}@?from=Alerts
+  backup:  fastsms://second@?from=Backup
+routes:
+  oncall:
+    to: ["+447700900123", "+447700900124"]
+    via: [primary, backup]
+    max_segments: 2
+    send_resolved: false
+    template: "{{ status|upper }} {{ commonLabels.alertname }}"
+defaults: {region: gb}
+limits: {per_recipient: 20/1h}
+dedup_window: 10m
+server:
+  listen: 127.0.0.1:9717
+  bearer_token: ${SMS_NOTIFY_TOKEN}
+  outbox: /tmp/outbox.sqlite
+"""
+
+
+def test_a_full_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASTSMS_TOKEN", "t@k/e:n#1+")
+    monkeypatch.setenv("SMS_NOTIFY_TOKEN", "s3cret")
+    config = loads(GOOD, "sms.yml")
+    assert config.accounts["primary"].user == "t@k/e:n#1+"  # substituted values are encoded
+    assert config.accounts["primary"].name == "primary"
+    assert [a.name for a in config.accounts_for("oncall")] == ["primary", "backup"]
+    route = config.routes["oncall"]
+    assert (route.to, route.max_segments, route.send_resolved) == (
+        ["+447700900123", "+447700900124"], 2, False)
+    assert config.region == "GB"
+    assert config.per_recipient == (20, 3600.0)
+    assert config.dedup_window == 600.0
+    assert config.server.bearer_token == "s3cret"
+    assert config.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("accounts: [a]", "accounts: must be a mapping"),
+        ("accounts: {p: 'fastsms://t@?form=x'}", "accounts.p: unknown option 'form'"),
+        ("accounts: {p: 'fastsms://${NOPE_NOT_SET}@'}", "accounts.p: environment variable NOPE_NOT_SET is not set"),
+        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {via: [p, q]}}", r"routes.r.via\[1\]: unknown account 'q'"),
+        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {to: [1]}}", "routes.r: missing 'via'"),
+        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {via: p, max_segments: 0}}", "routes.r.max_segments"),
+        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {via: p, template: '{{ x '}}", "routes.r.template: template line 1"),
+        ("accounts: {p: 'fastsms://t@?from=WayTooLongSender'}", "accounts.p: request: sender"),
+        ("dedup_window: soon", "dedup_window: 'soon' is not a duration"),
+        ("limits: {per_recipient: lots}", "limits.per_recipient: 'lots' is not a rate"),
+        ("server: {listen: nowhere}", "server.listen"),
+        ("server: {bearer_token: a, basic_auth: {username: u, password: p}}", "server: use bearer_token or basic_auth"),
+        ("routs: {}", "routs: unknown key"),
+        ("accounts: {p: 'fastsms://t@'\n", "line 2, column 1: not valid YAML"),
+    ],
+)
+def test_errors_name_the_key_path(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        loads(text)
+
+
+def test_a_long_dedup_window_warns() -> None:
+    assert "repeat_interval" in loads("dedup_window: 5h").warnings[0]
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("10m", 600), ("1h30m", 5400), ("45s", 45), ("500ms", 0.5), (90, 90)])
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text, "x") == seconds
+
+
+def test_resolve_urls_accounts_and_routes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "sms.yml"
+    path.write_text("accounts: {p: 'fastsms://t@'}\nroutes: {r: {to: ['+447700900123'], via: [p]}}\n")
+    accounts, to, _ = resolve(["fastsms://x@", "r"], str(path))
+    assert [a.user for a in accounts] == ["x", "t"] and to == ["+447700900123"]
+    monkeypatch.setenv("SMS_NOTIFY_CONFIG", str(path))
+    assert load().accounts["p"].user == "t"
+    with pytest.raises(ConfigError, match="no account or route named 'nope'"):
+        resolve(["nope"], str(path))
+
+
+def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASTSMS_TOKEN", "SECRET-TOKEN")
+    monkeypatch.setenv("SMS_NOTIFY_TOKEN", "x")
+    good = tmp_path / "good.yml"
+    good.write_text(GOOD)
+    assert main(["check-config", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "OK: 2 accounts, 1 routes" in out and "fastsms://****@?from=Alerts" in out
+    assert "SECRET-TOKEN" not in out
+    bad = tmp_path / "bad.yml"
+    bad.write_text("accounts: {p: 'fastsms://t@?form=x'}\n")
+    assert main(["check-config", str(bad)]) == 2
+    assert "accounts.p: unknown option 'form'" in capsys.readouterr().err
+    assert main(["check-config", str(tmp_path / "missing.yml")]) == 2
+    assert "cannot read config" in capsys.readouterr().err

@@ -1,0 +1,132 @@
+"""Plugins load through the sms_notify entry-point group, built-in and third-party alike."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sms_notify import hookspecs
+
+THIRD_PARTY = '''
+"""A third-party provider, installed from outside the package."""
+from sms_notify import hookimpl
+from sms_notify.model import Provider, Receipt
+
+SCHEME = "acme"
+
+@hookimpl
+def sms_notify_register_providers(register):
+    register(Provider(scheme=SCHEME, name="Acme", base_url="https://acme.invalid", max_recipients=5))
+
+@hookimpl
+def sms_notify_send(account, submission):
+    if account.scheme != SCHEME:
+        return None
+    with open(account.options["endpoint"].split("://", 1)[1].replace("|", "/"), "a") as log:
+        log.write(f"{submission.text}|{','.join(r.address for r in submission.recipients)}\\n")
+    return [Receipt(r, message_id="acme-" + r.digits[-3:]) for r in submission.recipients]
+'''
+
+BROKEN = "raise RuntimeError('this plugin is broken')\n"
+
+
+def install_dist(site: Path, name: str, module: str, source: str) -> None:
+    """Lay out an installed distribution (module + dist-info with an entry point) in `site`."""
+    (site / f"{module}.py").write_text(source)
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[sms_notify]\n{name} = {module}\n")
+
+
+def run_cli(site: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONPATH": str(site)}
+    full_env.pop("SMS_NOTIFY_LOAD_PLUGINS", None)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "sms_notify", *args], capture_output=True, text=True,
+        env=full_env, timeout=60,
+    )
+
+
+def test_an_installed_third_party_provider_sends(tmp_path: Path) -> None:
+    install_dist(tmp_path, "sms-notify-acme", "sms_notify_acme", THIRD_PARTY)
+    log = tmp_path / "sent.log"
+    endpoint = "http://" + str(log).replace("/", "|")
+    result = run_cli(
+        tmp_path, "send", f"acme://u:p@+447700900123?endpoint={endpoint}", "-m", "Disk full"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("+447700900123: sent, 1 part, id acme-123 (via acme@")
+    assert log.read_text() == "Disk full|+447700900123\n"
+    assert "acme" in run_cli(tmp_path, "providers").stdout
+
+
+def test_a_broken_third_party_plugin_warns_and_cannot_break_the_command(tmp_path: Path) -> None:
+    install_dist(tmp_path, "sms-notify-broken", "sms_notify_broken", BROKEN)
+    result = run_cli(tmp_path, "providers")
+    assert result.returncode == 0
+    assert "FastSMS" in result.stdout
+    assert "plugin 'sms-notify-broken'" in result.stderr
+    assert "this plugin is broken" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_load_plugins_env_limits_what_loads(tmp_path: Path) -> None:
+    install_dist(tmp_path, "sms-notify-broken", "sms_notify_broken", BROKEN)
+    only = run_cli(tmp_path, "providers", env={"SMS_NOTIFY_LOAD_PLUGINS": "fastsms"})
+    assert only.stdout.count("://") == 1 and "FastSMS" in only.stdout
+    assert only.stderr == ""
+    none = run_cli(tmp_path, "providers", env={"SMS_NOTIFY_LOAD_PLUGINS": ""})
+    assert none.stdout == ""
+
+
+def test_fake_provider_registered_from_code_sends(fake_gateways, clock) -> None:
+    from sms_notify.delivery import deliver
+    from sms_notify.manager import providers
+    from sms_notify.urls import parse
+
+    gw = fake_gateways("outside")
+    receipts = deliver([parse("outside://u:p@+447700900123", providers())], "x", clock=clock)
+    assert receipts[0].ok and gw.recipients_sent() == ["+447700900123"]
+
+
+def test_a_plugin_failing_at_registration_is_dropped(capsys: pytest.CaptureFixture[str]) -> None:
+    from sms_notify import hookimpl, manager
+
+    class Bad:
+        @hookimpl
+        def sms_notify_register_providers(self, register):  # type: ignore[no-untyped-def]
+            register("not a provider")
+
+    manager.register(Bad(), name="bad-one")
+    try:
+        assert "fastsms" in manager.providers()
+        assert "failed to register" in capsys.readouterr().err
+        assert manager.get_pm().get_plugin("bad-one") is None
+    finally:
+        if manager.get_pm().get_plugin("bad-one") is not None:
+            manager.unregister("bad-one")
+
+
+def test_every_hook_has_a_docstring_and_types() -> None:
+    hooks = [f for name, f in inspect.getmembers(hookspecs, inspect.isfunction)
+             if name.startswith("sms_notify_")]
+    assert len(hooks) >= 6
+    for hook in hooks:
+        assert hook.__doc__ and len(hook.__doc__.strip()) > 40, hook.__name__
+        assert "return" in hook.__annotations__, hook.__name__
+        assert all(p in hook.__annotations__ for p in inspect.signature(hook).parameters), hook.__name__
+
+
+def test_core_names_no_gateway() -> None:
+    core = Path(hookspecs.__file__).parent
+    for path in core.glob("*.py"):
+        text = path.read_text().lower()
+        for gateway in ("fastsms", "intellisms", "server2sms", "sms24x", "mymobileapi"):
+            assert f"import {gateway}" not in text and f"plugins.{gateway}" not in text, path
