@@ -20,7 +20,9 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from .errors import Category, ProviderError
-from .model import Account, Balance, DeliveryStatus, Provider, Receipt, Recipient, Submission
+from .model import (
+    Account, Balance, DeliveryStatus, Provider, Receipt, Recipient, Submission, check_sender,
+)
 from .numbers import normalize
 from .manager import get_pm, provider_for
 from .text import count_parts, gsm_friendly, is_gsm, shorten
@@ -57,6 +59,12 @@ class Clock:
 def new_reference() -> str:
     """Our own reference for a message: short, unique, safe in every gateway's field."""
     return secrets.token_hex(6)
+
+
+def segments_allowed(account: Account, provider: Provider, max_segments: int) -> int:
+    """Parts one text may take: the account's `max_segments=`, else the caller's, within what
+    the gateway can send."""
+    return max(1, min(account.max_segments or max_segments, provider.max_segments))
 
 
 def prepare_text(text: str, provider: Provider, max_segments: int) -> str:
@@ -170,15 +178,25 @@ def submit(
     clock: Clock | None = None,
 ) -> list[Receipt]:
     """Send one text through one account: batched, transient errors retried. Never raises a
-    ProviderError: whole-request failures become a failed Receipt for each recipient."""
+    ProviderError: whole-request failures become a failed Receipt for each recipient.
+
+    Recipients keep their `reference`, so a caller that stored one (the outbox) can look the
+    message up at the gateway after a crash."""
     clock = clock or Clock()
     deadline = clock.now() + policy.budget if deadline is None else deadline
     provider = provider_for(account.scheme)
-    prepared = prepare_text(text, provider, account.max_segments or max_segments)
+    label = account.label()
+    try:
+        if account.sender:
+            check_sender(provider, account.sender)
+    except ProviderError as exc:
+        return [Receipt(r, error=exc, account=label, parts=0) for r in recipients]
+    segments = segments_allowed(account, provider, max_segments)
+    prepared = prepare_text(text, provider, segments)
     out: list[Receipt] = []
     for batch in chunks(list(recipients), provider.max_recipients):
         submission = Submission(
-            prepared, list(batch), account.sender, max_segments, reference=batch[0].reference
+            prepared, list(batch), account.sender, segments, reference=batch[0].reference
         )
         try:
             out.extend(
@@ -190,8 +208,8 @@ def submit(
                 )
             )
         except ProviderError as exc:
-            log.info("%d recipient(s) via %s: %s", len(batch), account.label(), exc.describe())
-            out.extend(Receipt(r, error=exc, account=account.label(), parts=0) for r in batch)
+            log.info("%d recipient(s) via %s: %s", len(batch), label, exc.describe())
+            out.extend(Receipt(r, error=exc, account=label, parts=0) for r in batch)
     return out
 
 
@@ -246,16 +264,18 @@ def deliver(
                 moved.append(receipt.recipient)
         pending = moved
     for account in accounts:
-        lists = gateway_lists(account)
-        if lists:
+        for named_list in gateway_lists(account):  # one request per list: they don't batch
             final.extend(
-                submit(account, lists, text, max_segments=max_segments, policy=policy,
+                submit(account, [named_list], text, max_segments=max_segments, policy=policy,
                        deadline=deadline, clock=clock)
             )
     return final
 
 
-def _ask(hook: str, account: Account, capability: str | None, **kwargs: object) -> object:
+def _ask(
+    hook: str, account: Account, capability: str | None, clock: Clock | None, **kwargs: object
+) -> object:
+    """Call a query hook (balance, status, ...) with the same retries as a send."""
     provider = provider_for(account.scheme)
     if capability and capability not in provider.capabilities:
         raise ProviderError(
@@ -263,7 +283,7 @@ def _ask(hook: str, account: Account, capability: str | None, **kwargs: object) 
             f"{provider.name} offers no {capability} look-up",
             provider=provider.name,
         )
-    clock = Clock()
+    clock = clock or Clock()
     policy = RetryPolicy(budget=max(account.timeout * 2, 10.0))
 
     def call() -> object:
@@ -279,21 +299,27 @@ def _ask(hook: str, account: Account, capability: str | None, **kwargs: object) 
     return retrying(call, policy, clock.now() + policy.budget, clock)
 
 
-def balance(account: Account) -> Balance:
+def balance(account: Account, *, clock: Clock | None = None) -> Balance:
     """The account's credit, from the gateway."""
-    return _ask("sms_notify_balance", account, "balance")  # type: ignore[return-value]
+    return _ask("sms_notify_balance", account, "balance", clock)  # type: ignore[return-value]
 
 
-def status(account: Account, message_id: str) -> DeliveryStatus:
+def status(account: Account, message_id: str, *, clock: Clock | None = None) -> DeliveryStatus:
     """A message's delivery state, where the gateway offers a look-up (DESIGN, Decisions 3)."""
-    return _ask("sms_notify_status", account, "status", message_id=message_id)  # type: ignore[return-value]
+    return _ask(  # type: ignore[return-value]
+        "sms_notify_status", account, "status", clock, message_id=message_id
+    )
 
 
-def check_login(account: Account) -> bool:
+def check_login(account: Account, *, clock: Clock | None = None) -> bool:
     """Check credentials online, where the gateway offers it without sending."""
-    return _ask("sms_notify_check_login", account, "login")  # type: ignore[return-value]
+    return _ask("sms_notify_check_login", account, "login", clock)  # type: ignore[return-value]
 
 
-def lookup(account: Account, references: Sequence[str]) -> dict[str, bool]:
+def lookup(
+    account: Account, references: Sequence[str], *, clock: Clock | None = None
+) -> dict[str, bool]:
     """Which references the gateway has accepted (crash recovery, DESIGN Decisions 1)."""
-    return _ask("sms_notify_lookup", account, "lookup", references=list(references))  # type: ignore[return-value]
+    return _ask(  # type: ignore[return-value]
+        "sms_notify_lookup", account, "lookup", clock, references=list(references)
+    )

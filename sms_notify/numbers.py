@@ -25,7 +25,7 @@ def normalize(raw: str, region: str | None = None) -> str:
     if not compact.startswith("+") and not region:
         compact = "+" + compact  # international digits without the plus
     try:
-        number = phonenumbers.parse(compact, None if compact.startswith("+") else region.upper())
+        number = phonenumbers.parse(compact, None if compact.startswith("+") else (region or "").upper())
     except phonenumbers.NumberParseException as exc:
         raise ProviderError(Category.RECIPIENT, f"{raw!r} is not a phone number ({exc})") from None
     if not phonenumbers.is_possible_number(number):

@@ -159,3 +159,34 @@ def test_balance_and_missing_capability(fake_gateways) -> None:
     assert balance(account("fake://u:p@")).credits == 42.0
     with pytest.raises(ProviderError, match="offers no status look-up"):
         status(account("fake://u:p@"), "1")
+
+
+def test_the_accounts_max_segments_wins_within_the_gateways_limit(fake_gateways, clock) -> None:
+    gw = fake_gateways("fake")  # the fake gateway sends at most 3 parts
+    long_text = "x" * 1000
+    deliver([account("fake://u:p@?max_segments=2")], long_text, NUMBERS[:1], clock=clock)
+    deliver([account("fake://u:p@?max_segments=9")], long_text, NUMBERS[:1], clock=clock)
+    deliver([account("fake://u:p@")], long_text, NUMBERS[:1], max_segments=2, clock=clock)
+    (_, two), (_, capped), (_, from_caller) = gw.requests
+    assert (two.max_segments, len(two.text)) == (2, 306)
+    assert (capped.max_segments, len(capped.text)) == (3, 459)
+    assert from_caller.max_segments == 2
+
+
+def test_a_bad_sender_fails_every_recipient_without_a_request(fake_gateways, clock) -> None:
+    gw = fake_gateways("fake", max_recipients=10)
+    receipts = deliver(
+        [account("fake://u:p@?from=Much-Too-Long-Sender")], "hi", NUMBERS[:2], clock=clock
+    )
+    assert gw.requests == []
+    assert [r.error.category for r in receipts] == [Category.REQUEST] * 2  # type: ignore[union-attr]
+    assert "Much-Too-Long-Sender" in receipts[0].error.describe()  # type: ignore[union-attr]
+
+
+def test_each_gateway_list_goes_in_its_own_request(fake_gateways, clock) -> None:
+    gw = fake_gateways("fake", max_recipients=10)
+    receipts = deliver([account("fake://u:p@?list=oncall")], "hi", NUMBERS[:2], clock=clock)
+    numbers, lists = gw.requests
+    assert [r.address for r in numbers[1].recipients] == NUMBERS[:2]
+    assert [(r.address, r.kind) for r in lists[1].recipients] == [("oncall", "list")]
+    assert all(r.ok for r in receipts)
