@@ -12,8 +12,16 @@ from typing import Any
 
 from sms_notify import hookimpl
 from sms_notify.errors import Category, ProviderError
-from sms_notify.http import request, unexpected
-from sms_notify.model import Account, Balance, DeliveryStatus, Provider, Receipt, Submission
+from sms_notify.http import request, snippet, unexpected
+from sms_notify.model import (
+    Account,
+    Balance,
+    DeliveryStatus,
+    Provider,
+    Receipt,
+    Recipient,
+    Submission,
+)
 
 SCHEME = "fastsms"
 PROVIDER = Provider(
@@ -101,6 +109,8 @@ STATUSES: dict[str, tuple[str, bool]] = {
 }
 
 _ANSWER = re.compile(r"^-?\d+(,-?\d+)*$")
+_CREDITS = re.compile(r"-?\d+(?:[.,]\d+)?")
+_STATUS_WORD = re.compile(r"[A-Za-z][A-Za-z _-]{0,40}")
 
 
 def error(code: int, detail: str = "") -> ProviderError:
@@ -131,35 +141,73 @@ def sms_notify_register_providers(register: Callable[[Provider], None]) -> None:
     register(PROVIDER)
 
 
-@hookimpl
-def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
-    if account.scheme != SCHEME:
-        return None
-    params: dict[str, Any] = {"Action": "Send", "Body": submission.text}
-    if submission.sender:
-        params["SourceAddress"] = submission.sender
-        params["SourceTON"] = "1" if submission.sender.lstrip("+").isdigit() else "5"
-    first = submission.recipients[0]
-    if first.kind in ("list", "group"):
-        title = first.kind.capitalize()
-        params.update({"DestinationAddress": title, f"{title}Name": first.address, "GetBGSendID": "1"})
-    else:
-        params["DestinationAddress"] = ",".join(r.digits for r in submission.recipients)
-    values, detail = _values(_call(account, params))
+def _source(submission: Submission) -> dict[str, Any]:
+    """SourceAddress with its type: 1 (international number, no plus) or 5 (alphanumeric)."""
+    if not submission.sender:
+        return {}
+    digits = submission.sender.removeprefix("+")
+    if digits.isdigit():
+        return {"SourceAddress": digits, "SourceTON": "1"}
+    return {"SourceAddress": submission.sender, "SourceTON": "5"}
+
+
+def _send_numbers(account: Account, submission: Submission) -> list[Receipt]:
+    params: dict[str, Any] = {"Action": "Send", "Body": submission.text, **_source(submission)}
+    params["DestinationAddress"] = ",".join(r.digits for r in submission.recipients)
+    answer = _call(account, params)
+    values, detail = _values(answer)
     if len(values) == 1 and values[0] < 0:
         err = error(values[0], detail)
         if err.category is not Category.RECIPIENT or len(submission.recipients) > 1:
             raise err
     if len(values) != len(submission.recipients):
+        # The gateway acted on the request: a retry or failover could send the text twice.
         raise ProviderError(
-            Category.UNAVAILABLE,
-            f"answered {len(values)} results for {len(submission.recipients)} numbers",
+            Category.REQUEST,
+            f"answered {len(values)} results for {len(submission.recipients)} numbers: {snippet(answer)}",
             provider=PROVIDER.name,
         )
+    codes = {v for v in values if v < 0}
+    shared_detail = detail if len(codes) == 1 else ""
     return [
-        Receipt(r, message_id=str(v)) if v > 0 else Receipt(r, error=error(v, detail))
+        Receipt(r, message_id=str(v)) if v > 0 else Receipt(r, error=error(v, shared_detail))
         for r, v in zip(submission.recipients, values, strict=True)
     ]
+
+
+def _send_list(account: Account, submission: Submission, recipient: Recipient) -> Receipt:
+    """One list or group per request; the answer is its background send id(s), or 1."""
+    title = recipient.kind.capitalize()
+    params: dict[str, Any] = {
+        "Action": "Send", "Body": submission.text, **_source(submission),
+        "DestinationAddress": title, f"{title}Name": recipient.address, "GetBGSendID": "1",
+    }
+    values, detail = _values(_call(account, params))
+    if any(v < 0 for v in values):
+        raise error(next(v for v in values if v < 0), detail)
+    return Receipt(recipient, message_id=",".join(str(v) for v in values))
+
+
+@hookimpl
+def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
+    if account.scheme != SCHEME:
+        return None
+    lists = [r for r in submission.recipients if r.kind in PROVIDER.list_options]
+    if not lists:
+        return _send_numbers(account, submission)
+    if len(lists) != len(submission.recipients):
+        raise ProviderError(
+            Category.REQUEST, "lists and numbers cannot share one request", provider=PROVIDER.name
+        )
+    if len(lists) == 1:
+        return [_send_list(account, submission, lists[0])]
+    receipts = []
+    for recipient in lists:
+        try:
+            receipts.append(_send_list(account, submission, recipient))
+        except ProviderError as exc:  # the lists before it went out: a retry would resend them
+            receipts.append(Receipt(recipient, error=exc))
+    return receipts
 
 
 @hookimpl
@@ -168,13 +216,12 @@ def sms_notify_balance(account: Account) -> Balance | None:
         return None
     answer = _call(account, {"Action": "CheckCredits"})
     first, _, detail = answer.partition("\n")
-    try:
-        credits = float(first.strip().replace(",", "."))
-    except ValueError:
-        raise unexpected(PROVIDER.name, answer) from None
-    if credits < 0 and first.strip().lstrip("-").isdigit() and int(first) in ERRORS:
+    first = first.strip()
+    if re.fullmatch(r"-\d+", first) and (int(first) in ERRORS or detail.strip()):
         raise error(int(first), detail.strip())
-    return Balance(credits)
+    if not _CREDITS.fullmatch(first):
+        raise unexpected(PROVIDER.name, answer)
+    return Balance(float(first.replace(",", ".")))
 
 
 @hookimpl
@@ -186,11 +233,10 @@ def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | Non
     word = first.strip()
     if re.fullmatch(r"-\d+", word):
         raise error(int(word), detail.strip())
-    if not word:
+    if not _STATUS_WORD.fullmatch(word):
         raise unexpected(PROVIDER.name, answer)
     state, final = STATUSES.get(word.lower(), ("unknown", False))
     return DeliveryStatus(message_id, state, final, detail=word)
-
 
 
 @hookimpl

@@ -1,1 +1,223 @@
-"""Provider plugin for server2sms: being written (see issues 2 and 3)."""
+"""server2sms (json.server2sms.com, a white label of ASPSMS): JSON over HTTP POST.
+
+Every method answers HTTP 200 with `{"StatusCode": "1", "StatusInfo": "OK", ...}`; other codes
+are errors. A send returns no message id: each recipient travels as `+number:REFERENCE`, and that
+transaction reference is both the id `send` prints and the key for InquireDeliveryNotifications,
+which also tells, after a crash, whether the gateway has seen a reference at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sms_notify import hookimpl
+from sms_notify.errors import Category, ProviderError
+from sms_notify.http import request, unexpected
+from sms_notify.model import Account, Balance, DeliveryStatus, Provider, Receipt, Submission
+from sms_notify.text import is_gsm
+
+SCHEME = "server2sms"
+PROVIDER = Provider(
+    scheme=SCHEME,
+    name="server2sms",
+    base_url="https://json.server2sms.com",
+    credentials=("user", "password"),
+    max_recipients=1000,  # the cap of public ASPSMS clients; the gateway's own is undocumented
+    max_segments=4,  # public clients send up to 603 characters; the gateway's maximum is undocumented
+    unicode=True,  # the gateway picks GSM-7 or Unicode itself
+    sender_max_alnum=11,  # "max 11 alphanumeric characters or a verified phone number"
+    sender_max_digits=15,
+    capabilities=frozenset({"balance", "status", "lookup", "login"}),
+    summary="Switzerland (ASPSMS); JSON API with user key and password",
+)
+SEND_PATH = "/SendTextSMS"
+CREDITS_PATH = "/CheckCredits"
+NOTIFICATIONS_PATH = "/InquireDeliveryNotifications"
+
+OK = "1"
+NOTIFICATIONS_OK = frozenset({"0", "1"})  # InquireDeliveryNotifications answers "0" as well
+
+C = Category
+# Every documented StatusCode (WIRE-NOTES "server2sms", the ASPSMS table). Informational codes
+# (28, 31, 32, 35, 39) answer originator and token checks; from the calls made here they mean
+# the request went wrong.
+ERRORS: dict[str, tuple[Category, str]] = {
+    "2": (C.UNAVAILABLE, "Connect failed."),
+    "3": (C.AUTH, "Authorization failed."),
+    "4": (C.REQUEST, "Binary file not found. Please check the location."),
+    "5": (C.CREDIT, "Not enough credits available. Please recharge your account to proceed."),
+    "6": (C.UNAVAILABLE, "Time out error."),
+    "7": (C.UNAVAILABLE, "Transmission error. Please try it again."),
+    "8": (C.AUTH, "Invalid UserKey. Please check the spelling of the UserKey."),
+    "9": (C.AUTH, "Invalid Password."),
+    "10": (C.REQUEST, "Invalid originator. A maximum of 11 characters is allowed for alphanumeric originators."),
+    "11": (C.REQUEST, "Invalid message data. Please verify the data."),
+    "12": (C.REQUEST, "Invalid binary data. Please verify the data."),
+    "13": (C.REQUEST, "Invalid binary file. Please check the file type."),
+    "14": (C.RECIPIENT, "Invalid MCC. Please check the number."),
+    "15": (C.RECIPIENT, "Invalid MNC. Please check the number."),
+    "16": (C.REQUEST, "Invalid XSer."),
+    "17": (C.REQUEST, "Invalid URL buffered message notification string."),
+    "18": (C.REQUEST, "Invalid URL delivery notification string."),
+    "19": (C.REQUEST, "Invalid URL non delivery notification string."),
+    "20": (C.REQUEST, "Missing a recipient. Please specify at least one recipient."),
+    "21": (C.REQUEST, "Missing binary data. Please specify some data."),
+    "22": (C.REQUEST, "Invalid deferred delivery time. Please check the format."),
+    "23": (C.REQUEST, "Missing transaction reference number."),
+    "24": (C.UNAVAILABLE, "Service temporarely not available."),
+    "25": (C.AUTH, "User access denied."),
+    "28": (C.REQUEST, "No Originator Restrictions."),
+    "29": (C.REQUEST, "Originator Authorization Pending."),
+    "30": (C.REQUEST, "Originator Not Authorized."),
+    "31": (C.REQUEST, "Originator already authorized"),
+    "32": (C.REQUEST, "No Notification Recipient Restrictions."),
+    "33": (C.REQUEST, "Notification Recipient Authorization Pending."),
+    "34": (C.REQUEST, "Notification Recipient Not Authorized."),
+    "35": (C.REQUEST, "Notification Recipient Already Authorized."),
+    "36": (C.REQUEST, "Security Token authorization pending"),
+    "37": (C.REQUEST, "Security Token not authorized"),
+    "38": (C.REQUEST, "Security Token not found"),
+    "39": (C.REQUEST, "Security Token already authorized"),
+}
+
+# DeliveryStatus -> (state, final).
+STATUSES: dict[str, tuple[str, bool]] = {
+    "-1": ("queued", False),  # "Not yet submitted or rejected"
+    "0": ("delivered", True),
+    "1": ("sent", False),  # "Buffered": at the network, waiting for the handset
+    "2": ("failed", True),  # "Not delivered"
+}
+
+
+def error(code: str, info: str = "") -> ProviderError:
+    category, text = ERRORS.get(code, (Category.REQUEST, "Unknown status code"))
+    return ProviderError(category, info or text, code=code, provider=PROVIDER.name)
+
+
+def _post(account: Account, path: str, body: dict[str, Any], ok: frozenset[str]) -> dict[str, Any]:
+    """POST one JSON method; return its answer when StatusCode is in `ok`, raise otherwise."""
+    payload = {"UserName": account.user, "Password": account.password, **body}
+    response = request(
+        "POST", account.url(PROVIDER, path), json=payload, provider=PROVIDER.name,
+        timeout=account.timeout,
+    )
+    try:
+        answer = response.json()
+    except ValueError:
+        raise unexpected(PROVIDER.name, response.text) from None
+    if not isinstance(answer, dict) or "StatusCode" not in answer:
+        raise unexpected(PROVIDER.name, response.text)
+    code = str(answer["StatusCode"]).strip()
+    if code not in ok:
+        raise error(code, str(answer.get("StatusInfo") or "").strip())
+    return answer
+
+
+def send_body(submission: Submission) -> dict[str, Any]:
+    """SendTextSMS: each recipient with its transaction reference; GSM-7 forced only for GSM text."""
+    body: dict[str, Any] = {}
+    if submission.sender:
+        body["Originator"] = submission.sender
+    body["Recipients"] = [
+        f"{r.address}:{r.reference}" if r.reference else r.address for r in submission.recipients
+    ]
+    body["MessageText"] = submission.text
+    body["ForceGSM7bit"] = is_gsm(submission.text)
+    return body
+
+
+def _notifications(account: Account, references: Sequence[str]) -> list[dict[str, Any]]:
+    answer = _post(
+        account, NOTIFICATIONS_PATH,
+        {"TransactionReferenceNumbers": ";".join(references)}, NOTIFICATIONS_OK,
+    )
+    found = answer.get("DeliveryNotifications") or []
+    if not isinstance(found, list) or not all(isinstance(n, dict) for n in found):
+        raise unexpected(PROVIDER.name, str(answer))
+    return found
+
+
+def _seen(notification: dict[str, Any]) -> bool:
+    """The gateway has the message: a known outcome, or a submission date."""
+    status = str(notification.get("DeliveryStatus", "")).strip()
+    return status in ("0", "1", "2") or bool(str(notification.get("SubmissionDate") or "").strip())
+
+
+@hookimpl
+def sms_notify_register_providers(register: Callable[[Provider], None]) -> None:
+    register(PROVIDER)
+
+
+@hookimpl
+def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
+    if account.scheme != SCHEME:
+        return None
+    _post(account, SEND_PATH, send_body(submission), frozenset({OK}))
+    return [Receipt(r, message_id=r.reference or None) for r in submission.recipients]
+
+
+@hookimpl
+def sms_notify_balance(account: Account) -> Balance | None:
+    if account.scheme != SCHEME:
+        return None
+    answer = _post(account, CREDITS_PATH, {}, frozenset({OK}))
+    raw = str(answer.get("Credits", "")).strip().replace("'", "").replace(",", ".")
+    try:
+        return Balance(float(raw))
+    except ValueError:
+        raise unexpected(PROVIDER.name, str(answer)) from None
+
+
+@hookimpl
+def sms_notify_check_login(account: Account) -> bool | None:
+    """CheckCredits is the cheapest call that checks credentials."""
+    if account.scheme != SCHEME:
+        return None
+    _post(account, CREDITS_PATH, {}, frozenset({OK}))
+    return True
+
+
+@hookimpl
+def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | None:
+    if account.scheme != SCHEME:
+        return None
+    mine = [
+        n for n in _notifications(account, [message_id])
+        if str(n.get("TransactionReferenceNumber", "")).strip() == message_id
+    ]
+    if not mine:
+        raise ProviderError(
+            Category.REQUEST, f"no delivery notification for {message_id}", provider=PROVIDER.name
+        )
+    best = next(
+        (n for n in mine if STATUSES.get(str(n.get("DeliveryStatus", "")).strip(), ("", False))[1]),
+        mine[0],
+    )
+    code = str(best.get("DeliveryStatus", "")).strip()
+    state, final = STATUSES.get(code, ("unknown", False))
+    detail = "; ".join(
+        str(best[key]).strip()
+        for key in ("DeliveryStatusDescription", "ReasoncodeDescription")
+        if str(best.get(key) or "").strip()
+    )
+    return DeliveryStatus(message_id, state, final, detail=detail)
+
+
+@hookimpl
+def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool] | None:
+    if account.scheme != SCHEME:
+        return None
+    seen = {
+        str(n.get("TransactionReferenceNumber", "")).strip()
+        for n in _notifications(account, references)
+        if _seen(n)
+    }
+    return {ref: ref in seen for ref in references}
+
+
+@hookimpl
+def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
+    from sms_notify.plugins.server2sms_sandbox import simulator
+
+    register(SCHEME, simulator())

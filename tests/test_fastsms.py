@@ -1,0 +1,236 @@
+"""FastSMS on the wire: the form each call posts to /api, and what its answers become."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import responses
+from sms_notify.plugins import fastsms
+
+from sms_notify.cli import main
+from sms_notify.delivery import balance, deliver, status, submit
+from sms_notify.errors import Category, ProviderError
+from sms_notify.model import Recipient
+from tests.providers_helpers import ENDPOINT, FAST, NUMBERS, account, form, path, query
+
+API = f"{ENDPOINT}/api"
+URL = f"fastsms://TOKEN@447700900123?from=Alerts&endpoint={ENDPOINT}"
+
+# Written from fastsms-http-api.txt and WIRE-NOTES, independently of the plugin's table.
+EXPECTED: dict[int, str] = {
+    -100: "credit", -101: "request", -200: "recipient",
+    -300: "unavailable", -301: "unavailable", -302: "unavailable", -303: "request",
+    -400: "recipient", -401: "recipient", -402: "request", -403: "request", -404: "request",
+    -405: "request", -406: "recipient", -407: "request", -408: "request", -409: "request",
+    -410: "request", -411: "rate_limited", -412: "recipient", -414: "request",
+    -501: "auth", -502: "request", -503: "request", -504: "request", -505: "request",
+    -506: "request", -507: "request", -508: "request", -509: "request", -510: "request",
+    -511: "unavailable", -512: "auth", -513: "unavailable", -514: "auth", -515: "unavailable",
+    -516: "request", -517: "unavailable", -518: "request", -519: "request", -520: "request",
+    -521: "request", -522: "unavailable", -523: "request",
+    -601: "request", -701: "request", -702: "request", -703: "request",
+}
+
+
+@pytest.fixture
+def gateway() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+def sent_form(mock: responses.RequestsMock, index: int = 0) -> dict[str, str]:
+    call = mock.calls[index]
+    assert call.request.method == "POST"
+    assert path(call) == "/api"
+    assert query(call) == {}, "the token must travel in the body, not the URL"
+    return form(call)
+
+
+def test_one_recipient(gateway, clock) -> None:
+    gateway.add(responses.POST, API, body="73786923")
+    receipts = deliver([account(URL)], "Disk full on db1", clock=clock)
+    assert sent_form(gateway) == {
+        "Token": "TOKEN", "ShowErrorMessage": "1", "Action": "Send", "Body": "Disk full on db1",
+        "SourceAddress": "Alerts", "SourceTON": "5", "DestinationAddress": "447700900123",
+    }
+    assert [(r.recipient.address, r.message_id, r.parts, r.ok) for r in receipts] == [
+        ("+447700900123", "73786923", 1, True)
+    ]
+
+
+def test_numeric_sender_goes_without_plus_as_ton_1(gateway, clock) -> None:
+    gateway.add(responses.POST, API, body="1")
+    deliver([account(f"fastsms://TOKEN@447700900123?from=%2B447700900999&endpoint={ENDPOINT}")],
+            "hi", clock=clock)
+    sent = sent_form(gateway)
+    assert (sent["SourceAddress"], sent["SourceTON"]) == ("447700900999", "1")
+
+
+def test_many_recipients_in_one_request_with_a_result_each(gateway, clock) -> None:
+    gateway.add(responses.POST, API, body="101,-401,103\nInvalid Destination Address")
+    receipts = deliver([account(f"fastsms://TOKEN@?endpoint={ENDPOINT}")], "hi", NUMBERS[:3],
+                       clock=clock)
+    assert len(gateway.calls) == 1
+    assert sent_form(gateway)["DestinationAddress"] == "447700900100,447700900101,447700900102"
+    assert "SourceAddress" not in sent_form(gateway)
+    assert [r.message_id for r in receipts] == ["101", None, "103"]
+    bad = receipts[1].error
+    assert bad is not None and (bad.category, bad.code) == (Category.RECIPIENT, "-401")
+
+
+def test_recipients_beyond_the_limit_go_in_more_requests(gateway, clock) -> None:
+    numbers = [f"+44770090{i:04d}" for i in range(1200)]
+    for size in (500, 500, 200):
+        gateway.add(responses.POST, API, body=",".join(str(1000 + i) for i in range(size)))
+    receipts = deliver([account(f"fastsms://TOKEN@?endpoint={ENDPOINT}")], "hi", numbers, clock=clock)
+    sizes = [len(sent_form(gateway, i)["DestinationAddress"].split(",")) for i in range(3)]
+    assert sizes == [500, 500, 200]
+    assert all(r.ok for r in receipts) and len(receipts) == 1200
+
+
+def test_long_text_goes_in_three_parts_at_most(gateway, clock) -> None:
+    gateway.add(responses.POST, API, body="555")
+    text = "x" * 400
+    receipts = deliver([account(URL)], text, max_segments=3, clock=clock)
+    assert sent_form(gateway)["Body"] == text
+    assert receipts[0].parts == 3
+
+    gateway.add(responses.POST, API, body="556")
+    deliver([account(URL)], "y" * 600, max_segments=5, clock=clock)
+    body = sent_form(gateway, 1)["Body"]
+    assert len(body) == 459 and body.endswith("...")
+
+
+def test_unicode_is_transliterated_because_the_api_is_gsm_only(gateway, clock) -> None:
+    gateway.add(responses.POST, API, body="77")
+    deliver([account(URL)], "Disk full \u2014 \u6771\u4eac \u00dcn\u00efc\u00f6d\u00e9", clock=clock)
+    assert sent_form(gateway)["Body"] == "Disk full - ?? \u00dcnic\u00f6d\u00e9"
+
+
+@pytest.mark.parametrize(("option", "title"), [("list", "List"), ("group", "Group")])
+def test_named_lists_and_groups(gateway, clock, option: str, title: str) -> None:
+    gateway.add(responses.POST, API, body="9001")
+    receipts = deliver(
+        [account(f"fastsms://TOKEN@?{option}=On%20call&from=Alerts&endpoint={ENDPOINT}")], "hi",
+        clock=clock,
+    )
+    assert sent_form(gateway) == {
+        "Token": "TOKEN", "ShowErrorMessage": "1", "Action": "Send", "Body": "hi",
+        "SourceAddress": "Alerts", "SourceTON": "5",
+        "DestinationAddress": title, f"{title}Name": "On call", "GetBGSendID": "1",
+    }
+    assert [(r.recipient.kind, r.recipient.address, r.message_id) for r in receipts] == [
+        (option, "On call", "9001")
+    ]
+
+
+def test_a_list_and_a_group_go_in_a_request_each(gateway, clock) -> None:
+    gateway.add(responses.POST, API, body="9001,9002")
+    gateway.add(responses.POST, API, body="-520\nUnknown Group")
+    receipts = deliver([account(f"fastsms://TOKEN@?list=L1&group=G1&endpoint={ENDPOINT}")], "hi",
+                       clock=clock)
+    assert [sent_form(gateway, i)["DestinationAddress"] for i in range(2)] == ["List", "Group"]
+    assert receipts[0].message_id == "9001,9002"
+    assert receipts[1].error is not None and receipts[1].error.describe() == "request: -520 Unknown Group"
+    assert len(gateway.calls) == 2, "a failed group must not resend the list"
+
+
+def test_balance(gateway) -> None:
+    gateway.add(responses.POST, API, body="1234.50")
+    assert balance(account(URL)).credits == 1234.5
+    assert sent_form(gateway) == {"Token": "TOKEN", "ShowErrorMessage": "1", "Action": "CheckCredits"}
+
+
+def test_balance_with_bad_token(gateway) -> None:
+    gateway.add(responses.POST, API, body="-501\nUnknown Username/Password")
+    with pytest.raises(ProviderError) as caught:
+        balance(account(URL))
+    assert caught.value.describe() == "auth: -501 Unknown Username/Password"
+
+
+@pytest.mark.parametrize(
+    ("answer", "state", "final"),
+    [("Delivered", "delivered", True), ("Undeliverable", "failed", True), ("Sent", "sent", False),
+     ("Mystery", "unknown", False)],
+)
+def test_status(gateway, answer: str, state: str, final: bool) -> None:
+    gateway.add(responses.POST, API, body=answer)
+    result = status(account(URL), "73786923")
+    assert sent_form(gateway) == {
+        "Token": "TOKEN", "ShowErrorMessage": "1", "Action": "CheckMessageStatus",
+        "MessageID": "73786923",
+    }
+    assert (result.message_id, result.state, result.final, result.detail) == (
+        "73786923", state, final, answer
+    )
+
+
+def test_status_of_an_unknown_id(gateway) -> None:
+    gateway.add(responses.POST, API, body="-503\nUnknown Message ID")
+    with pytest.raises(ProviderError) as caught:
+        status(account(URL), "1")
+    assert (caught.value.category, caught.value.code) == (Category.REQUEST, "-503")
+
+
+def test_every_documented_code_is_mapped() -> None:
+    assert set(fastsms.ERRORS) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("code", sorted(fastsms.ERRORS, reverse=True))
+def test_error_code_category_and_retry(gateway, clock, code: int) -> None:
+    text = fastsms.ERRORS[code][1]
+    gateway.add(responses.POST, API, body=f"{code}\n{text}")
+    receipts = submit(account(URL), [Recipient("+447700900123", "r1")], "hi", policy=FAST,
+                      clock=clock)
+    error = receipts[0].error
+    assert error is not None
+    assert (str(error.category), error.code, error.text) == (EXPECTED[code], str(code), text)
+    assert len(gateway.calls) == (FAST.attempts if error.category.transient else 1)
+
+
+def test_a_transient_error_then_success(gateway, clock) -> None:
+    gateway.add(responses.POST, API, body="-300\nGeneral Database Error")
+    gateway.add(responses.POST, API, status=503, body="busy")
+    gateway.add(responses.POST, API, body="42")
+    receipts = deliver([account(URL)], "hi", policy=FAST, clock=clock)
+    assert receipts[0].message_id == "42"
+    assert len(gateway.calls) == 3 and len(clock.slept) == 2
+    assert sent_form(gateway, 0) == sent_form(gateway, 2)
+
+
+@pytest.mark.parametrize("answer", ["<html><body>Bad gateway</body></html>", "", "OK"])
+def test_garbage_is_unavailable_and_says_what_came_back(gateway, clock, answer: str) -> None:
+    gateway.add(responses.POST, API, body=answer)
+    receipts = deliver([account(URL)], "hi", policy=FAST, clock=clock)
+    error = receipts[0].error
+    assert error is not None and error.category is Category.UNAVAILABLE
+    assert error.text == f"unexpected answer: {answer or '(empty)'}"
+    assert len(gateway.calls) == FAST.attempts
+
+
+def test_cli_send_prints_each_message_id(gateway, capsys) -> None:
+    gateway.add(responses.POST, "http://127.0.0.1:8026/api", body="73786923,73786924")
+    url = "fastsms://TOKEN@447700900123/447700900124?from=Alerts&endpoint=http://127.0.0.1:8026"
+    code = main(["send", url, "-m", "Disk full on db1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.splitlines() == [
+        "+447700900123: sent, 1 part, id 73786923 (via fastsms@127.0.0.1:8026)",
+        "+447700900124: sent, 1 part, id 73786924 (via fastsms@127.0.0.1:8026)",
+    ]
+    assert form(gateway.calls[0])["DestinationAddress"] == "447700900123,447700900124"
+
+
+def test_cli_send_with_a_wrong_token_prints_the_gateway_error(gateway, capsys) -> None:
+    gateway.add(responses.POST, "http://127.0.0.1:8026/api", body="-501\nUnknown Username/Password")
+    url = "fastsms://S3CRET@447700900123/447700900124?from=Alerts&endpoint=http://127.0.0.1:8026"
+    code = main(["send", url, "-m", "Disk full on db1"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out.splitlines() == [
+        f"+44770090012{i}: failed: auth: -501 Unknown Username/Password (via fastsms@127.0.0.1:8026)"
+        for i in (3, 4)
+    ]
+    assert "S3CRET" not in captured.out + captured.err
+    assert len(gateway.calls) == 1

@@ -1,0 +1,256 @@
+"""server2sms on the wire: the JSON each method receives, and what its StatusCodes become."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses
+from sms_notify.plugins import server2sms
+
+from sms_notify import delivery
+from sms_notify.cli import main
+from sms_notify.delivery import balance, check_login, deliver, lookup, status, submit
+from sms_notify.errors import Category, ProviderError
+from sms_notify.model import Recipient, check_sender
+from tests.conftest import InstantClock
+from tests.providers_helpers import ENDPOINT, FAST, NUMBERS, account, json_body, path, query
+
+SEND = f"{ENDPOINT}/SendTextSMS"
+CREDITS = f"{ENDPOINT}/CheckCredits"
+INQUIRE = f"{ENDPOINT}/InquireDeliveryNotifications"
+URL = f"server2sms://USER:PA%3ASS@447700900123?from=Alerts&endpoint={ENDPOINT}"
+OK = {"StatusCode": "1", "StatusInfo": "OK"}
+
+# Written from the ASPSMS StatusCode table in WIRE-NOTES, independently of the plugin.
+EXPECTED: dict[str, str] = {
+    "2": "unavailable", "3": "auth", "4": "request", "5": "credit", "6": "unavailable",
+    "7": "unavailable", "8": "auth", "9": "auth", "10": "request", "11": "request",
+    "12": "request", "13": "request", "14": "recipient", "15": "recipient", "16": "request",
+    "17": "request", "18": "request", "19": "request", "20": "request", "21": "request",
+    "22": "request", "23": "request", "24": "unavailable", "25": "auth",
+    "28": "request", "29": "request", "30": "request", "31": "request", "32": "request",
+    "33": "request", "34": "request", "35": "request", "36": "request", "37": "request",
+    "38": "request", "39": "request",
+}
+
+
+@pytest.fixture
+def gateway() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def instant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """balance/status/lookup build their own Clock: make its sleeps instant."""
+    monkeypatch.setattr(delivery, "Clock", InstantClock)
+
+
+def sent(mock: responses.RequestsMock, index: int = 0, method: str = "SendTextSMS") -> Any:
+    call = mock.calls[index]
+    assert call.request.method == "POST"
+    assert path(call) == f"/{method}"
+    assert query(call) == {}
+    assert call.request.headers["Content-Type"] == "application/json"
+    return json_body(call)
+
+
+def notification(ref: str, status_code: str, description: str, submitted: str = "") -> dict[str, str]:
+    return {
+        "TransactionReferenceNumber": ref, "DeliveryStatus": status_code,
+        "DeliveryStatusDescription": description, "SubmissionDate": submitted,
+        "NotificationDate": "", "Reasoncode": "", "ReasoncodeDescription": "",
+    }
+
+
+def test_one_recipient_with_its_transaction_reference(gateway, clock) -> None:
+    gateway.add(responses.POST, SEND, json=OK)
+    receipts = deliver([account(URL)], "Disk full on db1", clock=clock)
+    ref = receipts[0].recipient.reference
+    assert len(ref) == 12 and ref.isalnum()
+    assert sent(gateway) == {
+        "UserName": "USER", "Password": "PA:SS", "Originator": "Alerts",
+        "Recipients": [f"+447700900123:{ref}"], "MessageText": "Disk full on db1",
+        "ForceGSM7bit": True,
+    }
+    assert [(r.recipient.address, r.message_id, r.ok) for r in receipts] == [
+        ("+447700900123", ref, True)
+    ]
+
+
+def test_many_recipients_in_one_request(gateway, clock) -> None:
+    gateway.add(responses.POST, SEND, json=OK)
+    receipts = deliver([account(f"server2sms://USER:PASS@?endpoint={ENDPOINT}")], "hi", NUMBERS,
+                       clock=clock)
+    body = sent(gateway)
+    assert "Originator" not in body
+    assert body["Recipients"] == [f"{r.recipient.address}:{r.recipient.reference}" for r in receipts]
+    assert [r.recipient.address for r in receipts] == NUMBERS
+    assert len({r.message_id for r in receipts}) == len(NUMBERS)
+
+
+def test_recipients_beyond_1000_go_in_more_requests(gateway, clock) -> None:
+    numbers = [f"+4477009{i:05d}" for i in range(2500)]
+    for _ in range(3):
+        gateway.add(responses.POST, SEND, json=OK)
+    receipts = deliver([account(f"server2sms://USER:PASS@?endpoint={ENDPOINT}")], "hi", numbers,
+                       clock=clock)
+    assert [len(sent(gateway, i)["Recipients"]) for i in range(3)] == [1000, 1000, 500]
+    assert all(r.ok for r in receipts) and len(receipts) == 2500
+
+
+def test_unicode_is_left_to_the_gateway(gateway, clock) -> None:
+    gateway.add(responses.POST, SEND, json=OK)
+    text = "Z\u00fcrich: \u0441\u0435\u0440\u0432\u0435\u0440 down"
+    deliver([account(URL)], text, clock=clock)
+    body = sent(gateway)
+    assert (body["MessageText"], body["ForceGSM7bit"]) == (text, False)
+
+
+def test_long_text_goes_whole(gateway, clock) -> None:
+    gateway.add(responses.POST, SEND, json=OK)
+    text = "x" * 600
+    receipts = deliver([account(URL)], text, max_segments=4, clock=clock)
+    assert sent(gateway)["MessageText"] == text
+    assert receipts[0].parts == 4
+
+
+def test_sender_rules() -> None:
+    check_sender(server2sms.PROVIDER, "Alerts")
+    check_sender(server2sms.PROVIDER, "+41760000000")
+    with pytest.raises(ProviderError):
+        check_sender(server2sms.PROVIDER, "TwelveLetter")
+
+
+def test_balance(gateway, instant) -> None:
+    gateway.add(responses.POST, CREDITS, json={"Credits": "123.45", **OK})
+    assert balance(account(URL)).credits == 123.45
+    assert sent(gateway, method="CheckCredits") == {"UserName": "USER", "Password": "PA:SS"}
+
+
+def test_balance_and_login_with_wrong_credentials(gateway, instant) -> None:
+    gateway.add(responses.POST, CREDITS, json={"Credits": "", "StatusCode": "3",
+                                               "StatusInfo": "Authorization failed."})
+    for ask in (balance, check_login):
+        with pytest.raises(ProviderError) as caught:
+            ask(account(URL))
+        assert caught.value.describe() == "auth: 3 Authorization failed."
+    assert len(gateway.calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "description", "state", "final"),
+    [("0", "Delivered", "delivered", True), ("1", "Buffered", "sent", False),
+     ("2", "Not delivered", "failed", True), ("-1", "Not yet submitted or rejected", "queued", False)],
+)
+@pytest.mark.parametrize("ok", ["0", "1"])
+def test_status(gateway, instant, code, description, state, final, ok) -> None:
+    gateway.add(responses.POST, INQUIRE, json={
+        "StatusCode": ok, "StatusInfo": "OK",
+        "DeliveryNotifications": [notification("a1b2c3", code, description, "2024-05-01T10:00:00Z")],
+    })
+    result = status(account(URL), "a1b2c3")
+    assert sent(gateway, method="InquireDeliveryNotifications") == {
+        "UserName": "USER", "Password": "PA:SS", "TransactionReferenceNumbers": "a1b2c3",
+    }
+    assert (result.message_id, result.state, result.final, result.detail) == (
+        "a1b2c3", state, final, description
+    )
+
+
+def test_status_of_an_unknown_reference(gateway, instant, capsys) -> None:
+    gateway.add(responses.POST, INQUIRE, json={"StatusCode": "1", "StatusInfo": "OK",
+                                               "DeliveryNotifications": []})
+    assert main(["status", URL, "nope"]) == 1
+    assert capsys.readouterr().out == "nope: request: no delivery notification for nope\n"
+    assert len(gateway.calls) == 1
+
+
+def test_lookup_tells_which_references_the_gateway_has(gateway, instant) -> None:
+    gateway.add(responses.POST, INQUIRE, json={
+        "StatusCode": "0", "StatusInfo": "OK", "DeliveryNotifications": [
+            notification("r1", "0", "Delivered", "2024-05-01T10:00:00Z"),
+            notification("r2", "-1", "Not yet submitted or rejected", "2024-05-01T10:00:01Z"),
+            notification("r3", "-1", "Not yet submitted or rejected"),
+        ],
+    })
+    assert "lookup" in server2sms.PROVIDER.capabilities
+    assert lookup(account(URL), ["r1", "r2", "r3", "r4"]) == {
+        "r1": True, "r2": True, "r3": False, "r4": False,
+    }
+    assert sent(gateway, method="InquireDeliveryNotifications")["TransactionReferenceNumbers"] == (
+        "r1;r2;r3;r4"
+    )
+
+
+def test_every_documented_code_is_mapped() -> None:
+    assert set(server2sms.ERRORS) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("code", sorted(server2sms.ERRORS))
+def test_error_code_category_and_retry(gateway, clock, code: str) -> None:
+    info = server2sms.ERRORS[code][1]
+    gateway.add(responses.POST, SEND, json={"StatusCode": code, "StatusInfo": info})
+    receipts = submit(account(URL), [Recipient("+447700900123", "r1")], "hi", policy=FAST,
+                      clock=clock)
+    error = receipts[0].error
+    assert error is not None
+    assert (str(error.category), error.code, error.text) == (EXPECTED[code], code, info)
+    assert len(gateway.calls) == (FAST.attempts if error.category.transient else 1)
+
+
+def test_numeric_status_codes_are_read_too(gateway, clock) -> None:
+    gateway.add(responses.POST, SEND, json={"StatusCode": 5, "StatusInfo": ""})
+    receipts = deliver([account(URL)], "hi", clock=clock)
+    assert receipts[0].error is not None
+    assert receipts[0].error.describe() == (
+        "credit: 5 Not enough credits available. Please recharge your account to proceed."
+    )
+
+
+def test_zero_is_not_success_for_a_send(gateway, clock) -> None:
+    gateway.add(responses.POST, SEND, json={"StatusCode": "0", "StatusInfo": "?"})
+    receipts = deliver([account(URL)], "hi", clock=clock)
+    assert receipts[0].error is not None and receipts[0].error.category is Category.REQUEST
+
+
+def test_a_transient_error_is_retried_with_the_same_references(gateway, clock) -> None:
+    gateway.add(responses.POST, SEND, json={"StatusCode": "24",
+                                            "StatusInfo": "Service temporarely not available."})
+    gateway.add(responses.POST, SEND, json=OK)
+    receipts = deliver([account(URL)], "hi", policy=FAST, clock=clock)
+    assert receipts[0].ok
+    assert len(gateway.calls) == 2 and len(clock.slept) == 1
+    assert sent(gateway, 0) == sent(gateway, 1)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["<html><body>502 Bad Gateway</body></html>", "", '{"Status": "OK"}', '["1"]', "null"],
+)
+def test_garbage_is_unavailable_and_says_what_came_back(gateway, clock, answer: str) -> None:
+    gateway.add(responses.POST, SEND, body=answer, content_type="application/json")
+    receipts = deliver([account(URL)], "hi", policy=FAST, clock=clock)
+    error = receipts[0].error
+    assert error is not None and error.category is Category.UNAVAILABLE
+    assert error.text == f"unexpected answer: {answer or '(empty)'}"
+    assert "PA:SS" not in error.describe()
+    assert len(gateway.calls) == FAST.attempts
+
+
+def test_garbage_notifications(gateway, instant) -> None:
+    gateway.add(responses.POST, INQUIRE, json={"StatusCode": "1", "DeliveryNotifications": "none"})
+    with pytest.raises(ProviderError) as caught:
+        lookup(account(URL), ["r1"])
+    assert caught.value.category is Category.UNAVAILABLE
+    assert len(gateway.calls) == 3
+
+
+def test_credits_that_are_not_a_number(gateway, instant) -> None:
+    gateway.add(responses.POST, CREDITS, json={"Credits": "many", **OK})
+    with pytest.raises(ProviderError) as caught:
+        balance(account(URL))
+    assert caught.value.category is Category.UNAVAILABLE
+    assert "many" in caught.value.text
