@@ -1,0 +1,174 @@
+"""End-to-end fixtures: the real `sms-notify sandbox` process on a free port of 127.0.0.1.
+
+`sandbox` (session scope) starts ``python -m sms_notify sandbox --listen 127.0.0.1:0`` once,
+waits for its ready line and stops it at the end; `fresh_sandbox` is the same process, emptied
+(inbox, faults, request log) before the test. `cli` runs ``sms-notify`` as a real subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+
+READY = "sandbox listening on "
+USER = PASSWORD = TOKEN = "sandbox"
+TOKEN_SCHEMES = {"fastsms"}
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for child processes: no user config, every plugin loaded."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SMS_NOTIFY_CONFIG", "SMS_NOTIFY_LOAD_PLUGINS")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def stop(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """Terminate a child we started and wait for it; kill it if it does not go."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
+@dataclass
+class Sandbox:
+    """A running sandbox: its address, provider URLs pointing at it, its inbox and faults."""
+
+    url: str
+    proc: subprocess.Popen[str]
+    log_path: Path
+    stdout: list[str] = field(default_factory=list)
+
+    def url_for(self, scheme: str, *targets: str, **options: str) -> str:
+        """A provider URL with the sandbox's credentials and `endpoint=` this sandbox.
+
+        Options are query arguments; `from_` stands for `from`. Values are percent-encoded
+        (a `+` becomes %2B), targets keep their `+`.
+        """
+        creds = TOKEN if scheme in TOKEN_SCHEMES else f"{USER}:{PASSWORD}"
+        path = "/".join(quote(t, safe="+") for t in targets)
+        query = {"endpoint": self.url}
+        for key, value in options.items():
+            query[key.rstrip("_")] = str(value)
+        args = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query.items())
+        return f"{scheme}://{creds}@{path}?{args}"
+
+    def get(self, path: str, **params: Any) -> requests.Response:
+        return requests.get(self.url + path, params=params, timeout=10)
+
+    def inbox(self, gateway: str | None = None, to: str | None = None) -> list[dict[str, Any]]:
+        """Accepted messages, one per recipient, oldest first."""
+        params = {k: v for k, v in (("gateway", gateway), ("to", to)) if v}
+        response = self.get("/inbox", **params)
+        response.raise_for_status()
+        return list(response.json()["messages"])
+
+    def requests(self, gateway: str | None = None) -> list[dict[str, Any]]:
+        """Every request that arrived (gateway, operation, recipients, outcome), oldest first."""
+        params = {"gateway": gateway} if gateway else {}
+        response = self.get("/admin/requests", **params)
+        response.raise_for_status()
+        return list(response.json()["requests"])
+
+    def fault(self, **spec: Any) -> dict[str, Any]:
+        """Inject a fault: gateway, kind (http_error|timeout|slow|error_code), status, code,
+        delay, count, seconds (see docs/sandbox.md)."""
+        response = requests.post(self.url + "/admin/faults", json=spec, timeout=10)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def clear(self) -> None:
+        """Empty the inbox, the request log and the faults (balances and ids carry on)."""
+        for path in ("/inbox", "/admin/faults", "/admin/requests"):
+            requests.delete(self.url + path, timeout=10).raise_for_status()
+
+    def reset(self) -> None:
+        """Everything back to the start: inbox, faults, request log, balances, messages."""
+        requests.post(self.url + "/admin/reset", timeout=10).raise_for_status()
+
+    def log(self) -> str:
+        """What the sandbox wrote on stderr so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def start_sandbox(log_path: Path, *extra: str, timeout: float = 30.0) -> Sandbox:
+    """Start `sms-notify sandbox` on a free port and wait for its ready line."""
+    log_file = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sms_notify", "sandbox", "--listen", "127.0.0.1:0", *extra],
+        stdout=subprocess.PIPE, stderr=log_file, text=True, env=child_env(),
+    )
+    log_file.close()
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def drain() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith(READY):
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    if not ready.wait(timeout) or not any(l.startswith(READY) for l in lines):
+        stop(proc)
+        raise RuntimeError(
+            f"sandbox did not start: stdout={lines!r}\nstderr:\n{log_path.read_text()}"
+        )
+    url = next(l for l in lines if l.startswith(READY))[len(READY):].strip()
+    return Sandbox(url=url, proc=proc, log_path=log_path, stdout=lines)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """One real sandbox process for the whole session; tests that count use `fresh_sandbox`."""
+    box = start_sandbox(tmp_path_factory.mktemp("sandbox") / "sandbox.log")
+    try:
+        yield box
+    finally:
+        stop(box.proc)
+
+
+@pytest.fixture
+def fresh_sandbox(sandbox: Sandbox) -> Sandbox:
+    """The session's sandbox with an empty inbox, request log and no faults."""
+    sandbox.clear()
+    return sandbox
+
+
+@dataclass
+class Cli:
+    """Runs `sms-notify` as a real subprocess of the interpreter running the tests."""
+
+    env: dict[str, str]
+
+    def __call__(
+        self, *args: str, input: str | None = None, timeout: float = 90.0, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sms_notify", *args], input=input, capture_output=True,
+            text=True, timeout=timeout, env={**self.env, **env}, check=False,
+            **({"stdin": subprocess.DEVNULL} if input is None else {}),
+        )
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli(child_env())
