@@ -1,0 +1,72 @@
+"""Apprise URL schemas for the sms-notify gateways: fastsms://, intellisms://, server2sms://,
+sms24x:// and mymobileapi://.
+
+Apprise 2.x finds third-party schemas only when they are added to its NotificationManager, so:
+
+- from Python: ``from sms_notify.integrations.apprise import register; register()``;
+- for the ``apprise`` command, apprise-api and any tool that scans Apprise plugin paths:
+  ``sms-notify apprise-plugin [DIR]`` writes a small plugin file that calls register().
+
+Importing this package imports nothing from Apprise (the `apprise-plugin` command must work
+without it); register() does.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+SCHEMES = ("fastsms", "intellisms", "server2sms", "sms24x", "mymobileapi")
+MIN_APPRISE = 2
+
+
+class SchemaConflictWarning(UserWarning):
+    """A schema could not be added: Apprise already maps it to another class, or its gateway
+    plugin is not loaded."""
+
+
+def register(force: bool = False) -> list[str]:
+    """Add the schemas to Apprise's NotificationManager; calling it again changes nothing.
+
+    A schema Apprise already maps to another class is left alone with a SchemaConflictWarning,
+    unless `force`. A schema whose sms-notify provider is not loaded is skipped with the same
+    warning. Returns the schemes that now map to sms-notify's classes.
+
+    :raises RuntimeError: when the installed Apprise is older than 2.x.
+    """
+    import apprise
+
+    major = apprise.__version__.split(".", 1)[0]
+    if not major.isdigit() or int(major) < MIN_APPRISE:
+        raise RuntimeError(
+            f"sms-notify needs apprise {MIN_APPRISE}.x from PyPI; this Python has apprise "
+            f"{apprise.__version__} (Debian's apprise package is 1.x)"
+        )
+    from .notify import PLUGINS
+
+    manager = apprise.NotificationManager()
+    registered: list[str] = []
+    for plugin in PLUGINS:
+        scheme = plugin.gateway
+        if not plugin.provider_loaded:
+            warnings.warn(
+                f"sms-notify: {scheme}:// not added to Apprise: no sms-notify plugin provides it "
+                "(is it installed and allowed by SMS_NOTIFY_LOAD_PLUGINS?)",
+                SchemaConflictWarning,
+                stacklevel=2,
+            )
+            continue
+        if scheme in manager and manager[scheme] is plugin:
+            registered.append(scheme)
+            continue
+        if manager.add(plugin, force=force):
+            registered.append(scheme)
+            continue
+        other = manager[scheme] if scheme in manager else None  # noqa: SIM401 - no get()
+        warnings.warn(
+            f"sms-notify: {scheme}:// is already provided to Apprise by "
+            f"{getattr(other, '__name__', other)!s}; left as it is "
+            "(register(force=True) replaces it)",
+            SchemaConflictWarning,
+            stacklevel=2,
+        )
+    return registered
