@@ -1,0 +1,65 @@
+"""What the benchmarks share: a real `sms-notify sandbox` process and a table printer."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+
+READY = "sandbox listening on "
+
+
+@contextmanager
+def sandbox(*extra: str) -> Iterator[str]:
+    """Start `sms-notify sandbox` on a free port; yield its URL; stop it after."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sms_notify", "sandbox", "--listen", "127.0.0.1:0", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    assert proc.stdout is not None
+    url = ""
+    for line in proc.stdout:
+        if line.startswith(READY):
+            url = line[len(READY):].strip()
+            break
+    if not url:
+        proc.kill()
+        raise SystemExit("the sandbox did not start")
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def url_for(sandbox_url: str, scheme: str, **options: str) -> str:
+    """A provider URL with the sandbox's credentials, pointed at the sandbox."""
+    creds = "sandbox" if scheme == "fastsms" else "sandbox:sandbox"
+    query = "&".join(f"{k}={v}" for k, v in {"endpoint": sandbox_url, **options}.items())
+    return f"{scheme}://{creds}@?{query}"
+
+
+def sandbox_requests(sandbox_url: str, gateway: str) -> list[dict[str, Any]]:
+    answer = requests.get(f"{sandbox_url}/admin/requests", params={"gateway": gateway}, timeout=10)
+    answer.raise_for_status()
+    return list(answer.json()["requests"])
+
+
+def machine() -> str:
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table, as the README carries it."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    line = lambda values: "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |"  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in cells)])
