@@ -43,7 +43,11 @@ class ConfigError(SmsError):
 
 
 class ProviderError(SmsError):
-    """A gateway refused or failed a request; keeps the gateway's own code and text."""
+    """A gateway refused or failed a request; keeps the gateway's own code and text.
+
+    `unanswered` marks a request that left but got no answer (a read timeout): the gateway may
+    have taken it, so the outbox asks before it sends the text through another account.
+    """
 
     def __init__(
         self,
@@ -51,11 +55,14 @@ class ProviderError(SmsError):
         text: str,
         code: str | int | None = None,
         provider: str = "",
+        *,
+        unanswered: bool = False,
     ) -> None:
         self.category = Category(category)
         self.text = text
         self.code = None if code is None else str(code)
         self.provider = provider
+        self.unanswered = unanswered
         super().__init__(self.describe())
 
     @property

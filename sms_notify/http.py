@@ -41,18 +41,8 @@ def request(
     host = urlsplit(url).netloc
     try:
         response = session().request(method, url, timeout=timeout, **kwargs)
-    except requests.Timeout:
-        raise ProviderError(
-            Category.UNAVAILABLE, f"no answer from {host} within {timeout:g}s", provider=provider
-        ) from None
-    except requests.ConnectionError:
-        raise ProviderError(
-            Category.UNAVAILABLE, f"cannot connect to {host}", provider=provider
-        ) from None
     except requests.RequestException as exc:
-        raise ProviderError(
-            Category.UNAVAILABLE, f"request to {host} failed ({type(exc).__name__})", provider=provider
-        ) from None
+        raise transport_error(exc, host, timeout, provider) from None
     if response.status_code == 429:
         raise ProviderError(
             Category.RATE_LIMITED, f"{host} answered HTTP 429", code=429, provider=provider
@@ -65,6 +55,24 @@ def request(
             provider=provider,
         )
     return response
+
+
+def transport_error(
+    exc: requests.RequestException, host: str, timeout: float, provider: str
+) -> ProviderError:
+    """A request that got no HTTP answer, as the core's category: always `unavailable`, and
+    `unanswered` when it left but no answer came back (it may have reached the gateway)."""
+    import requests
+
+    if isinstance(exc, requests.ConnectTimeout):
+        text, unanswered = f"cannot connect to {host} within {timeout:g}s", False
+    elif isinstance(exc, requests.Timeout):
+        text, unanswered = f"no answer from {host} within {timeout:g}s", True
+    elif isinstance(exc, requests.ConnectionError):
+        text, unanswered = f"cannot connect to {host}", False
+    else:
+        text, unanswered = f"request to {host} failed ({type(exc).__name__})", False
+    return ProviderError(Category.UNAVAILABLE, text, provider=provider, unanswered=unanswered)
 
 
 def snippet(text: str, limit: int = 120) -> str:
