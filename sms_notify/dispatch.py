@@ -1,0 +1,507 @@
+"""The background dispatcher: delivers the outbox's jobs with the core's sending policy.
+
+One scheduler thread reads due jobs, groups them by (account, text, max_segments) so one
+gateway request carries as many recipients as the gateway takes, and as a sender thread (of
+`workers`) comes free marks a request's jobs in flight and commits before it leaves (DESIGN,
+Decisions 1): a job is "inflight" only while its request may really be on the wire. The
+outbox does the retrying across passes: each pass is one request per job (RetryPolicy with
+attempts=1); transient failures come back later with exponential backoff and jitter, accounts fail
+over in the route's order (Decisions 2), and a job dies at max_age with the last reason.
+
+A job is never sent through two accounts unless the first answered with an error. A request that
+went unanswered (a timeout) may have reached the gateway: the job stays on that account for a few
+tries, and before it moves on the gateway is asked about its reference where it can be.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from .delivery import RetryPolicy, chunks, lookup, submit
+from .errors import Category, ProviderError
+from .manager import provider_for
+from .model import Account, Receipt, Recipient
+from .numbers import normalize
+from .outbox import DAY, Job, Outbox, OutboxError
+
+log = logging.getLogger("sms_notify.outbox")
+
+BACKOFF = RetryPolicy(base_delay=2.0, max_delay=300.0, jitter=0.5)
+TRANSIENT_TRIES = 2  # answered transient failures on one account before the next is tried
+UNANSWERED_TRIES = 3  # unanswered requests (timeouts) on one account before the next is tried
+CLAIM_LIMIT = 2000  # due jobs read in one pass
+PRUNE_EVERY = 600.0
+
+OnResult = Callable[[Job, Receipt | None, float], None]
+
+
+@dataclass
+class Task:
+    """One gateway request: one text through one account to up to max_recipients jobs."""
+
+    account: str
+    text: str
+    max_segments: int
+    jobs: list[Job]
+
+
+@dataclass
+class Recovery:
+    """What start() found in flight after a crash."""
+
+    found: int = 0  # the gateway has them: marked sent
+    resent: int = 0  # the gateway said it has no trace: sent again, safely
+    blind: int = 0  # the gateway cannot be asked: sent again, may arrive twice
+
+
+def unanswered(error: ProviderError) -> bool:
+    """The request may have reached the gateway but no answer came back (a read timeout), as
+    opposed to a refused connection or an error the gateway answered."""
+    return error.unanswered
+
+
+def summary_text(folded: Mapping[str, int], limit: tuple[int, float]) -> str:
+    """`+7 more alerts: HighLatency x4, DiskFull x3 (limit 20/1h)`."""
+    total = sum(folded.values())
+    keys = sorted(folded.items(), key=lambda kv: (-kv[1], kv[0]))
+    listed = ", ".join(f"{k} x{n}" for k, n in keys)
+    plural = "s" if total != 1 else ""
+    return f"+{total} more alert{plural}: {listed} (limit {limit[0]}/{_span(limit[1])})"
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+class Dispatcher:
+    """Sends the outbox's due jobs in the background until drained."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        accounts: Mapping[str, Account],
+        *,
+        workers: int = 4,
+        max_age: float = 6 * 3600,
+        per_recipient: tuple[int, float] | None = None,
+        region: str | None = None,
+        on_result: OnResult | None = None,
+        backoff: RetryPolicy = BACKOFF,
+        now: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        poll: float = 1.0,
+    ) -> None:
+        self.outbox = outbox
+        self.accounts = dict(accounts)
+        self.workers = max(1, workers)
+        self.max_age = max_age
+        self.per_recipient = per_recipient
+        self.region = region
+        self.on_result = on_result
+        self.backoff = backoff
+        self.now = now
+        self.rng = rng or random.Random()
+        self.poll = poll  # longest the scheduler sleeps without a wake() (also re-reads the clock)
+        self.recovery = Recovery()
+        self._cond = threading.Condition()
+        self._busy = 0
+        self._woken = False
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
+        self._inbox: queue.SimpleQueue[Task | None] = queue.SimpleQueue()  # for the senders
+        self._queue: deque[Task] = deque()  # planned requests waiting for a free sender
+        self._pruned = 0.0
+
+    # Life cycle.
+    def start(self) -> None:
+        """Recover what a crash left in flight, then send in background threads."""
+        self.recover()
+        self._threads = [threading.Thread(target=self._loop, name="sms-notify-dispatch",
+                                          daemon=True)]
+        self._threads += [threading.Thread(target=self._sender, name=f"sms-notify-send-{i}",
+                                           daemon=True) for i in range(self.workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def wake(self) -> None:
+        """New jobs are in: look at once instead of at the next poll."""
+        with self._cond:
+            self._woken = True
+            self._cond.notify_all()
+
+    def drain(self, timeout: float) -> None:
+        """Stop claiming and let the requests in flight finish (SIGTERM). Whatever is still in
+        flight after `timeout` is recovered by the next start()."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._threads:
+            self._threads[0].join(max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            while self._busy and time.monotonic() < deadline:
+                self._cond.wait(deadline - time.monotonic())
+            left = self._busy
+        for _ in self._threads[1:]:
+            self._inbox.put(None)  # each sender ends after its current request
+        log.info("dispatcher drained: requests_left_in_flight=%d", left)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once no job is due or in flight (tests, and serve's shutdown)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._cond:
+                busy = self._busy
+            if not busy and not self.outbox.due(self.now(), 1) and not self.outbox.stats().inflight:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+    def step(self) -> int:
+        """One pass in the calling thread: every due job is sent, synchronously. Returns the
+        number of requests made (tests and one-shot tools; start() runs passes in threads)."""
+        tasks, _ = self._plan()
+        for task in tasks:
+            self._claim([task])
+            self._run(task)
+        return len(tasks)
+
+    # Crash recovery.
+    def recover(self) -> Recovery:
+        """Jobs found in flight were in flight at a crash: sent where the gateway has a trace of
+        their reference, else sent again (DESIGN, Decisions 1)."""
+        jobs = self.outbox.inflight()
+        report = Recovery()
+        if not jobs:
+            self.recovery = report
+            return report
+        now = self.now()
+        by_account: dict[str, list[Job]] = defaultdict(list)
+        for job in jobs:
+            by_account[job.account_name].append(job)
+        found_jobs: list[Job] = []
+        for name, group in by_account.items():
+            account = self.accounts.get(name)
+            found: dict[str, bool] | None = None
+            if account is not None and "lookup" in _capabilities(account):
+                found = {}
+                try:
+                    for part in chunks(group, 100):
+                        found.update(lookup(account, [j.reference for j in part]))
+                except Exception as exc:  # noqa: BLE001 - cannot ask: resend as without look-up
+                    log.warning("recovery look-up via %s failed: %s", account.label(), exc)
+                    found = None
+            counts = Counter[str]()
+            for job in group:
+                if found is not None and found.get(job.reference):
+                    job.state, job.done_at, job.message_id = "sent", now, job.reference
+                    job.account = account.label() if account else name
+                    found_jobs.append(job)
+                    counts["found"] += 1
+                else:
+                    job.state, job.next_at = "pending", now
+                    counts["resent" if found is not None else "blind"] += 1
+            report.found += counts["found"]
+            report.resent += counts["resent"]
+            report.blind += counts["blind"]
+            log.warning(
+                "recovered in-flight jobs account=%s found_at_gateway=%d resend_after_lookup=%d"
+                " resend_without_lookup=%d%s", account.label() if account else name,
+                counts["found"], counts["resent"], counts["blind"],
+                " (these may arrive twice)" if counts["blind"] else "",
+            )
+        self.outbox.save(jobs)
+        for job in found_jobs:
+            self._report(job, Receipt(Recipient(job.recipient, job.reference),
+                                      message_id=job.reference, account=job.account), 0.0)
+        self.recovery = report
+        return report
+
+    # The scheduler.
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping and self._busy >= self.workers:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                free = self.workers - self._busy
+                self._woken = False
+            batch: list[Task] = []
+            more = False
+            try:
+                if not self._queue:  # plan again only once every planned request has left
+                    tasks, more = self._plan()
+                    self._queue.extend(tasks)
+                    self._prune()
+                while self._queue and len(batch) < free:
+                    batch.append(self._queue.popleft())
+                self._claim(batch)
+            except Exception as exc:  # noqa: BLE001 - the scheduler must outlive a bad pass
+                if isinstance(exc, OutboxError):
+                    log.error("outbox unusable, retrying in 1s: %s", exc)
+                else:
+                    log.exception("dispatcher pass failed")
+                self._queue.clear()  # still pending in the outbox: planned again
+                batch, more = [], False
+                time.sleep(1.0)
+            for task in batch:
+                with self._cond:
+                    self._busy += 1
+                self._inbox.put(task)
+            if self._queue or more:
+                continue
+            with self._cond:
+                if self._stopping:
+                    return
+                if self._woken:
+                    continue
+                try:
+                    due = self.outbox.next_due()
+                except OutboxError:
+                    due = None
+                wait = self.poll if due is None else min(self.poll, due - self.now())
+                if wait > 0:
+                    self._cond.wait(wait)
+
+    def _sender(self) -> None:
+        while (task := self._inbox.get()) is not None:
+            try:
+                self._run(task)
+            except Exception:  # noqa: BLE001
+                log.exception("sending failed unexpectedly; jobs stay in flight until restart")
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    def _plan(self) -> tuple[list[Task], bool]:
+        """Read due jobs: settle the expired and the folded, group the rest into requests.
+        Returns the requests and whether more is due at once."""
+        now = self.now()
+        due = self.outbox.due(now, CLAIM_LIMIT)
+        if not due:
+            return [], False
+        changed: list[Job] = []
+        new: list[Job] = []
+        ended: list[Job] = []
+        ready: list[Job] = []
+        for job in due:
+            if now >= job.created + self.max_age:
+                job.state, job.done_at = "dead", now
+                last = job.error or ("no answer recorded" if job.attempts else "never sent")
+                job.error = f"expired after max_age ({_span(self.max_age)}): {last}"
+                ended.append(job)
+            elif job.kind == "summary" and not job.folded:
+                job.state, job.done_at, job.error = "dropped", now, "summary: nothing folded"
+                changed.append(job)
+            elif job.account_name not in self.accounts:
+                job.state, job.done_at = "dead", now
+                job.error = f"request: unknown account {job.account_name!r}"
+                ended.append(job)
+            elif not job.recipient.startswith("+"):
+                try:
+                    job.recipient = normalize(job.recipient, self.region)
+                    ready.append(job)
+                except ProviderError as exc:
+                    job.state, job.done_at, job.error = "dead", now, exc.describe()
+                    ended.append(job)
+            else:
+                ready.append(job)
+        ready = self._limit(ready, now, changed, new, ended)
+        tasks = self._group(ready)
+        self.outbox.save([*changed, *ended], new)
+        for job in ended:
+            self._log(job)
+            self._report(job, None, 0.0)
+        return tasks, len(due) >= CLAIM_LIMIT or bool(new)
+
+    def _claim(self, tasks: Sequence[Task]) -> None:
+        """Mark jobs in flight and commit before their requests leave (DESIGN, Decisions 1)."""
+        jobs = [j for t in tasks for j in t.jobs]
+        for job in jobs:
+            job.state, job.attempts = "inflight", job.attempts + 1
+        if jobs:
+            self.outbox.save(jobs)
+
+    def _group(self, jobs: Sequence[Job]) -> list[Task]:
+        """Requests of up to the gateway's max_recipients, never one number twice in one."""
+        groups: dict[tuple[str, str, int], list[Task]] = {}
+        for job in jobs:
+            key = (job.account_name, job.text, job.max_segments)
+            size = provider_for(self.accounts[key[0]].scheme).max_recipients
+            tasks = groups.setdefault(key, [])
+            home = next((t for t in tasks if len(t.jobs) < size
+                         and all(j.recipient != job.recipient for j in t.jobs)), None)
+            if home is None:
+                home = Task(key[0], key[1], key[2], [])
+                tasks.append(home)
+            home.jobs.append(job)
+        return [t for tasks in groups.values() for t in tasks]
+
+    def _limit(self, jobs: list[Job], now: float, changed: list[Job], new: list[Job],
+               ended: list[Job]) -> list[Job]:
+        """Per-recipient rate limit: beyond N texts in the window, alerts fold into one summary
+        that goes out at once and again at the end of the window (DESIGN, Decisions 8)."""
+        if not self.per_recipient:
+            return jobs
+        most, window = self.per_recipient
+        counts: dict[str, int] = {}
+        folded: dict[str, list[Job]] = defaultdict(list)
+        out: list[Job] = []
+        for job in jobs:
+            if job.kind != "alert" or job.attempts > 0:
+                out.append(job)
+                continue
+            r = job.recipient
+            if r not in counts:
+                counts[r] = self.outbox.recent(r, now - window)
+            if counts[r] < most:
+                counts[r] += 1
+                out.append(job)
+            else:
+                folded[r].append(job)
+        for recipient, jobs_ in folded.items():
+            keys = Counter(j.summary_key or "alert" for j in jobs_)
+            summary = self.outbox.open_summary(recipient)
+            if summary is None:  # the recipient overflows now: summary at once, and a tail
+                first = jobs_[0]
+                base = Job(first.route, recipient, "", first.via, kind="summary", next_at=now)
+                summary = replace(base, folded=dict(keys))
+                new.extend([summary, replace(base, next_at=now + window)])
+            else:
+                summary.folded = dict(Counter(summary.folded) + keys)
+                changed.append(summary)
+            summary.text = summary_text(summary.folded, self.per_recipient)
+            for job in jobs_:
+                job.state, job.done_at = "dropped", now
+                job.error = (f"rate limited: over {most} texts in {_span(window)}, "
+                             "folded into a summary")
+                ended.append(job)
+        return out
+
+    # The senders.
+    def _run(self, task: Task) -> None:
+        """One request, its outcome recorded at once."""
+        account = self.accounts[task.account]
+        recipients = [Recipient(j.recipient, reference=j.reference) for j in task.jobs]
+        started = time.monotonic()
+        try:
+            receipts = submit(
+                account, recipients, task.text, max_segments=task.max_segments,
+                policy=RetryPolicy(budget=account.timeout + 5.0, attempts=1),
+            )
+        except Exception as exc:  # noqa: BLE001 - never leave a job in flight while we run
+            log.exception("submit via %s failed", account.label())
+            error = ProviderError(Category.UNAVAILABLE, f"internal error: {exc!r}")
+            receipts = [Receipt(r, error=error, account=account.label(), parts=0)
+                        for r in recipients]
+        seconds = time.monotonic() - started
+        by_ref = {r.recipient.reference: r for r in receipts}
+        now = self.now()
+        outcomes: list[tuple[Job, Receipt]] = []
+        for job in task.jobs:
+            receipt = by_ref.get(job.reference) or Receipt(
+                Recipient(job.recipient, job.reference), parts=0, account=account.label(),
+                error=ProviderError(Category.UNAVAILABLE, "no receipt for this recipient"),
+            )
+            self._settle(job, receipt, account, now)
+            outcomes.append((job, receipt))
+        for delay in (0.1, 0.5, 2.0, 0.0):
+            try:
+                self.outbox.save(task.jobs)
+                break
+            except OutboxError as exc:
+                if not delay:
+                    log.error("cannot record outcomes, jobs stay in flight: %s", exc)
+                    break
+                time.sleep(delay)
+        for job, receipt in outcomes:
+            self._log(job)
+            self._report(job, receipt, seconds)
+
+    def _settle(self, job: Job, receipt: Receipt, account: Account, now: float) -> None:
+        """What one gateway answer means for a job: sent, later (same or next account), dead."""
+        job.account = receipt.account or account.label()
+        if receipt.ok:
+            job.state, job.done_at, job.error = "sent", now, ""
+            job.message_id = receipt.message_id or job.reference
+            return
+        error = receipt.error
+        assert error is not None
+        job.error = error.describe()
+        if not error.category.fails_over:  # recipient and request errors are final
+            job.state, job.done_at = "dead", now
+            return
+        silent = unanswered(error)
+        job.doubt = job.doubt or silent
+        job.account_attempts += 1
+        tries = UNANSWERED_TRIES if silent else TRANSIENT_TRIES if error.transient else 1
+        pause = self.backoff.delay(job.attempts, self.rng)
+        if job.account_attempts >= tries and len(job.via) > 1:
+            if job.doubt and self._gateway_has(account, job):
+                job.state, job.done_at, job.message_id = "sent", now, job.reference
+                return
+            if job.doubt:
+                log.warning("job=%d to=%s moves on from %s after an unanswered request; it may "
+                            "arrive twice", job.id, job.recipient, account.label())
+            job.account_index = (job.account_index + 1) % len(job.via)
+            job.account_attempts, job.doubt = 0, False
+            if job.account_index != 0:  # the next account of this round: at once
+                pause = 0.0
+        if now + pause >= job.created + self.max_age:
+            job.state, job.done_at = "dead", now
+            return
+        job.state, job.next_at = "pending", now + pause
+
+    def _gateway_has(self, account: Account, job: Job) -> bool:
+        if "lookup" not in _capabilities(account):
+            return False
+        try:
+            return bool(lookup(account, [job.reference]).get(job.reference))
+        except Exception as exc:  # noqa: BLE001 - cannot tell: move on
+            log.warning("look-up via %s failed: %s", account.label(), exc)
+            return False
+
+    def _prune(self) -> None:
+        now = self.now()
+        if now - self._pruned < PRUNE_EVERY:
+            return
+        self._pruned = now
+        keep = max(DAY, getattr(self.outbox, "dedup_window", 0.0),
+                   self.per_recipient[1] if self.per_recipient else 0.0)
+        gone = self.outbox.prune(now - keep)
+        if gone:
+            log.info("outbox pruned rows=%d", gone)
+
+    def _log(self, job: Job) -> None:
+        level = logging.WARNING if job.state == "dead" else logging.INFO
+        log.log(level, "job=%d route=%s to=%s state=%s attempts=%d account=%s id=%s error=%s",
+                job.id, job.route, job.recipient, job.state, job.attempts,
+                job.account or job.account_name, job.message_id or "-", job.error or "-")
+
+    def _report(self, job: Job, receipt: Receipt | None, seconds: float) -> None:
+        if self.on_result is None:
+            return
+        try:
+            self.on_result(job, receipt, seconds)
+        except Exception:  # noqa: BLE001 - metrics must not stop delivery
+            log.exception("on_result callback failed")
+
+
+def _capabilities(account: Account) -> frozenset[str]:
+    try:
+        return provider_for(account.scheme).capabilities
+    except Exception:  # noqa: BLE001
+        return frozenset()

@@ -1,0 +1,294 @@
+"""The durable outbox: jobs the receiver accepted, kept until a gateway took them or they died.
+
+The receiver answers Alertmanager 200 only after `enqueue` committed, so nothing accepted is lost
+to a crash; the dispatcher (sms_notify.dispatch) records every attempt before its request leaves
+and every outcome as soon as the gateway answers (DESIGN, Decisions 1). SQLite in WAL mode with
+synchronous=NORMAL survives a killed process; FULL also survives power loss.
+
+Dedup of (dedup_key, recipient) inside the dedup window is a lookup in the same table, so it
+holds across restarts and across the two Alertmanagers of an HA pair.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from typing import Protocol
+
+from .delivery import new_reference
+
+log = logging.getLogger("sms_notify.outbox")
+
+DAY = 86400.0
+STATES = ("pending", "inflight", "sent", "dead", "dropped")
+
+
+@dataclass
+class Job:
+    """One text for one recipient through one route."""
+
+    route: str  # route name from the config
+    recipient: str  # E.164, normalised by the receiver
+    text: str  # final rendered text (the dispatcher still shortens per provider)
+    via: tuple[str, ...]  # account names (config.accounts keys), failover order
+    max_segments: int = 1
+    dedup_key: str = ""  # dedup is per (dedup_key, recipient) inside dedup_window
+    summary_key: str = ""  # human label for rate-limit summaries, e.g. alertname
+    # filled by the outbox:
+    id: int = 0
+    created: float = 0.0  # wall clock, time.time()
+    state: str = "pending"  # pending | inflight | sent | dead | dropped
+    attempts: int = 0
+    account_index: int = 0  # index into via of the account to try next
+    next_at: float = 0.0
+    reference: str = ""  # our reference, fixed at enqueue, so a crash in flight can be looked up
+    message_id: str = ""
+    account: str = ""  # label of the account that took it
+    error: str = ""  # ProviderError.describe() of the last failure
+    # the dispatcher's bookkeeping (beyond the receiver's contract):
+    kind: str = "alert"  # alert | summary (a rate-limit summary, exempt from the limit)
+    account_attempts: int = 0  # failures on via[account_index] since the job moved to it
+    doubt: bool = False  # a request to that account went unanswered: it may have the text
+    folded: dict[str, int] = field(default_factory=dict)  # summary: summary_key -> count
+    done_at: float = 0.0  # when it reached sent, dead or dropped
+
+    @property
+    def account_name(self) -> str:
+        return self.via[self.account_index] if self.via else ""
+
+
+class OutboxError(Exception):
+    """The outbox cannot persist (disk full, locked, corrupt): the receiver answers 503."""
+
+
+@dataclass
+class OutboxStats:
+    depth: int  # pending jobs
+    oldest_pending_age: float  # seconds since the oldest pending job was accepted
+    inflight: int
+    sent: int
+    dead: int
+
+
+class Outbox(Protocol):
+    """What the receiver and the dispatcher need from a store; SQLite is the one we ship."""
+
+    def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
+        """Persist new jobs and commit before returning; duplicates of (dedup_key, recipient)
+        inside dedup_window are dropped and not returned. Raises OutboxError."""
+
+    def stats(self) -> OutboxStats: ...
+    def dead_letters(self, limit: int = 100) -> list[Job]: ...
+    def close(self) -> None: ...
+
+    # For the dispatcher.
+    def due(self, now: float, limit: int) -> list[Job]:
+        """Pending jobs whose next_at has come, oldest first."""
+    def next_due(self) -> float | None:
+        """The earliest next_at of a pending job."""
+    def inflight(self) -> list[Job]:
+        """Jobs a crash left in flight."""
+    def save(self, changed: Sequence[Job] = (), new: Sequence[Job] = ()) -> None:
+        """Write jobs' new state and add new ones (summaries), in one transaction."""
+    def recent(self, recipient: str, since: float) -> int:
+        """Alerts to `recipient` sent since `since`, in flight, or admitted and being retried."""
+    def open_summary(self, recipient: str) -> Job | None:
+        """The summary still collecting folded alerts for `recipient`."""
+    def prune(self, before: float) -> int:
+        """Forget sent and dropped jobs finished before `before`."""
+
+
+_COLUMNS = [f.name for f in fields(Job) if f.name != "id"]
+_INSERT = f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_UPDATE = f"UPDATE jobs SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?"
+_SELECT = f"SELECT id, {', '.join(_COLUMNS)} FROM jobs"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    route TEXT NOT NULL, recipient TEXT NOT NULL, text TEXT NOT NULL, via TEXT NOT NULL,
+    max_segments INTEGER NOT NULL, dedup_key TEXT NOT NULL, summary_key TEXT NOT NULL,
+    created REAL NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+    account_index INTEGER NOT NULL, next_at REAL NOT NULL, reference TEXT NOT NULL,
+    message_id TEXT NOT NULL, account TEXT NOT NULL, error TEXT NOT NULL, kind TEXT NOT NULL,
+    account_attempts INTEGER NOT NULL, doubt INTEGER NOT NULL, folded TEXT NOT NULL,
+    done_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_at);
+CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_key, recipient, created) WHERE dedup_key != '';
+CREATE INDEX IF NOT EXISTS jobs_recipient ON jobs (recipient, done_at);
+"""
+
+
+def _row(job: Job) -> tuple[object, ...]:
+    values = []
+    for name in _COLUMNS:
+        value = getattr(job, name)
+        if name == "via":
+            value = json.dumps(list(value))
+        elif name == "folded":
+            value = json.dumps(value) if value else ""
+        elif name == "doubt":
+            value = int(value)
+        values.append(value)
+    return tuple(values)
+
+
+def _job(row: Sequence[object]) -> Job:
+    data = dict(zip(["id", *_COLUMNS], row, strict=True))
+    data["via"] = tuple(json.loads(str(data["via"])))
+    data["folded"] = json.loads(str(data["folded"])) if data["folded"] else {}
+    data["doubt"] = bool(data["doubt"])
+    return Job(**data)  # type: ignore[arg-type]
+
+
+class SqliteOutbox:
+    """The outbox in one SQLite file. One connection behind a lock: SQLite serialises writers
+    anyway, and one connection keeps prepared statements warm."""
+
+    def __init__(
+        self, path: str, synchronous: str = "NORMAL", *, now: Callable[[], float] = time.time
+    ) -> None:
+        if synchronous.upper() not in ("NORMAL", "FULL"):
+            raise ValueError("synchronous must be NORMAL or FULL")
+        self.path = path
+        self.now = now
+        self.dedup_window = 0.0  # the longest seen, so pruning never forgets a live dedup key
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=5.0,
+                cached_statements=64,
+            )
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise OutboxError(f"outbox {path}: cannot use WAL mode (got {mode})")
+            self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {path}: {exc}") from None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction, committed on exit; any SQLite failure is an OutboxError."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                try:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise OutboxError(f"outbox {self.path}: {exc}") from None
+
+    def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise OutboxError(f"outbox {self.path}: {exc}") from None
+
+    def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
+        now = self.now()
+        self.dedup_window = max(self.dedup_window, dedup_window)
+        accepted: list[Job] = []
+        with self._write() as db:
+            for job in jobs:
+                if job.dedup_key and dedup_window > 0 and db.execute(
+                    "SELECT 1 FROM jobs WHERE dedup_key = ? AND recipient = ? AND created >= ?"
+                    " LIMIT 1", (job.dedup_key, job.recipient, now - dedup_window),
+                ).fetchone():
+                    continue
+                job.created = job.created or now
+                job.next_at = job.next_at or now
+                job.reference = job.reference or new_reference()
+                job.state = "pending"
+                job.id = int(db.execute(_INSERT, _row(job)).lastrowid or 0)
+                accepted.append(job)
+        return accepted
+
+    def save(self, changed: Sequence[Job] = (), new: Sequence[Job] = ()) -> None:
+        with self._write() as db:
+            db.executemany(_UPDATE, [(*_row(j), j.id) for j in changed])
+            for job in new:
+                job.created = job.created or self.now()
+                job.reference = job.reference or new_reference()
+                job.id = int(db.execute(_INSERT, _row(job)).lastrowid or 0)
+
+    def due(self, now: float, limit: int) -> list[Job]:
+        rows = self._read(
+            f"{_SELECT} WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
+            (now, limit),
+        )
+        return [_job(r) for r in rows]
+
+    def next_due(self) -> float | None:
+        row = self._read("SELECT MIN(next_at) FROM jobs WHERE state = 'pending'")
+        return None if row[0][0] is None else float(row[0][0])  # type: ignore[arg-type]
+
+    def inflight(self) -> list[Job]:
+        return [_job(r) for r in self._read(f"{_SELECT} WHERE state = 'inflight' ORDER BY id")]
+
+    def recent(self, recipient: str, since: float) -> int:
+        row = self._read(
+            "SELECT COUNT(*) FROM jobs WHERE recipient = ? AND kind = 'alert' AND ("
+            "(state = 'sent' AND done_at >= ?) OR state = 'inflight'"
+            " OR (state = 'pending' AND attempts > 0))", (recipient, since),
+        )
+        return int(row[0][0])  # type: ignore[call-overload]
+
+    def open_summary(self, recipient: str) -> Job | None:
+        rows = self._read(
+            f"{_SELECT} WHERE recipient = ? AND kind = 'summary' AND state = 'pending'"
+            " AND attempts = 0 ORDER BY next_at DESC LIMIT 1", (recipient,),
+        )
+        return _job(rows[0]) if rows else None
+
+    def get(self, job_id: int) -> Job | None:
+        rows = self._read(f"{_SELECT} WHERE id = ?", (job_id,))
+        return _job(rows[0]) if rows else None
+
+    def jobs(self, state: str | None = None) -> list[Job]:
+        """Every job (in a state), oldest first: for tests and tools, not the hot path."""
+        if state is None:
+            return [_job(r) for r in self._read(f"{_SELECT} ORDER BY id")]
+        return [_job(r) for r in self._read(f"{_SELECT} WHERE state = ? ORDER BY id", (state,))]
+
+    def prune(self, before: float) -> int:
+        with self._write() as db:
+            return db.execute(
+                "DELETE FROM jobs WHERE state IN ('sent', 'dropped') AND done_at < ?", (before,)
+            ).rowcount
+
+    def stats(self) -> OutboxStats:
+        counts = dict(self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state"))
+        oldest = self._read("SELECT MIN(created) FROM jobs WHERE state = 'pending'")[0][0]
+        age = 0.0 if oldest is None else max(0.0, self.now() - float(oldest))  # type: ignore[arg-type]
+        get = lambda s: int(counts.get(s, 0))  # type: ignore[call-overload]  # noqa: E731
+        return OutboxStats(get("pending"), age, get("inflight"), get("sent"), get("dead"))
+
+    def dead_letters(self, limit: int = 100) -> list[Job]:
+        rows = self._read(
+            f"{_SELECT} WHERE state = 'dead' ORDER BY done_at DESC, id DESC LIMIT ?", (limit,)
+        )
+        return [_job(r) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass

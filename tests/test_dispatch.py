@@ -1,0 +1,450 @@
+"""The dispatcher: batching, retries across passes, failover, dead letters, crash recovery and
+the per-recipient rate limit, against fake gateways and a fake clock."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sms_notify import dispatch, hookimpl, manager
+from sms_notify.dispatch import BACKOFF, Dispatcher, summary_text
+from sms_notify.errors import Category, ProviderError
+from sms_notify.model import Account, Provider, Receipt
+from sms_notify.outbox import Job, SqliteOutbox
+
+from .conftest import FakeGateway
+
+NUMBERS = [f"+4477009001{i:02d}" for i in range(5)]
+R = NUMBERS[0]
+
+
+class FakeTime:
+    def __init__(self, t: float = 1_700_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class LookupGateway:
+    """A provider that can be asked which of our references it has (server2sms-like)."""
+
+    def __init__(self) -> None:
+        self.known: set[str] = set()
+        self.sent: list[str] = []
+        self.asked: list[list[str]] = []
+
+    @hookimpl
+    def sms_notify_register_providers(self, register: Callable[[Provider], None]) -> None:
+        register(Provider(scheme="lookupgw", name="Lookupgw", base_url="https://gw.invalid",
+                          max_recipients=10, capabilities=frozenset({"lookup"})))
+
+    @hookimpl
+    def sms_notify_send(self, account: Account, submission):  # type: ignore[no-untyped-def]
+        if account.scheme != "lookupgw":
+            return None
+        self.sent += [r.reference for r in submission.recipients]
+        return [Receipt(r, message_id=r.reference) for r in submission.recipients]
+
+    @hookimpl
+    def sms_notify_lookup(  # type: ignore[no-untyped-def]
+        self, account: Account, references: Sequence[str]
+    ):
+        if account.scheme != "lookupgw":
+            return None
+        self.asked.append(list(references))
+        return {ref: ref in self.known for ref in references}
+
+
+@pytest.fixture
+def lookup_gateway() -> Iterator[LookupGateway]:
+    gw = LookupGateway()
+    manager.register(gw, name="test-lookupgw")
+    yield gw
+    manager.unregister("test-lookupgw")
+
+
+@pytest.fixture
+def now() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> str:
+    return str(tmp_path / "outbox.sqlite")
+
+
+ACCOUNTS = {
+    "primary": Account("fake", "u", "p", name="primary"),
+    "backup": Account("backup", "u", "p", name="backup"),
+    "looked": Account("lookupgw", "u", "p", name="looked"),
+}
+
+
+def make(path: str, now: FakeTime, **kwargs: Any) -> tuple[SqliteOutbox, Dispatcher]:
+    box = SqliteOutbox(path, now=now)
+    kwargs.setdefault("rng", random.Random(7))
+    return box, Dispatcher(box, ACCOUNTS, now=now, **kwargs)
+
+
+def jobs(*numbers: str, via: tuple[str, ...] = ("primary",), text: str = "FIRING DiskFull",
+         key: str = "DiskFull") -> list[Job]:
+    return [Job("oncall", n, text, via, dedup_key=f"{text}|{n}", summary_key=key) for n in numbers]
+
+
+def settle(d: Dispatcher, rounds: int = 20) -> int:
+    """Run passes until none sends anything; the number of requests made."""
+    total = 0
+    for _ in range(rounds):
+        made = d.step()
+        if not made:
+            return total
+        total += made
+    return total
+
+
+def unavailable(text: str = "fake.invalid answered HTTP 503") -> ProviderError:
+    return ProviderError(Category.UNAVAILABLE, text, code=503)
+
+
+def test_recipients_are_batched_to_the_gateway_limit(fake_gateways, path, now) -> None:
+    gw: FakeGateway = fake_gateways("fake", max_recipients=2)
+    box, d = make(path, now)
+    box.enqueue(jobs(*NUMBERS), 600)
+    assert settle(d) == 3  # ceil(5 / 2) requests
+    assert [len(s.recipients) for _, s in gw.requests] == [2, 2, 1]
+    sent = box.jobs()
+    assert [j.state for j in sent] == ["sent"] * 5
+    assert all(j.account == "primary" and j.message_id.startswith("fake-") for j in sent)
+    # the gateway saw our fixed references, so a crash in flight can be looked up
+    sent_refs = [r.reference for _, s in gw.requests for r in s.recipients]
+    assert sent_refs == [j.reference for j in sent]
+
+
+def test_one_number_twice_goes_in_separate_requests(fake_gateways, path, now) -> None:
+    gw = fake_gateways("fake", max_recipients=10)
+    box, d = make(path, now)
+    box.enqueue([*jobs(R), Job("other", R, "FIRING DiskFull", ("primary",))], 600)
+    assert settle(d) == 2
+    assert [len(s.recipients) for _, s in gw.requests] == [1, 1]
+
+
+def test_different_texts_and_accounts_are_separate_requests(fake_gateways, path, now) -> None:
+    gw, backup = fake_gateways("fake", max_recipients=10), fake_gateways("backup")
+    box, d = make(path, now)
+    box.enqueue([*jobs(*NUMBERS[:2]), *jobs(*NUMBERS[:2], text="RESOLVED DiskFull"),
+                 *jobs(NUMBERS[3], via=("backup",))], 600)
+    assert settle(d) == 3
+    assert sorted(s.text for _, s in gw.requests) == ["FIRING DiskFull", "RESOLVED DiskFull"]
+    assert backup.recipients_sent() == [NUMBERS[3]]
+
+
+def test_a_restart_resumes_pending_jobs(fake_gateways, path, now) -> None:
+    gw = fake_gateways("fake")
+    box, _ = make(path, now)
+    box.enqueue(jobs(*NUMBERS[:3]), 600)
+    box.close()
+    box, d = make(path, now)
+    settle(d)
+    assert sorted(gw.recipients_sent()) == NUMBERS[:3]
+    assert box.stats().sent == 3
+
+
+def crash_in_flight(path: str, now: FakeTime, numbers: Sequence[str], via: tuple[str, ...]) -> None:
+    """Enqueue and claim (attempt recorded), then 'die' before the outcome is recorded."""
+    box, d = make(path, now)
+    box.enqueue(jobs(*numbers, via=via), 600)
+    tasks, _ = d._plan()
+    d._claim(tasks)
+    assert box.stats().inflight == len(numbers)
+
+
+def test_inflight_without_lookup_is_resent_and_counted(fake_gateways, path, now, caplog) -> None:
+    gw = fake_gateways("fake")
+    crash_in_flight(path, now, NUMBERS[:3], ("primary",))
+    box, d = make(path, now)
+    report = d.recover()
+    assert (report.found, report.resent, report.blind) == (0, 0, 3)
+    assert "resend_without_lookup=3" in caplog.text and "may arrive twice" in caplog.text
+    settle(d)
+    assert sorted(gw.recipients_sent()) == NUMBERS[:3]
+    assert {j.attempts for j in box.jobs()} == {2}
+
+
+def test_inflight_with_lookup_is_sent_only_where_the_gateway_has_no_trace(
+    lookup_gateway, path, now
+) -> None:
+    crash_in_flight(path, now, NUMBERS[:3], ("looked",))
+    box, d = make(path, now)
+    first = box.jobs()[0]
+    lookup_gateway.known.add(first.reference)  # that request reached the gateway before the kill
+    report = d.recover()
+    assert (report.found, report.resent, report.blind) == (1, 2, 0)
+    assert lookup_gateway.asked == [[j.reference for j in box.jobs()]]
+    assert box.get(first.id).state == "sent"  # type: ignore[union-attr]
+    settle(d)
+    assert sorted(lookup_gateway.sent) == sorted(j.reference for j in box.jobs()[1:])
+    assert box.stats().sent == 3
+
+
+def test_transient_errors_come_back_after_a_backoff(fake_gateways, path, now) -> None:
+    gw = fake_gateways("fake")
+    gw.answers = [unavailable(), unavailable()]
+    results: list[tuple[str, bool]] = []
+    box, d = make(path, now, on_result=lambda j, r, s: results.append((j.state, r is not None)))
+    box.enqueue(jobs(R), 600)
+    assert d.step() == 1
+    [j] = box.jobs()
+    assert j.state == "pending" and j.error == "unavailable: 503 fake.invalid answered HTTP 503"
+    first_pause = j.next_at - now.t
+    assert BACKOFF.base_delay * (1 - BACKOFF.jitter) <= first_pause <= BACKOFF.base_delay
+    assert d.step() == 0  # not due yet
+    now.t = j.next_at
+    assert d.step() == 1
+    [j] = box.jobs()
+    assert j.account_index == 0  # one account: it stays
+    assert j.next_at - now.t > first_pause / 2  # grows (attempt 2: up to twice the base)
+    now.t = j.next_at
+    assert d.step() == 1
+    [j] = box.jobs()
+    assert (j.state, j.attempts, j.account, j.error) == ("sent", 3, "primary", "")
+    assert results == [("pending", True), ("pending", True), ("sent", True)]
+
+
+@pytest.mark.parametrize("category", ["credit", "auth"])
+def test_credit_and_auth_fail_over_at_once(fake_gateways, path, now, category) -> None:
+    gw, backup = fake_gateways("fake"), fake_gateways("backup")
+    gw.answers = [ProviderError(category, "No credit left", code="5")]
+    box, d = make(path, now)
+    box.enqueue(jobs(R, via=("primary", "backup")), 600)
+    settle(d)
+    [j] = box.jobs()
+    assert (j.state, j.account, j.attempts) == ("sent", "backup", 2)
+    assert len(gw.requests) == 1 and backup.recipients_sent() == [R]
+
+
+def test_unavailable_fails_over_after_a_second_try(fake_gateways, path, now) -> None:
+    gw, backup = fake_gateways("fake"), fake_gateways("backup")
+    gw.answers = [unavailable(), unavailable()]
+    box, d = make(path, now)
+    box.enqueue(jobs(R, via=("primary", "backup")), 600)
+    d.step()
+    now.t = box.jobs()[0].next_at
+    d.step()
+    [j] = box.jobs()
+    assert (j.state, j.account_index, j.next_at) == ("pending", 1, now.t)  # the backup at once
+    d.step()
+    assert (box.jobs()[0].state, box.jobs()[0].account) == ("sent", "backup")
+    assert len(gw.requests) == 2 and len(backup.requests) == 1
+
+
+def test_an_unanswered_request_is_looked_up_before_failing_over(
+    fake_gateways, lookup_gateway, path, now, monkeypatch
+) -> None:
+    """A timeout may hide a text the gateway took: stay, then ask before moving on."""
+    backup = fake_gateways("backup")
+    timeout = ProviderError(Category.UNAVAILABLE, "no answer from gw.invalid within 10s", unanswered=True)
+    answers = [timeout, timeout, timeout]
+    real_submit = dispatch.submit
+
+    def flaky_submit(account, recipients, *a, **kw):  # type: ignore[no-untyped-def]
+        if account.scheme == "lookupgw" and answers:
+            error = answers.pop(0)
+            return [Receipt(r, error=error, account=account.label(), parts=0) for r in recipients]
+        return real_submit(account, recipients, *a, **kw)
+
+    monkeypatch.setattr(dispatch, "submit", flaky_submit)
+    box, d = make(path, now)
+    [job] = box.enqueue(jobs(R, via=("looked", "backup")), 600)
+    for _ in range(2):
+        d.step()
+        [j] = box.jobs()
+        assert (j.state, j.account_index, j.doubt) == ("pending", 0, True)  # stays: it may have it
+        now.t = j.next_at
+    lookup_gateway.known.add(job.reference)  # the gateway did take one of the silent requests
+    d.step()
+    [j] = box.jobs()
+    assert (j.state, j.message_id) == ("sent", job.reference)
+    assert lookup_gateway.asked == [[job.reference]] and backup.requests == []
+
+
+def test_all_accounts_down_then_back_delivers_once(fake_gateways, path, now) -> None:
+    gw, backup = fake_gateways("fake"), fake_gateways("backup")
+    gw.answers = [unavailable()] * 4
+    backup.answers = [ProviderError(Category.CREDIT, "no credit", code="5")] * 2
+    box, d = make(path, now)
+    box.enqueue(jobs(R, via=("primary", "backup")), 600)
+    accounts_tried = []
+    for _ in range(20):
+        if d.step() == 0:
+            [j] = box.jobs()
+            if j.state != "pending":
+                break
+            now.t = j.next_at
+        accounts_tried.append(box.jobs()[0].account)
+    [j] = box.jobs()
+    assert j.state == "sent"
+    assert len(gw.requests) == 5 and len(backup.requests) == 2
+    assert gw.recipients_sent().count(R) == 5  # every one refused but the last
+    assert accounts_tried[-1] == "primary"
+
+
+@pytest.mark.parametrize("category", ["recipient", "request"])
+def test_permanent_errors_are_dead_letters_at_once(fake_gateways, path, now, category) -> None:
+    gw, backup = fake_gateways("fake"), fake_gateways("backup")
+    gw.answers = [ProviderError(category, "Invalid destination address", code="206")]
+    box, d = make(path, now)
+    box.enqueue(jobs(R, via=("primary", "backup")), 600)
+    settle(d)
+    [dead] = box.dead_letters()
+    assert dead.error == f"{category}: 206 Invalid destination address"
+    assert dead.account == "primary" and dead.attempts == 1
+    assert backup.requests == [] and box.stats().dead == 1
+
+
+def test_per_recipient_errors_in_a_batch_settle_each_job(fake_gateways, path, now) -> None:
+    gw = fake_gateways("fake", max_recipients=10)
+    bad = ProviderError(Category.RECIPIENT, "unroutable", code="14")
+    gw.answers = [lambda s: [Receipt(s.recipients[0]), Receipt(s.recipients[1], error=bad)]]
+    box, d = make(path, now)
+    box.enqueue(jobs(*NUMBERS[:2]), 600)
+    settle(d)
+    assert [(j.state, j.error) for j in box.jobs()] == [
+        ("sent", ""), ("dead", "recipient: 14 unroutable")]
+
+
+def test_max_age_ends_retries_with_the_last_reason(fake_gateways, path, now) -> None:
+    gw = fake_gateways("fake")
+    gw.answers = [unavailable()] * 100
+    results: list[tuple[str, Receipt | None]] = []
+    box, d = make(path, now, max_age=600, on_result=lambda j, r, s: results.append((j.state, r)))
+    box.enqueue(jobs(R), 600)
+    for _ in range(50):
+        if not d.step():
+            [j] = box.jobs()
+            if j.state != "pending":
+                break
+            now.t = j.next_at
+    [j] = box.jobs()
+    assert j.state == "dead" and j.error == "unavailable: 503 fake.invalid answered HTTP 503"
+    assert now.t - j.created < 600
+    assert results[-1][1] is not None  # died on a gateway answer
+
+
+def test_a_job_waiting_past_max_age_dies_without_a_request(fake_gateways, path, now) -> None:
+    gw = fake_gateways("fake")
+    results: list[tuple[str, Receipt | None]] = []
+    box, d = make(path, now, max_age=600, on_result=lambda j, r, s: results.append((j.state, r)))
+    box.enqueue(jobs(R), 600)
+    now.t += 601  # the receiver was down for longer than max_age
+    assert d.step() == 0
+    [j] = box.dead_letters()
+    assert j.error == "expired after max_age (10m): never sent"
+    assert gw.requests == [] and results == [("dead", None)]
+
+
+def test_unknown_account_is_a_dead_letter(fake_gateways, path, now) -> None:
+    box, d = make(path, now)
+    box.enqueue(jobs(R, via=("gone",)), 600)
+    d.step()
+    assert box.dead_letters()[0].error == "request: unknown account 'gone'"
+
+
+def test_rate_limit_folds_alerts_into_summaries(fake_gateways, path, now) -> None:
+    gw = fake_gateways("fake", max_recipients=10)
+    other = NUMBERS[1]
+    box, d = make(path, now, per_recipient=(2, 3600))
+    burst = [*jobs(R, text="a1", key="Up"), *jobs(R, text="a2", key="Up")]
+    burst += [j for i in range(3) for j in jobs(R, text=f"d{i}", key="DiskFull")]
+    burst += [j for i in range(4) for j in jobs(R, text=f"h{i}", key="HighLatency")]
+    burst += jobs(other, text="d0", key="DiskFull")
+    box.enqueue(burst, 600)
+    settle(d)
+    texts = [s.text for _, s in gw.requests if s.recipients[0].address == R]
+    assert texts == ["a1", "a2", "+7 more alerts: HighLatency x4, DiskFull x3 (limit 2/1h)"]
+    assert other in gw.recipients_sent()  # other recipients are not limited
+    dropped = box.jobs("dropped")
+    assert len(dropped) == 7 and all("folded into a summary" in j.error for j in dropped)
+    # more alerts inside the window fold into the one summary due at its end
+    now.t += 60
+    box.enqueue([*jobs(R, text="late1", key="DiskFull"), *jobs(R, text="late2")], 600)
+    settle(d)
+    assert len(gw.requests) == 4  # nothing new went out
+    now.t += 3600
+    settle(d)
+    assert gw.requests[-1][1].text == "+2 more alerts: DiskFull x2 (limit 2/1h)"
+    now.t += 1
+    box.enqueue(jobs(R, text="after the window"), 600)
+    settle(d)
+    assert gw.requests[-1][1].text == "after the window"
+
+
+def test_a_window_without_further_alerts_sends_one_summary(fake_gateways, path, now) -> None:
+    gw = fake_gateways("fake", max_recipients=10)
+    box, d = make(path, now, per_recipient=(1, 60))
+    box.enqueue([*jobs(R, text="a"), *jobs(R, text="b")], 600)
+    settle(d)
+    now.t += 61
+    settle(d)
+    assert [s.text for _, s in gw.requests] == ["a", "+1 more alert: DiskFull x1 (limit 1/1m)"]
+    assert box.jobs()[-1].state == "dropped"  # the empty end-of-window summary
+
+
+def test_summary_text() -> None:
+    assert summary_text({"DiskFull": 3, "HighLatency": 4}, (20, 3600)) == (
+        "+7 more alerts: HighLatency x4, DiskFull x3 (limit 20/1h)")
+
+
+def test_threads_deliver_in_the_background(fake_gateways, path) -> None:
+    gw = fake_gateways("fake", max_recipients=3)
+    seen: list[tuple[int, str, float]] = []
+    box = SqliteOutbox(path)
+    d = Dispatcher(box, ACCOUNTS, workers=3,
+                   on_result=lambda j, r, s: seen.append((j.id, j.state, s)))
+    d.start()
+    try:
+        numbers = [f"+4477009002{i:02d}" for i in range(20)]
+        box.enqueue(jobs(*numbers), 600)
+        d.wake()
+        assert d.wait_idle(10)
+    finally:
+        d.drain(5)
+    assert sorted(gw.recipients_sent()) == numbers
+    assert len(gw.requests) >= 7 and all(len(s.recipients) <= 3 for _, s in gw.requests)
+    assert sorted(i for i, _, _ in seen) == list(range(1, 21))
+    assert {state for _, state, _ in seen} == {"sent"}
+
+
+def test_start_recovers_before_sending(fake_gateways, path) -> None:
+    gw = fake_gateways("fake")
+    now = FakeTime(time.time())
+    crash_in_flight(path, now, NUMBERS[:2], ("primary",))
+    box = SqliteOutbox(path)
+    d = Dispatcher(box, ACCOUNTS, workers=2)
+    d.start()
+    try:
+        assert d.wait_idle(10)
+    finally:
+        d.drain(5)
+    assert d.recovery.blind == 2 and sorted(gw.recipients_sent()) == NUMBERS[:2]
+
+
+def test_unanswered_without_lookup_moves_on_after_three_tries_with_a_warning(
+    fake_gateways, path, now, caplog
+) -> None:
+    gw, backup = fake_gateways("fake"), fake_gateways("backup")
+    gw.answers = [ProviderError(Category.UNAVAILABLE, "no answer from gw.invalid within 10s", unanswered=True)] * 3
+    box, d = make(path, now)
+    box.enqueue(jobs(R, via=("primary", "backup")), 600)
+    for _ in range(3):
+        d.step()
+        now.t = box.jobs()[0].next_at
+    d.step()
+    [j] = box.jobs()
+    assert (j.state, j.account, len(gw.requests), len(backup.requests)) == ("sent", "backup", 3, 1)
+    assert "may arrive twice" in caplog.text

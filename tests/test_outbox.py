@@ -1,0 +1,152 @@
+"""The durable outbox: commit before enqueue returns, dedup across restarts, OutboxError."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from sms_notify.outbox import Job, OutboxError, SqliteOutbox
+
+A, B = "+447700900101", "+447700900102"
+
+
+class FakeTime:
+    def __init__(self, t: float = 1_700_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def job(recipient: str = A, key: str = "k1", text: str = "FIRING DiskFull") -> Job:
+    return Job("oncall", recipient, text, ("primary", "backup"), max_segments=2, dedup_key=key,
+               summary_key="DiskFull")
+
+
+@pytest.fixture
+def now() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> str:
+    return str(tmp_path / "outbox.sqlite")
+
+
+def test_enqueue_commits_before_it_returns(path: str, now: FakeTime) -> None:
+    box = SqliteOutbox(path, now=now)
+    accepted = box.enqueue([job(A), job(B)], dedup_window=600)
+    assert [j.id for j in accepted] == [1, 2]
+    assert all(j.state == "pending" and j.created == now.t and j.next_at == now.t for j in accepted)
+    assert accepted[0].reference and accepted[0].reference != accepted[1].reference
+    # Another connection (another process, after a crash) sees the rows at once.
+    other = sqlite3.connect(path)
+    rows = other.execute("SELECT recipient, via, reference, state FROM jobs ORDER BY id").fetchall()
+    assert rows == [(A, '["primary", "backup"]', accepted[0].reference, "pending"),
+                    (B, '["primary", "backup"]', accepted[1].reference, "pending")]
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    other.close()
+    box.close()
+
+
+def test_jobs_round_trip_every_field(path: str, now: FakeTime) -> None:
+    box = SqliteOutbox(path, now=now)
+    [stored] = box.enqueue([job()], 600)
+    stored.state, stored.attempts, stored.doubt, stored.folded = "inflight", 2, True, {"X": 3}
+    box.save([stored])
+    assert box.get(stored.id) == stored
+    assert box.inflight() == [stored]
+
+
+def test_duplicates_inside_the_window_are_dropped(path: str, now: FakeTime) -> None:
+    box = SqliteOutbox(path, now=now)
+    assert len(box.enqueue([job(A), job(B)], 600)) == 2
+    now.t += 599
+    # the same group for A again (an Alertmanager retry), twice in one call, and a new key
+    again = box.enqueue([job(A), job(A, key="k2"), job(A, key="k2")], 600)
+    assert [(j.recipient, j.dedup_key) for j in again] == [(A, "k2")]
+    now.t += 2  # k1 is now older than the window
+    assert [j.dedup_key for j in box.enqueue([job(A), job(A, key="k2")], 600)] == ["k1"]
+
+
+def test_dedup_survives_a_restart(path: str, now: FakeTime) -> None:
+    SqliteOutbox(path, now=now).enqueue([job(A)], 600)
+    reopened = SqliteOutbox(path, now=now)  # no close(): as after a SIGKILL
+    assert reopened.enqueue([job(A)], 600) == []
+    assert reopened.stats().depth == 1
+
+
+def test_jobs_without_a_dedup_key_are_never_dropped(path: str, now: FakeTime) -> None:
+    box = SqliteOutbox(path, now=now)
+    assert len(box.enqueue([job(key=""), job(key="")], 600)) == 2
+    assert len(box.enqueue([job(), job()], 0)) == 2  # no window, no dedup
+
+
+def test_due_stats_and_dead_letters(path: str, now: FakeTime) -> None:
+    box = SqliteOutbox(path, now=now)
+    first, second, third = box.enqueue([job(A, "a"), job(B, "b"), job(A, "c")], 600)
+    second.next_at = now.t + 30
+    third.state, third.error, third.done_at = "dead", "recipient: 206 Invalid number", now.t
+    box.save([second, third])
+    now.t += 10
+    assert [j.id for j in box.due(now.t, 10)] == [first.id]
+    assert box.next_due() == first.next_at
+    stats = box.stats()
+    assert (stats.depth, stats.inflight, stats.sent, stats.dead) == (2, 0, 0, 1)
+    assert stats.oldest_pending_age == 10
+    assert [(j.id, j.error) for j in box.dead_letters()] == [(third.id, third.error)]
+
+
+def test_prune_forgets_only_old_finished_rows(path: str, now: FakeTime) -> None:
+    box = SqliteOutbox(path, now=now)
+    jobs = box.enqueue([job(A, str(i)) for i in range(4)], 600)
+    for j, state in zip(jobs, ["sent", "dropped", "dead", "pending"], strict=True):
+        j.state, j.done_at = state, now.t if state != "pending" else 0.0
+    box.save(jobs)
+    assert box.prune(now.t + 1) == 2
+    assert [j.state for j in box.jobs()] == ["dead", "pending"]
+
+
+def test_synchronous_full_is_an_option(path: str) -> None:
+    box = SqliteOutbox(path, synchronous="FULL")
+    assert box._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    with pytest.raises(ValueError):
+        SqliteOutbox(path, synchronous="OFF")
+
+
+def test_an_unwritable_path_is_an_outbox_error(tmp_path: Path) -> None:
+    with pytest.raises(OutboxError, match="outbox"):
+        SqliteOutbox(str(tmp_path / "missing" / "dir" / "outbox.sqlite"))
+    (tmp_path / "a-directory.sqlite").mkdir()
+    with pytest.raises(OutboxError):
+        SqliteOutbox(str(tmp_path / "a-directory.sqlite"))
+
+
+def test_a_corrupt_file_is_an_outbox_error(tmp_path: Path) -> None:
+    bad = tmp_path / "outbox.sqlite"
+    bad.write_bytes(b"this is not a database, " * 100)
+    with pytest.raises(OutboxError):
+        SqliteOutbox(str(bad))
+
+
+def test_enqueue_on_a_failing_store_raises_outbox_error(path: str) -> None:
+    box = SqliteOutbox(path)
+    box.close()
+    with pytest.raises(OutboxError):
+        box.enqueue([job()], 600)
+
+
+def test_a_locked_database_is_an_outbox_error(path: str) -> None:
+    box = SqliteOutbox(path)
+    box._db.execute("PRAGMA busy_timeout = 50")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        with pytest.raises(OutboxError, match="locked"):
+            box.enqueue([job()], 600)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert len(box.enqueue([job()], 600)) == 1
