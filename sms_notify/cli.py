@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 
 # name -> (module, function, one-line help). The module defines `<function>(args) -> int` and
-# `<function>_arguments(parser)`.
+# `<function>_arguments(parser)`, and may name an argparse.ArgumentParser subclass as
+# `<function>_parser` (a check plugin's usage errors exit 3, not 2).
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "send": ("sms_notify.commands", "send", "send one text through one or more accounts"),
     "balance": ("sms_notify.commands", "balance", "print an account's credit balance"),
@@ -59,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     module_name, function, help_ = COMMANDS[name]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"sms-notify {name}", description=help_)
+    parser_class = getattr(module, f"{function}_parser", argparse.ArgumentParser)
+    parser = parser_class(prog=f"sms-notify {name}", description=help_)
     getattr(module, f"{function}_arguments")(parser)
     args = parser.parse_args(argv[1:])
     _setup_logging(getattr(args, "verbose", 0))
@@ -79,6 +81,8 @@ def _setup_logging(verbose: int) -> None:
 
     level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="sms-notify: %(levelname)s: %(message)s")
+    # urllib3 logs whole URLs at DEBUG, and a gateway may one day take credentials in a query.
+    logging.getLogger("urllib3").setLevel(max(level, logging.INFO))
 
 
 if __name__ == "__main__":
