@@ -545,8 +545,6 @@ def status_line(
 def check_balance(args: argparse.Namespace) -> int:
     """Ask each account for its credit; OK/WARNING/CRITICAL by the thresholds, UNKNOWN when
     a gateway cannot be asked or the arguments are wrong. Prints one status line."""
-    from dataclasses import replace
-
     from sms_notify.errors import ConfigError, ProviderError, UsageError
 
     accounts: list[Account] = []
@@ -558,13 +556,11 @@ def check_balance(args: argparse.Namespace) -> int:
 
         accounts = resolve([args.target], args.config)[0]
         results: list[tuple[str, Balance | None, str]] = []
-        per_request = max(1.0, args.timeout / 3)
+        share = budget(args.timeout) / max(1, len(accounts))  # every account gets its turn
         with _Alarm(args.timeout):
             for account in accounts:
-                if account.timeout > per_request:
-                    account = replace(account, options={**account.options, "timeout": f"{per_request:g}"})
                 try:
-                    results.append((account.label(), balance(account), ""))
+                    results.append((account.label(), balance(account, budget=share), ""))
                 except ProviderError as exc:
                     results.append((account.label(), None, exc.describe()))
     except (ConfigError, UsageError) as exc:

@@ -273,9 +273,15 @@ def deliver(
 
 
 def _ask(
-    hook: str, account: Account, capability: str | None, clock: Clock | None, **kwargs: object
+    hook: str,
+    account: Account,
+    capability: str | None,
+    clock: Clock | None,
+    budget: float | None = None,
+    **kwargs: object,
 ) -> object:
-    """Call a query hook (balance, status, ...) with the same retries as a send."""
+    """Call a query hook (balance, status, ...) with the same retries as a send, inside
+    `budget` seconds (default: twice the account's request timeout, at least 10 s)."""
     provider = provider_for(account.scheme)
     if capability and capability not in provider.capabilities:
         raise ProviderError(
@@ -284,11 +290,14 @@ def _ask(
             provider=provider.name,
         )
     clock = clock or Clock()
-    policy = RetryPolicy(budget=max(account.timeout * 2, 10.0))
+    policy = RetryPolicy(budget=budget or max(account.timeout * 2, 10.0))
+    deadline = clock.now() + policy.budget
 
     def call() -> object:
         try:
-            result = getattr(get_pm().hook, hook)(account=account, **kwargs)
+            result = getattr(get_pm().hook, hook)(
+                account=_with_timeout(account, deadline, clock), **kwargs
+            )
         except ProviderError as exc:
             exc.provider = exc.provider or provider.name
             raise
@@ -296,12 +305,14 @@ def _ask(
             raise ProviderError(Category.REQUEST, f"no plugin answers {hook} for {account.scheme}://")
         return result
 
-    return retrying(call, policy, clock.now() + policy.budget, clock)
+    return retrying(call, policy, deadline, clock)
 
 
-def balance(account: Account, *, clock: Clock | None = None) -> Balance:
-    """The account's credit, from the gateway."""
-    return _ask("sms_notify_balance", account, "balance", clock)  # type: ignore[return-value]
+def balance(
+    account: Account, *, clock: Clock | None = None, budget: float | None = None
+) -> Balance:
+    """The account's credit, from the gateway, within `budget` seconds for every try."""
+    return _ask("sms_notify_balance", account, "balance", clock, budget)  # type: ignore[return-value]
 
 
 def status(account: Account, message_id: str, *, clock: Clock | None = None) -> DeliveryStatus:
