@@ -198,13 +198,13 @@ class Dispatcher:
                 found = {}
                 try:
                     for part in chunks(group, 100):
-                        found.update(lookup(account, [j.reference for j in part]))
+                        found.update(lookup(account, [r for j in part for r in j.references]))
                 except Exception as exc:  # noqa: BLE001 - cannot ask: resend as without look-up
                     log.warning("recovery look-up via %s failed: %s", account.label(), exc)
                     found = None
             counts = Counter[str]()
             for job in group:
-                if found is not None and found.get(job.reference):
+                if found is not None and any(found.get(r) for r in job.references):
                     job.state, job.done_at, job.message_id = "sent", now, job.reference
                     job.account = account.label() if account else name
                     found_jobs.append(job)
@@ -329,9 +329,11 @@ class Dispatcher:
 
     def _claim(self, tasks: Sequence[Task]) -> None:
         """Mark jobs in flight and commit before their requests leave (DESIGN, Decisions 1)."""
+        for task in tasks:
+            for job in task.jobs:
+                job.state, job.attempts = "inflight", job.attempts + 1
+                job.request_ref = task.jobs[0].reference  # what submit() sends as the request's
         jobs = [j for t in tasks for j in t.jobs]
-        for job in jobs:
-            job.state, job.attempts = "inflight", job.attempts + 1
         if jobs:
             self.outbox.save(jobs)
 
@@ -469,7 +471,7 @@ class Dispatcher:
         if "lookup" not in _capabilities(account):
             return False
         try:
-            return bool(lookup(account, [job.reference]).get(job.reference))
+            return any(lookup(account, job.references).values())
         except Exception as exc:  # noqa: BLE001 - cannot tell: move on
             log.warning("look-up via %s failed: %s", account.label(), exc)
             return False

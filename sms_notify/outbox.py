@@ -57,6 +57,13 @@ class Job:
     doubt: bool = False  # a request to that account went unanswered: it may have the text
     folded: dict[str, int] = field(default_factory=dict)  # summary: summary_key -> count
     done_at: float = 0.0  # when it reached sent, dead or dropped
+    request_ref: str = ""  # the reference of the request it last went in (its first job's):
+    # gateways that keep one reference per request (24x UserField) know it by that one
+
+    @property
+    def references(self) -> list[str]:
+        """What a crash look-up may find this job by at the gateway."""
+        return [r for r in dict.fromkeys((self.reference, self.request_ref)) if r]
 
     @property
     def account_name(self) -> str:
@@ -117,7 +124,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     account_index INTEGER NOT NULL, next_at REAL NOT NULL, reference TEXT NOT NULL,
     message_id TEXT NOT NULL, account TEXT NOT NULL, error TEXT NOT NULL, kind TEXT NOT NULL,
     account_attempts INTEGER NOT NULL, doubt INTEGER NOT NULL, folded TEXT NOT NULL,
-    done_at REAL NOT NULL
+    done_at REAL NOT NULL, request_ref TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_at);
 CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_key, recipient, created) WHERE dedup_key != '';

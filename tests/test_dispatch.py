@@ -181,15 +181,33 @@ def test_inflight_with_lookup_is_sent_only_where_the_gateway_has_no_trace(
 ) -> None:
     crash_in_flight(path, now, NUMBERS[:3], ("looked",))
     box, d = make(path, now)
-    first = box.jobs()[0]
-    lookup_gateway.known.add(first.reference)  # that request reached the gateway before the kill
+    second = box.jobs()[1]
+    lookup_gateway.known.add(second.reference)  # a gateway that keeps each recipient's reference
     report = d.recover()
     assert (report.found, report.resent, report.blind) == (1, 2, 0)
-    assert lookup_gateway.asked == [[j.reference for j in box.jobs()]]
-    assert box.get(first.id).state == "sent"  # type: ignore[union-attr]
+    asked = set(lookup_gateway.asked[0])
+    assert asked == {j.reference for j in box.jobs()}  # the request's reference is the first's
+    assert box.get(second.id).state == "sent"  # type: ignore[union-attr]
     settle(d)
-    assert sorted(lookup_gateway.sent) == sorted(j.reference for j in box.jobs()[1:])
+    assert sorted(lookup_gateway.sent) == sorted(
+        j.reference for j in box.jobs() if j.id != second.id
+    )
     assert box.stats().sent == 3
+
+
+def test_a_request_known_by_its_reference_is_sent_for_all_its_recipients(
+    lookup_gateway, path, now
+) -> None:
+    """24x keeps one reference per request (UserField): the first job's stands for them all."""
+    crash_in_flight(path, now, NUMBERS[:3], ("looked",))
+    box, d = make(path, now)
+    jobs_ = box.jobs()
+    assert {j.request_ref for j in jobs_} == {jobs_[0].reference}
+    lookup_gateway.known.add(jobs_[0].reference)
+    report = d.recover()
+    assert (report.found, report.resent, report.blind) == (3, 0, 0)
+    settle(d)
+    assert lookup_gateway.sent == []
 
 
 def test_transient_errors_come_back_after_a_backoff(fake_gateways, path, now) -> None:
