@@ -1,1 +1,544 @@
-"""Provider plugin for mymobileapi: being written (see issues 2 and 3)."""
+"""MyMobileAPI / SMSPortal legacy (ZA): the api5 SOAP web service (ASP.NET ASMX), user+password.
+
+Each `_STR_STR` call takes an XML document as a string in `Data` and answers an `<api_result>`
+document as a string; both are XML inside XML, and the inner one is parsed here with
+sms_notify.safexml. A send is one `<senddata>`: the text once, as the default, and one
+`<entries>` per recipient with our reference as its `customerid`. The answer lists the
+entries refused, with a reason each, and the batch's `eventid`; there is no id per message,
+so `send` prints `CUSTOMERID:EVENTID` (DESIGN, Decisions 3). Delivery states come from
+Sent_STR_STR, a feed of status changes read from the start, where our customerid finds the
+message again: for `status`, and to look up a send left in doubt by a crash.
+
+The WSDL is the packaged mymobileapi.wsdl, parsed once; nothing is fetched at run time. zeep
+and lxml are imported on first use, never when the plugin loads.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from sms_notify import hookimpl, safexml
+from sms_notify.errors import Category, ProviderError
+from sms_notify.http import USER_AGENT, snippet, unexpected
+from sms_notify.model import (
+    Account,
+    Balance,
+    DeliveryStatus,
+    Provider,
+    Receipt,
+    Recipient,
+    Submission,
+)
+
+if TYPE_CHECKING:
+    import requests
+    from lxml import etree
+    from zeep.exceptions import Fault, TransportError
+
+SCHEME = "mymobileapi"
+PROVIDER = Provider(
+    scheme=SCHEME,
+    name="MyMobileAPI",
+    base_url="https://legacy.mymobileapi.com",
+    credentials=("user", "password"),
+    # Entries per <senddata> are undocumented ("1 or infinity message entries" per eventid).
+    # 500 keeps one request near 50 KB with the text sent once, and what one failed request
+    # (a timeout, a 5xx) leaves in doubt small.
+    max_recipients=500,
+    # Long texts and their maximum are undocumented; three parts, as the other gateways here.
+    max_segments=3,
+    # The legacy documents say nothing of Unicode; GSM-7 only.
+    unicode=False,
+    # Sender IDs: "only certain accounts can alter this" (default "Repliable"); length rules
+    # are undocumented, so the usual 11 characters or a number.
+    sender_max_alnum=11,
+    sender_max_digits=15,
+    options={"live": "no: test mode, the gateway checks a send and sends nothing (default yes)"},
+    capabilities=frozenset({"balance", "status", "lookup", "login"}),
+    summary="South Africa (SMSPortal legacy); SOAP web service with username and password",
+)
+PATH = "/api5/api.asmx"
+NAMESPACE = "http://www.mymobileapi.com/api5"
+BINDING = f"{{{NAMESPACE}}}APISoap"
+WSDL = Path(__file__).with_name("mymobileapi.wsdl")
+
+MAX_RECS = 100  # Sent_STR_STR: "Values 1 to 100"
+MAX_PAGES = 50  # status changes searched for a customerid: 5000
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+SENT_COLUMNS = "sentid,eventid,numto,customerid,status,statusdate"
+TRUE_WORDS = frozenset({"yes", "true", "1", "on"})
+FALSE_WORDS = frozenset({"no", "false", "0", "off"})
+
+C = Category
+# <entries_failed><reason>: every documented reason. An unreachable number is the recipient's
+# problem; the others are the request's.
+REASONS: dict[str, Category] = {
+    "numto invalid": C.RECIPIENT,
+    "senderid invalid": C.REQUEST,
+    "time invalid": C.REQUEST,
+    "costcentre invalid": C.REQUEST,
+    "type invalid": C.REQUEST,
+    "data1 invalid": C.REQUEST,
+}
+# <call_result><error> texts are free text and not published; they are read by their words,
+# first match wins. "No data to send" (every entry refused) is the one seen in public code.
+CALL_ERRORS: tuple[tuple[str, Category], ...] = (
+    ("credit", C.CREDIT),
+    ("username", C.AUTH),
+    ("password", C.AUTH),
+    ("login", C.AUTH),
+    ("authenticat", C.AUTH),
+    ("api channel", C.AUTH),
+    ("not enabled", C.AUTH),
+    ("disabled", C.AUTH),
+    ("suspended", C.AUTH),
+    ("no data to send", C.REQUEST),
+    ("rate limit", C.RATE_LIMITED),
+    ("rate_limited", C.RATE_LIMITED),
+    ("too many", C.RATE_LIMITED),
+    ("try again", C.UNAVAILABLE),
+    ("timeout", C.UNAVAILABLE),
+    ("timed out", C.UNAVAILABLE),
+    ("unavailable", C.UNAVAILABLE),
+    ("maintenance", C.UNAVAILABLE),
+)
+# Sent_STR_STR <status> -> (state, final): the four documented values.
+STATUSES: dict[str, tuple[str, bool]] = {
+    "DELIVRD": ("delivered", True),
+    "UNDELIV": ("failed", True),
+    "EXPIRED": ("failed", True),
+    "UNKNOWN": ("sent", False),  # sent, no delivery report yet
+}
+
+_SUFFIX = 9  # national significant digits enough to recognise a number the gateway reformatted
+
+
+def call_error(text: str) -> ProviderError:
+    """A `<call_result>` error, its category read from its words."""
+    lowered = text.lower()
+    category = next((c for word, c in CALL_ERRORS if word in lowered), C.REQUEST)
+    return ProviderError(category, text, provider=PROVIDER.name)
+
+
+def reason_error(reason: str) -> ProviderError:
+    return ProviderError(
+        REASONS.get(reason.strip().lower(), C.REQUEST), reason.strip() or "refused (no reason)",
+        provider=PROVIDER.name,
+    )
+
+
+# --- SOAP through zeep ---------------------------------------------------------------------
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    """This gateway's own session per thread: zeep marks a session it is given (its User-Agent,
+    a file:// adapter), so it never gets the one the HTTP gateways share."""
+    s = getattr(_local, "session", None)
+    if s is None:
+        import requests
+
+        s = _local.session = requests.Session()
+    return s
+
+
+@functools.cache
+def _document() -> Any:
+    """The packaged WSDL, parsed once per process (the slow part of a zeep client)."""
+    from zeep import Transport
+    from zeep.wsdl import Document
+
+    return Document(str(WSDL), Transport(), settings=safexml.zeep_settings())
+
+
+@functools.cache
+def _transport_class() -> type:
+    from zeep import Transport
+
+    class SoapTransport(Transport):  # type: ignore[misc]
+        """zeep's transport with the core's failure categories: timeouts, refused connections,
+        429, 5xx pages that are not SOAP faults, and answers with a DTD never reach zeep."""
+
+        def post(self, address: str, message: bytes, headers: dict[str, str]) -> Any:
+            return _post(self.session, address, message, headers, self.operation_timeout)
+
+    return SoapTransport
+
+
+def _post(
+    session: requests.Session, address: str, message: bytes, headers: dict[str, str],
+    timeout: float,
+) -> requests.Response:
+    import requests
+
+    host = urlsplit(address).netloc
+    try:
+        response = session.post(
+            address, data=message, headers={**headers, "User-Agent": USER_AGENT}, timeout=timeout
+        )
+    except requests.Timeout:
+        raise ProviderError(
+            C.UNAVAILABLE, f"no answer from {host} within {timeout:g}s", provider=PROVIDER.name
+        ) from None
+    except requests.ConnectionError:
+        raise ProviderError(
+            C.UNAVAILABLE, f"cannot connect to {host}", provider=PROVIDER.name
+        ) from None
+    except requests.RequestException as exc:
+        raise ProviderError(
+            C.UNAVAILABLE, f"request to {host} failed ({type(exc).__name__})",
+            provider=PROVIDER.name,
+        ) from None
+    if safexml.has_dtd(response.content):  # zeep's own refusal is the second line
+        raise ProviderError(
+            C.REQUEST, f"answer refused: {safexml.DTD_REFUSED}", provider=PROVIDER.name
+        )
+    if response.status_code == 429:
+        raise ProviderError(
+            C.RATE_LIMITED, f"{host} answered HTTP 429", code=429, provider=PROVIDER.name
+        )
+    # ASP.NET sends its SOAP faults with HTTP 500: those go on to zeep, to be read.
+    if response.status_code >= 500 and b"Envelope" not in response.content[:2000]:
+        raise ProviderError(
+            C.UNAVAILABLE, f"{host} answered HTTP {response.status_code}: {snippet(response.text)}",
+            code=response.status_code, provider=PROVIDER.name,
+        )
+    return response
+
+
+def _fault(exc: Fault) -> ProviderError:
+    """soap:Client means our request is wrong; soap:Server and the rest are worth a retry."""
+    code = str(exc.code or "")
+    local = code.rpartition(":")[2]
+    category = C.REQUEST if local in ("Client", "Sender") else C.UNAVAILABLE
+    text = f"SOAP fault: {snippet(str(exc.message or 'no fault string'))}"
+    return ProviderError(category, text, code=code or None, provider=PROVIDER.name)
+
+
+def _transport_error(exc: TransportError) -> ProviderError:
+    """An answer that is not SOAP: the HTTP status tells what to do."""
+    status = exc.status_code or 0
+    content = exc.content.decode("utf-8", "replace") if isinstance(exc.content, bytes) else ""
+    what = f"HTTP {status}: {snippet(content) or '(empty)'}"
+    if status in (401, 403):
+        return ProviderError(C.AUTH, what, code=status, provider=PROVIDER.name)
+    if status == 408 or status >= 500:
+        return ProviderError(C.UNAVAILABLE, what, code=status, provider=PROVIDER.name)
+    if 400 <= status < 500:
+        return ProviderError(C.REQUEST, what, code=status, provider=PROVIDER.name)
+    return unexpected(PROVIDER.name, content)
+
+
+def call(account: Account, operation: str, **args: Any) -> str:
+    """One SOAP call with the account's credentials first; its `...Result` string.
+
+    Raises ProviderError for everything that goes wrong on the way, never a zeep exception.
+    """
+    from zeep import Client
+    from zeep import exceptions as zx
+
+    transport = _transport_class()(operation_timeout=account.timeout, session=_session())
+    client = Client(_document(), transport=transport, settings=safexml.zeep_settings())
+    service = client.create_service(BINDING, account.url(PROVIDER, PATH))
+    try:
+        answer = getattr(service, operation)(
+            Username=account.user, Password=account.password, **args
+        )
+    except ProviderError:
+        raise
+    except zx.Fault as exc:
+        raise _fault(exc) from None
+    except (zx.DTDForbidden, zx.EntitiesForbidden, zx.ExternalReferenceForbidden):
+        raise ProviderError(
+            C.REQUEST, f"answer refused: {safexml.DTD_REFUSED}", provider=PROVIDER.name
+        ) from None
+    except zx.TransportError as exc:
+        raise _transport_error(exc) from None
+    except (zx.ValidationError, ValueError, TypeError) as exc:
+        raise ProviderError(
+            C.REQUEST, f"cannot write the {operation} request: {exc}", provider=PROVIDER.name
+        ) from None
+    except zx.Error as exc:  # XMLSyntaxError, XMLParseError, ...: not the answer of an ASMX
+        raise ProviderError(
+            C.UNAVAILABLE, f"unexpected answer: {snippet(str(exc))}", provider=PROVIDER.name
+        ) from None
+    return "" if answer is None else str(answer)
+
+
+# --- the XML inside: <senddata>, <sent> and <api_result> -----------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def live(account: Account) -> bool:
+    """`live=no` (or false, 0, off) is the gateway's test mode."""
+    value = account.options.get("live", "yes").strip().lower()
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise ProviderError(
+        C.REQUEST, f"live={value!r} must be yes or no", provider=PROVIDER.name
+    )
+
+
+def _add(parent: etree._Element, tag: str, value: str) -> None:
+    from lxml import etree
+
+    etree.SubElement(parent, tag).text = safexml.text(value)
+
+
+def senddata(submission: Submission, is_live: bool, now: datetime) -> str:
+    """The `<senddata>` of one send: settings with the text as default_data1, then an entry
+    per recipient. default_date/time are mandatory; giving default_curdate/curtime from the
+    same clock makes the gateway send at once, whatever its own time zone."""
+    from lxml import etree
+
+    root = etree.Element("senddata")
+    settings = etree.SubElement(root, "settings")
+    _add(settings, "live", "True" if is_live else "False")
+    for flag in (
+        "return_credits", "return_msgs_credits_used", "return_msgs_success_count",
+        "return_msgs_failed_count", "return_entries_success_status",
+        "return_entries_failed_status",
+    ):
+        _add(settings, flag, "True")
+    if submission.sender:
+        digits = submission.sender.removeprefix("+")
+        _add(settings, "default_senderid", digits if digits.isdigit() else submission.sender)
+    date = f"{now.day:02d}/{MONTHS[now.month - 1]}/{now.year:04d}"
+    clock = now.strftime("%H:%M")
+    _add(settings, "default_date", date)
+    _add(settings, "default_time", clock)
+    _add(settings, "default_curdate", date)
+    _add(settings, "default_curtime", clock)
+    _add(settings, "default_data1", submission.text)
+    _add(settings, "default_type", "SMS")
+    for recipient in submission.recipients:
+        entry = etree.SubElement(root, "entries")
+        _add(entry, "numto", recipient.digits)
+        _add(entry, "customerid", recipient.reference)
+    return str(etree.tostring(root, encoding="unicode"))
+
+
+def sent_query(since: int) -> str:
+    """The `<sent>` document: status changes after changeid `since`, a full page."""
+    return (
+        f"<sent><settings><id>{since}</id><max_recs>{MAX_RECS}</max_recs>"
+        f"<cols_returned>{SENT_COLUMNS}</cols_returned>"
+        "<date_format>yyyyMMddHHmmss</date_format></settings></sent>"
+    )
+
+
+def api_result(answer: str) -> etree._Element:
+    """The `<api_result>` a call answered, parsed safely; raise its `<call_result>` error."""
+    root = _parse(answer)
+    result = root.findtext("call_result/result")
+    if result is not None and result.strip().lower() != "true":
+        raise _call_failure(root)
+    return root
+
+
+def _parse(answer: str) -> etree._Element:
+    if not answer.strip():
+        raise unexpected(PROVIDER.name, answer)
+    try:
+        root = safexml.parse(answer)
+    except safexml.DtdRefused as exc:
+        raise ProviderError(C.REQUEST, f"answer refused: {exc}", provider=PROVIDER.name) from None
+    except safexml.UnsafeXml as exc:
+        raise ProviderError(
+            C.UNAVAILABLE, f"unexpected answer ({exc}): {snippet(answer)}", provider=PROVIDER.name
+        ) from None
+    if root.tag != "api_result":
+        raise unexpected(PROVIDER.name, answer)
+    return root
+
+
+def _call_failure(root: etree._Element) -> ProviderError:
+    text = (root.findtext("call_result/error") or "").strip()
+    return call_error(text or "the call failed and gave no reason")
+
+
+def _rows(root: etree._Element, tag: str) -> list[dict[str, str]]:
+    return [
+        {str(child.tag): (child.text or "").strip() for child in node if isinstance(child.tag, str)}
+        for node in root.findall(tag)
+    ]
+
+
+def _match(
+    recipients: Sequence[Recipient], rows: list[dict[str, str]], taken: set[int]
+) -> tuple[dict[int, dict[str, str]], list[dict[str, str]]]:
+    """Recipient index -> its row, by customerid, then by number (the gateway may write it
+    nationally); and the rows that named no recipient left."""
+    found: dict[int, dict[str, str]] = {}
+    left = list(rows)
+    rules: tuple[Callable[[Recipient, dict[str, str]], bool], ...] = (
+        lambda r, row: bool(r.reference) and row.get("customerid") == r.reference,
+        lambda r, row: len(_digits(row.get("numto", ""))) >= _SUFFIX
+        and r.digits[-_SUFFIX:] == _digits(row.get("numto", ""))[-_SUFFIX:],
+    )
+    for rule in rules:
+        for index, recipient in enumerate(recipients):
+            if index in found or index in taken:
+                continue
+            hit = next((row for row in left if rule(recipient, row)), None)
+            if hit is not None:
+                found[index] = hit
+                left.remove(hit)
+    return found, left
+
+
+def _digits(value: str) -> str:
+    return "".join(c for c in value if c.isdigit())
+
+
+def message_id(reference: str, eventid: str) -> str | None:
+    """What `send` prints and `status` takes: our customerid with the batch's eventid."""
+    if reference and eventid:
+        return f"{reference}:{eventid}"
+    return reference or eventid or None
+
+
+def parse_send(answer: str, recipients: Sequence[Recipient]) -> list[Receipt]:
+    """A receipt per recipient from the send's `<api_result>`.
+
+    Refused entries carry their reason. A call that failed outright (`<result>False`) is raised,
+    unless it names refused entries (every entry refused is "No data to send"): then each named
+    one gets its reason and the rest the call's error.
+    """
+    root = _parse(answer)
+    result = root.findtext("call_result/result")
+    failure = None if result is None or result.strip().lower() == "true" else _call_failure(root)
+    refused = _rows(root, "entries_failed")
+    if failure is not None and not refused:
+        raise failure
+    eventid = (root.findtext("send_info/eventid") or "").strip()
+    accepted, _ = _match(recipients, _rows(root, "entries_success"), set())
+    failed, unnamed = _match(recipients, refused, set(accepted))
+    rest = [i for i in range(len(recipients)) if i not in accepted and i not in failed]
+    if unnamed and len(unnamed) == len(rest):  # refused rows with an empty numto and customerid
+        failed.update(zip(rest, unnamed, strict=True))
+        rest = []
+    receipts = []
+    for index, recipient in enumerate(recipients):
+        if index in failed:
+            receipts.append(Receipt(recipient, error=reason_error(failed[index].get("reason", ""))))
+        elif failure is not None:
+            receipts.append(Receipt(recipient, error=failure))
+        elif unnamed and index in rest:
+            reasons = ", ".join(sorted({row.get("reason", "") for row in unnamed}))
+            receipts.append(Receipt(recipient, error=ProviderError(
+                C.REQUEST, f"{len(unnamed)} entries refused without naming them ({reasons})",
+                provider=PROVIDER.name,
+            )))
+        else:
+            receipts.append(Receipt(recipient, message_id=message_id(recipient.reference, eventid)))
+    return receipts
+
+
+def _changes(
+    account: Account, wanted: set[str], stop_when_found: bool
+) -> dict[str, dict[str, str]]:
+    """The latest status change of each wanted customerid, reading the feed from the start."""
+    latest: dict[str, dict[str, str]] = {}
+    since = 0
+    for _ in range(MAX_PAGES):
+        root = api_result(call(account, "Sent_STR_STR", Data=sent_query(since)))
+        rows = _rows(root, "data")
+        for row in rows:
+            try:
+                changeid = int(row.get("changeid", ""))
+            except ValueError:
+                raise unexpected(PROVIDER.name, snippet(str(row))) from None
+            since = max(since, changeid)
+            if row.get("customerid") in wanted:
+                latest[row["customerid"]] = row
+        if len(rows) < MAX_RECS or (stop_when_found and wanted <= latest.keys()):
+            return latest
+    raise ProviderError(
+        C.REQUEST,
+        f"not found in the first {MAX_PAGES * MAX_RECS} status changes of the account",
+        provider=PROVIDER.name,
+    )
+
+
+@hookimpl
+def sms_notify_register_providers(register: Callable[[Provider], None]) -> None:
+    register(PROVIDER)
+
+
+@hookimpl
+def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
+    if account.scheme != SCHEME:
+        return None
+    if any(r.kind != "number" for r in submission.recipients):
+        raise ProviderError(
+            C.REQUEST, "MyMobileAPI takes numbers only, no lists", provider=PROVIDER.name
+        )
+    data = senddata(submission, live(account), _now())
+    return parse_send(call(account, "Send_STR_STR", Data=data), submission.recipients)
+
+
+@hookimpl
+def sms_notify_balance(account: Account) -> Balance | None:
+    if account.scheme != SCHEME:
+        return None
+    answer = call(account, "Credits_STR")
+    credits = (api_result(answer).findtext("data/credits") or "").strip()
+    if not re.fullmatch(r"-?\d+(?:[.,]\d+)?", credits):
+        raise unexpected(PROVIDER.name, answer)
+    return Balance(float(credits.replace(",", ".")))
+
+
+@hookimpl
+def sms_notify_check_login(account: Account) -> bool | None:
+    """Credits_STR is the cheapest call that checks credentials."""
+    if account.scheme != SCHEME:
+        return None
+    api_result(call(account, "Credits_STR"))
+    return True
+
+
+@hookimpl
+def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | None:
+    """By what `send` printed: `CUSTOMERID:EVENTID`, or a bare customerid."""
+    if account.scheme != SCHEME:
+        return None
+    customerid, _, eventid = message_id.strip().partition(":")
+    row = _changes(account, {customerid}, stop_when_found=False).get(customerid)
+    if row is None or (eventid and row.get("eventid") and row["eventid"] != eventid):
+        raise ProviderError(
+            C.REQUEST, f"no sent message with customerid {customerid}", provider=PROVIDER.name
+        )
+    word = row.get("status", "").upper()
+    state, final = STATUSES.get(word, ("unknown", False))
+    detail = " ".join(v for v in (word, row.get("statusdate", "")) if v)
+    return DeliveryStatus(message_id, state, final, detail=detail)
+
+
+@hookimpl
+def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool] | None:
+    """A customerid the feed of sent messages knows was accepted."""
+    if account.scheme != SCHEME:
+        return None
+    found = _changes(account, set(references), stop_when_found=True)
+    return {ref: ref in found for ref in references}
+
+
+@hookimpl
+def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
+    from sms_notify.plugins.mymobileapi_sandbox import simulator
+
+    register(SCHEME, simulator())

@@ -5,7 +5,8 @@ namespace http://www.mymobileapi.com/api5, elements Username / Password / Data.
 takes the `<senddata>` document (one `<entries>` per message); rejected entries come back in
 `<entries_failed>` with the documented reasons (`numto invalid`, `senderid invalid`, `data1
 invalid`, `type invalid`) when the request asks for them; with `live` False the send is checked
-and answered but not sent. Whole-call errors are `<call_result><result>False</result><error>`;
+and answered but not sent. `default_date` and `default_time`, mandatory in the document, are
+required. Whole-call errors are `<call_result><result>False</result><error>`;
 their texts are not public, so the sandbox's are its own (see ERRORS).
 """
 
@@ -32,7 +33,10 @@ ERRORS = {
     "auth": "Invalid username or password",
     "credit": "Insufficient credits",
     "request": "No data to send",
+    "unavailable": "Service temporarily unavailable, please try again later",
 }
+_DATE = re.compile(r"^\d{1,2}/[A-Za-z]{3}/\d{4}$")  # dd/MMM/yyyy, e.g. 13/apr/2009
+_TIME = re.compile(r"^\d{1,2}:\d{2}$")  # HH:mm
 MAX_RECS = 100
 _SENDER = re.compile(r"^[A-Za-z0-9 ]{1,11}$|^\+?\d{1,15}$")
 _DEFAULT_COLS = "changeid,sentid,eventid,smstype,numto,data,customerid,status,statusdate"
@@ -74,6 +78,11 @@ class MyMobileApiSimulator:
             settings = {c.tag: (c.text or "").strip() for c in doc.findall("settings/*")
                         if isinstance(c.tag, str)}
             live = _true(settings.get("live"), True)
+            # The document marks both mandatory.
+            if not _DATE.match(settings.get("default_date", "")) \
+                    or not _TIME.match(settings.get("default_time", "")):
+                return api_result("default_date (dd/MMM/yyyy) and default_time (HH:mm) are "
+                                  "mandatory")
             entries = [{c.tag: (c.text or "") for c in e if isinstance(c.tag, str)}
                        for e in doc.findall("entries")]
             ex.recipients = [e.get("numto", "").strip() for e in entries]

@@ -1,1 +1,448 @@
-"""Provider plugin for sms24x: being written (see issues 2 and 3)."""
+"""24x (24x.com, UK): SOAP web service (ASP.NET ASMX), user name and password.
+
+Every call answers one string: a message id, a number, a report, or an error as a two-digit
+code and its text, `NN text` in the document and `NN - text` from the live service (both are
+read). A send takes up to 100 numbers comma-joined and answers one id for the call; our
+reference travels in UserField, and the delivery report by date gives it back, which is how a
+send left in doubt by a crash is looked up. Phonebooks (`?phonebook=NAME`) go by SendToPhonebook.
+
+The WSDL is the packaged sms24x.wsdl, parsed once; nothing is fetched at run time. zeep and
+lxml are imported on first use, never when the plugin loads.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from sms_notify import hookimpl, safexml
+from sms_notify.errors import Category, ProviderError
+from sms_notify.http import USER_AGENT, snippet, unexpected
+from sms_notify.model import (
+    Account,
+    Balance,
+    DeliveryStatus,
+    Provider,
+    Receipt,
+    Recipient,
+    Submission,
+)
+
+if TYPE_CHECKING:
+    import requests
+    from zeep.exceptions import Fault, TransportError
+
+SCHEME = "sms24x"
+PROVIDER = Provider(
+    scheme=SCHEME,
+    name="24x",
+    base_url="https://www.24x2.com",
+    credentials=("user", "password"),
+    # The SOAP limit is undocumented; 24x's HTTP interface takes "up to 100" numbers a request.
+    max_recipients=100,
+    # Long texts are joined by the gateway ("no parameter needs to be set"); its maximum is
+    # undocumented, so three parts (459 GSM characters), as FastSMS, another UK gateway, allows.
+    max_segments=3,
+    # Nothing documents Unicode; public clients count 160/153 GSM characters a part. GSM-7 only.
+    unicode=False,
+    sender_max_alnum=11,  # "11 characters alphanumeric or 12 numeric"
+    sender_max_digits=12,
+    options={"phonebook": "send to a 24x phonebook, by its name"},
+    list_options=("phonebook",),
+    capabilities=frozenset({"balance", "status", "lookup", "login"}),
+    summary="UK; SOAP web service with username and password; phonebooks with ?phonebook=",
+)
+PATH = "/wssecure/service.asmx"  # the document says service.aspx; clients use .asmx (Decisions 9)
+NAMESPACE = "http://tempuri.org/"
+BINDING = f"{{{NAMESPACE}}}ServiceSoap"
+WSDL = Path(__file__).with_name("sms24x.wsdl")
+
+USER_FIELD_MAX = 50  # "a maximum of 50 characters"
+LOCKED = "999999"  # CheckLoginDetails: three failed log-ins lock the account for 5 minutes
+LOOKUP_DAYS = 7  # how far back the delivery report by date is searched for our references
+
+C = Category
+# Every documented code (24x-sms-web-service.txt; WIRE-NOTES "24x"), and 06, which 24x does not
+# document: the sandbox answers it when no number of a send can be routed.
+ERRORS: dict[str, tuple[Category, str]] = {
+    "01": (C.AUTH, "Username or Password Incorrect"),
+    "02": (C.REQUEST, "No sender specified"),
+    "03": (C.REQUEST, "No message specified"),
+    "04": (C.CREDIT, "You have insufficient credit to send (X) messages"),
+    "05": (C.REQUEST, "Date to send greater than a year in advance."),
+    "06": (C.RECIPIENT, "Invalid mobile number"),
+    "07": (C.REQUEST, "Phonebook Name already exists"),
+    "08": (C.REQUEST, "The phonebook has no entries"),
+    "09": (C.REQUEST, "The phonebook does not exist"),
+    "10": (C.REQUEST, "DateFrom is not correctly formatted"),
+    "11": (C.REQUEST, "DateTo is not correctly formatted"),
+    "12": (C.REQUEST, "Missing Parameter"),
+    # A 5-minute lock-out: retrying within seconds would only count more failed log-ins.
+    "14": (C.AUTH, "Failed Login Attempts Exceeded"),
+}
+
+# Delivery report words -> (state, final). 24x publishes no list; these are the usual words.
+STATUSES: dict[str, tuple[str, bool]] = {
+    "delivered": ("delivered", True),
+    "delivrd": ("delivered", True),
+    "failed": ("failed", True),
+    "undelivered": ("failed", True),
+    "undeliverable": ("failed", True),
+    "undeliv": ("failed", True),
+    "expired": ("failed", True),
+    "rejected": ("failed", True),
+    "sent": ("sent", False),
+    "submitted": ("sent", False),
+    "buffered": ("sent", False),
+    "pending": ("queued", False),
+    "queued": ("queued", False),
+    "scheduled": ("queued", False),
+}
+
+# `01 - text`, `01 text`, `1 - text`; a message id (digits only) never matches.
+_CODED = re.compile(r"^(\d{1,2})(?:\s*-\s*|\s+)(\D.*)$", re.DOTALL)
+_IDS = re.compile(r"^\d+(,\d+)*$")
+_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
+
+
+def error(code: str, text: str = "") -> ProviderError:
+    code = code.zfill(2)
+    category, known = ERRORS.get(code, (Category.REQUEST, "Unknown error code"))
+    return ProviderError(category, text or known, code=code, provider=PROVIDER.name)
+
+
+def checked(answer: str) -> str:
+    """The answer, unless it is an error code: then raise it."""
+    coded = _CODED.match(answer)
+    if coded:
+        raise error(coded.group(1), coded.group(2).strip())
+    return answer
+
+
+# --- SOAP through zeep ---------------------------------------------------------------------
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    """This gateway's own session per thread: zeep marks a session it is given (its User-Agent,
+    a file:// adapter), so it never gets the one the HTTP gateways share."""
+    s = getattr(_local, "session", None)
+    if s is None:
+        import requests
+
+        s = _local.session = requests.Session()
+    return s
+
+
+@functools.cache
+def _document() -> Any:
+    """The packaged WSDL, parsed once per process (the slow part of a zeep client)."""
+    from zeep import Transport
+    from zeep.wsdl import Document
+
+    return Document(str(WSDL), Transport(), settings=safexml.zeep_settings())
+
+
+@functools.cache
+def _transport_class() -> type:
+    from zeep import Transport
+
+    class SoapTransport(Transport):  # type: ignore[misc]
+        """zeep's transport with the core's failure categories: timeouts, refused connections,
+        429, 5xx pages that are not SOAP faults, and answers with a DTD never reach zeep."""
+
+        def post(self, address: str, message: bytes, headers: dict[str, str]) -> Any:
+            return _post(self.session, address, message, headers, self.operation_timeout)
+
+    return SoapTransport
+
+
+def _post(
+    session: requests.Session, address: str, message: bytes, headers: dict[str, str],
+    timeout: float,
+) -> requests.Response:
+    import requests
+
+    host = urlsplit(address).netloc
+    try:
+        response = session.post(
+            address, data=message, headers={**headers, "User-Agent": USER_AGENT}, timeout=timeout
+        )
+    except requests.Timeout:
+        raise ProviderError(
+            C.UNAVAILABLE, f"no answer from {host} within {timeout:g}s", provider=PROVIDER.name
+        ) from None
+    except requests.ConnectionError:
+        raise ProviderError(
+            C.UNAVAILABLE, f"cannot connect to {host}", provider=PROVIDER.name
+        ) from None
+    except requests.RequestException as exc:
+        raise ProviderError(
+            C.UNAVAILABLE, f"request to {host} failed ({type(exc).__name__})",
+            provider=PROVIDER.name,
+        ) from None
+    if safexml.has_dtd(response.content):  # zeep's own refusal is the second line
+        raise ProviderError(
+            C.REQUEST, f"answer refused: {safexml.DTD_REFUSED}", provider=PROVIDER.name
+        )
+    if response.status_code == 429:
+        raise ProviderError(
+            C.RATE_LIMITED, f"{host} answered HTTP 429", code=429, provider=PROVIDER.name
+        )
+    # ASP.NET sends its SOAP faults with HTTP 500: those go on to zeep, to be read.
+    if response.status_code >= 500 and b"Envelope" not in response.content[:2000]:
+        raise ProviderError(
+            C.UNAVAILABLE, f"{host} answered HTTP {response.status_code}: {snippet(response.text)}",
+            code=response.status_code, provider=PROVIDER.name,
+        )
+    return response
+
+
+def _fault(exc: Fault) -> ProviderError:
+    """soap:Client means our request is wrong; soap:Server and the rest are worth a retry."""
+    code = str(exc.code or "")
+    local = code.rpartition(":")[2]
+    category = C.REQUEST if local in ("Client", "Sender") else C.UNAVAILABLE
+    text = f"SOAP fault: {snippet(str(exc.message or 'no fault string'))}"
+    return ProviderError(category, text, code=code or None, provider=PROVIDER.name)
+
+
+def _transport_error(exc: TransportError) -> ProviderError:
+    """An answer that is not SOAP: the HTTP status tells what to do."""
+    status = exc.status_code or 0
+    content = exc.content.decode("utf-8", "replace") if isinstance(exc.content, bytes) else ""
+    what = f"HTTP {status}: {snippet(content) or '(empty)'}"
+    if status in (401, 403):
+        return ProviderError(C.AUTH, what, code=status, provider=PROVIDER.name)
+    if status == 408 or status >= 500:
+        return ProviderError(C.UNAVAILABLE, what, code=status, provider=PROVIDER.name)
+    if 400 <= status < 500:
+        return ProviderError(C.REQUEST, what, code=status, provider=PROVIDER.name)
+    return unexpected(PROVIDER.name, content)
+
+
+def call(account: Account, operation: str, **args: Any) -> str:
+    """One SOAP call with the account's credentials first; its `...Result` string, stripped.
+
+    Raises ProviderError for everything that goes wrong on the way, never a zeep exception.
+    """
+    from zeep import Client
+    from zeep import exceptions as zx
+
+    transport = _transport_class()(operation_timeout=account.timeout, session=_session())
+    client = Client(_document(), transport=transport, settings=safexml.zeep_settings())
+    service = client.create_service(BINDING, account.url(PROVIDER, PATH))
+    try:
+        answer = getattr(service, operation)(
+            UserName=account.user, Password=account.password, **args
+        )
+    except ProviderError:
+        raise
+    except zx.Fault as exc:
+        raise _fault(exc) from None
+    except (zx.DTDForbidden, zx.EntitiesForbidden, zx.ExternalReferenceForbidden):
+        raise ProviderError(
+            C.REQUEST, f"answer refused: {safexml.DTD_REFUSED}",
+            provider=PROVIDER.name,
+        ) from None
+    except zx.TransportError as exc:
+        raise _transport_error(exc) from None
+    except (zx.ValidationError, ValueError, TypeError) as exc:
+        raise ProviderError(
+            C.REQUEST, f"cannot write the {operation} request: {exc}", provider=PROVIDER.name
+        ) from None
+    except zx.Error as exc:  # XMLSyntaxError, XMLParseError, ...: not the answer of an ASMX
+        raise ProviderError(
+            C.UNAVAILABLE, f"unexpected answer: {snippet(str(exc))}", provider=PROVIDER.name
+        ) from None
+    return "" if answer is None else str(answer).strip()
+
+
+# --- the operations ------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def xs_datetime(when: datetime) -> str:
+    """xs:dateTime in UTC with `Z`: unambiguous whatever the server's own time zone."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def mobile(recipient: Recipient) -> str:
+    """UK numbers in national form (07...), the form public clients send and 24x is known to
+    take; any other number in international digits."""
+    if recipient.address.startswith("+44"):
+        return "0" + recipient.address[3:]
+    return recipient.digits
+
+
+def sender(submission: Submission) -> str:
+    """MessageFrom: a name, or a number in digits. Empty when none: 24x answers 02 itself."""
+    if not submission.sender:
+        return ""
+    digits = submission.sender.removeprefix("+")
+    return digits if digits.isdigit() else submission.sender
+
+
+def parse_send(answer: str, recipients: Sequence[Recipient]) -> list[Receipt]:
+    """One id for the whole call (what the live service answers), or one per number."""
+    ids = checked(answer)
+    if not _IDS.match(ids):
+        raise unexpected(PROVIDER.name, answer)
+    values = ids.split(",")
+    if len(values) == 1:
+        return [Receipt(r, message_id=values[0]) for r in recipients]
+    if len(values) != len(recipients):
+        # The gateway acted on the request: a retry or failover could send the text twice.
+        raise ProviderError(
+            C.REQUEST,
+            f"answered {len(values)} ids for {len(recipients)} numbers: {snippet(answer)}",
+            provider=PROVIDER.name,
+        )
+    return [Receipt(r, message_id=v) for r, v in zip(recipients, values, strict=True)]
+
+
+def report(answer: str) -> list[list[str]]:
+    """Report lines `MessageID,Status,StatusTime,CustomField|` as their fields (the custom
+    field may hold commas); a bare word is a status on its own."""
+    lines = [line.strip() for line in answer.split("|") if line.strip()]
+    return [line.split(",", 3) for line in lines]
+
+
+def _state(rows: list[list[str]]) -> tuple[str, bool, str]:
+    """One state for a message id, which covers every number of its send."""
+    words = [row[1].strip() if len(row) > 1 else row[0].strip() for row in rows]
+    states = [STATUSES.get(w.lower(), ("unknown", False)) for w in words]
+    detail = ", ".join(dict.fromkeys(words))
+    if len(set(states)) == 1:
+        return states[0][0], states[0][1], detail
+    waiting = [s for s in states if not s[1]]
+    if waiting:  # some numbers have no final report yet
+        return waiting[0][0], False, detail
+    failed = sum(1 for s in states if s[0] != "delivered")
+    return "failed", True, f"{failed} of {len(states)} not delivered: {detail}"
+
+
+@hookimpl
+def sms_notify_register_providers(register: Callable[[Provider], None]) -> None:
+    register(PROVIDER)
+
+
+def _send_numbers(account: Account, submission: Submission) -> list[Receipt]:
+    answer = call(
+        account, "SendFullSMS",
+        Mobiles=",".join(mobile(r) for r in submission.recipients),
+        MessageFrom=sender(submission),
+        MessageToSend=safexml.text(submission.text),
+        DateTimeToSend=xs_datetime(_now()),
+        UserField=submission.reference[:USER_FIELD_MAX],
+        EmailAddressToSendReplies="",
+    )
+    return parse_send(answer, submission.recipients)
+
+
+def _send_phonebook(account: Account, submission: Submission, book: Recipient) -> Receipt:
+    answer = call(
+        account, "SendToPhonebook",
+        PhonebookName=book.address,
+        MessageFrom=sender(submission),
+        MessageToSend=safexml.text(submission.text),
+        DateTimeToSend=xs_datetime(_now()),
+    )
+    return parse_send(answer, [book])[0]
+
+
+@hookimpl
+def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
+    if account.scheme != SCHEME:
+        return None
+    kinds = {r.kind for r in submission.recipients}
+    if kinds <= {"number"}:
+        return _send_numbers(account, submission)
+    if other := kinds - {"number", "phonebook"}:
+        raise ProviderError(
+            C.REQUEST, f"24x has no lists of kind {', '.join(sorted(other))}",
+            provider=PROVIDER.name,
+        )
+    if len(submission.recipients) != 1:
+        raise ProviderError(
+            C.REQUEST, "a phonebook goes in a request of its own", provider=PROVIDER.name
+        )
+    return [_send_phonebook(account, submission, submission.recipients[0])]
+
+
+@hookimpl
+def sms_notify_balance(account: Account) -> Balance | None:
+    if account.scheme != SCHEME:
+        return None
+    answer = checked(call(account, "CreditsAvailable"))
+    if not _NUMBER.match(answer):
+        raise unexpected(PROVIDER.name, answer)
+    return Balance(float(answer))
+
+
+@hookimpl
+def sms_notify_check_login(account: Account) -> bool | None:
+    """CheckLoginDetails answers the account's id, 0 for a wrong login, 999999 when locked."""
+    if account.scheme != SCHEME:
+        return None
+    answer = checked(call(account, "CheckLoginDetails"))
+    if answer == LOCKED:
+        raise ProviderError(
+            C.AUTH, "locked out for 5 minutes after 3 failed log-ins", code=LOCKED,
+            provider=PROVIDER.name,
+        )
+    if not answer.isdigit():
+        raise unexpected(PROVIDER.name, answer)
+    if int(answer) == 0:
+        raise ProviderError(C.AUTH, ERRORS["01"][1], code="0", provider=PROVIDER.name)
+    return True
+
+
+@hookimpl
+def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | None:
+    if account.scheme != SCHEME:
+        return None
+    if not message_id.isdigit():
+        raise ProviderError(
+            C.REQUEST, f"24x message ids are numbers, not {message_id!r}", provider=PROVIDER.name
+        )
+    rows = report(checked(call(account, "GetDeliveryReport", MessageID=int(message_id))))
+    mine = [row for row in rows if len(row) == 1 or row[0].strip() == message_id]
+    if not mine:
+        raise ProviderError(
+            C.REQUEST, f"no delivery report for {message_id}", provider=PROVIDER.name
+        )
+    state, final, detail = _state(mine)
+    return DeliveryStatus(message_id, state, final, detail=detail)
+
+
+@hookimpl
+def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool] | None:
+    """Our references are UserFields; the report by date gives them back as CustomField."""
+    if account.scheme != SCHEME:
+        return None
+    now = _now()
+    answer = call(
+        account, "GetDeliveryReportByDate",
+        DateFrom=xs_datetime(now - timedelta(days=LOOKUP_DAYS)),
+        DateTo=xs_datetime(now + timedelta(days=1)),
+    )
+    seen = {row[3].strip() for row in report(checked(answer)) if len(row) == 4}
+    return {ref: ref in seen for ref in references}
+
+
+@hookimpl
+def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
+    from sms_notify.plugins.sms24x_sandbox import simulator
+
+    register(SCHEME, simulator())

@@ -5,6 +5,8 @@ document says). Every result is a string in `<OpResult>`; errors are `NN - text`
 HTTP 200, not faults. A send answers one message id for the call (all its recipients share it).
 Built-in phonebook `Oncall` holds two numbers. Undocumented, sandbox-only: when no number of a
 send can be routed, the answer is `06 - Invalid mobile number` (24x documents no such code).
+24x documents no transient error code: a passing failure of an ASMX service is a soap:Server
+fault with HTTP 500, so that is what an injected `unavailable` (code `soap:Server`) answers.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ NAMESPACE = "http://tempuri.org/"
 FIRST_ID = 52000001
 ACCOUNT_ID = "24001"
 LOCKED = "999999"
+SERVER_FAULT = "soap:Server"
 TEXTS = {
     "01": "Username or Password Incorrect", "02": "No sender specified",
     "03": "No message specified", "04": "You have insufficient credit to send (X) messages",
@@ -67,7 +70,10 @@ def _stamp(ts: float) -> str:
 class Sms24xSimulator:
     """The 24x web service's operations, phonebooks included."""
 
-    error_codes: ClassVar[dict[str, str]] = {"auth": "01", "credit": "04", "request": "03", "recipient": "06"}
+    error_codes: ClassVar[dict[str, str]] = {
+        "auth": "01", "credit": "04", "request": "03", "recipient": "06",
+        "unavailable": SERVER_FAULT,
+    }
 
     def routes(self, state: State) -> list[Route]:
         def phonebooks() -> dict[str, list[str]]:
@@ -202,7 +208,11 @@ class Sms24xSimulator:
                 return problem
             assert call is not None
             ex.operation = call.operation
-            if (code := injected(request)) is not None:
+            if (code := injected(request)) == SERVER_FAULT:
+                ex.outcome = "SOAP fault soap:Server (injected)"
+                return fault(call.version, "Server was unable to process request. ---> The "
+                             "service is temporarily unavailable.", sender=False)
+            if code is not None:
                 value = coded(code)
             else:
                 value = operate(ex, call)

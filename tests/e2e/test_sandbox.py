@@ -167,8 +167,6 @@ def test_injected_auth_error_fails_at_once(scheme: str, fresh_sandbox: Sandbox, 
 
 def test_injected_transient_code_is_retried(scheme: str, fresh_sandbox: Sandbox, cli: Cli
                                             ) -> None:
-    if scheme in ("mymobileapi", "sms24x"):
-        pytest.skip(f"{scheme} documents no transient error code")
     fresh_sandbox.fault(gateway=scheme, kind="error_code", code="unavailable", count=2)
     rc, out, err = send(cli, fresh_sandbox, scheme, TO, text="third time lucky")
     assert rc == 0, out + err
