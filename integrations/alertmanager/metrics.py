@@ -1,0 +1,108 @@
+"""Prometheus metrics of the receiver, on a registry of its own (never the global default, so
+two apps in one process, as in tests and the demo, do not collide).
+
+Labels are only names from the config (routes, accounts, providers) and fixed words: never a
+secret, a number or anything a request chose (an unknown receiver is counted as "(unknown)").
+Outbox gauges are read from outbox.stats() at scrape time, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+log = logging.getLogger("sms_notify.alertmanager")
+
+UNKNOWN_ROUTE = "(unknown)"
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class _OutboxCollector(Collector):
+    """Depth, age of the oldest pending job, in-flight and dead jobs, read when scraped."""
+
+    def __init__(self, outbox: Any) -> None:
+        self.outbox = outbox
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            stats = self.outbox.stats()
+        except Exception as exc:  # noqa: BLE001 - a scrape must not fail with the outbox
+            log.warning("event=outbox_stats_failed error=%s", type(exc).__name__)
+            return
+        yield GaugeMetricFamily("sms_notify_outbox_depth",
+                                "Jobs waiting to be sent", stats.depth)
+        yield GaugeMetricFamily("sms_notify_outbox_oldest_pending_age_seconds",
+                                "Age of the oldest job not sent yet", stats.oldest_pending_age)
+        yield GaugeMetricFamily("sms_notify_outbox_inflight",
+                                "Jobs whose gateway request is under way", stats.inflight)
+        yield GaugeMetricFamily("sms_notify_outbox_sent", "Jobs sent, kept in the outbox",
+                                stats.sent)
+        yield GaugeMetricFamily("sms_notify_dead_letters",
+                                "Jobs that failed for good (see the log for the reason)",
+                                stats.dead)
+
+
+class Metrics:
+    """The receiver's counters and histograms; `on_result` is the dispatcher's callback."""
+
+    def __init__(self, outbox: Any, accounts: Mapping[str, Any]) -> None:
+        disable_created_metrics()  # the *_created series only double what a scrape shows
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._providers = {name: getattr(a, "scheme", "") for name, a in accounts.items()}
+        self.webhooks = Counter(
+            "sms_notify_webhooks", "Webhook requests by route and HTTP status code",
+            ["route", "code"], registry=self.registry)
+        self.jobs = Counter(
+            "sms_notify_jobs_accepted", "Jobs written to the outbox by route", ["route"],
+            registry=self.registry)
+        self.duplicates = Counter(
+            "sms_notify_jobs_duplicate", "Jobs dropped as duplicates inside dedup_window",
+            ["route"], registry=self.registry)
+        self.messages = Counter(
+            "sms_notify_messages", "Texts by provider, account and outcome (sent or the "
+            "error category)", ["provider", "account", "outcome"], registry=self.registry)
+        self.parts = Counter(
+            "sms_notify_message_parts", "SMS parts by provider, account and outcome",
+            ["provider", "account", "outcome"], registry=self.registry)
+        self.latency = Histogram(
+            "sms_notify_send_seconds", "Time of one gateway send, by provider and account",
+            ["provider", "account"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.registry.register(_OutboxCollector(outbox))
+
+    def webhook(self, route: str, code: int) -> None:
+        self.webhooks.labels(route, str(code)).inc()
+
+    def on_result(self, job: Any, receipt: Any, seconds: float) -> None:
+        """A send finished (receipt) or a job died without one (receipt None)."""
+        try:
+            account = (getattr(receipt, "account", "") or getattr(job, "account", "")
+                       or "-") if receipt is not None else (getattr(job, "account", "") or "-")
+            provider = self._providers.get(account, "-")
+            if receipt is None:
+                outcome = str(getattr(job, "state", "") or "dead")
+                parts = 0
+            elif receipt.error is None:
+                outcome, parts = "sent", int(receipt.parts or 1)
+            else:
+                outcome, parts = str(receipt.error.category), 0
+            self.messages.labels(provider, account, outcome).inc()
+            if parts:
+                self.parts.labels(provider, account, outcome).inc(parts)
+            if receipt is not None and seconds >= 0:
+                self.latency.labels(provider, account).observe(seconds)
+        except Exception:  # noqa: BLE001 - metrics must never break delivery
+            log.exception("event=metrics_failed")
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,528 @@
+"""`sms-notify serve`: the Alertmanager webhook receiver (Starlette on uvicorn).
+
+Alertmanager retries 5xx and timeouts, and re-sends 4xx every group_interval (DESIGN, "The
+Alertmanager receiver"), so the answer is the contract:
+
+- 200 once the jobs (one per route and recipient) are committed to the durable outbox, or the
+  payload needs nothing sent (a resolved group on a route with send_resolved false, a duplicate);
+- 4xx with a JSON {"error": ...} naming what is wrong, for what can never succeed: 400 bad JSON,
+  401 bad credentials, 404 unknown route, 413 body over server.max_body, 422 wrong shape;
+- 503 when the outbox cannot persist, so Alertmanager tries again.
+
+Sending happens in the core's dispatcher, in the background; this module only translates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from sms_notify.config import Config
+from sms_notify.errors import ConfigError, ProviderError, UsageError
+from sms_notify.numbers import normalize
+from sms_notify.outbox import Job, OutboxError
+
+from .metrics import UNKNOWN_ROUTE, Metrics
+from .payload import Notification, PayloadError, parse, unescape_receiver
+from .templates import Renderer
+
+log = logging.getLogger("sms_notify.alertmanager")
+
+READY = "sms-notify serve listening on "
+DRAIN_TIMEOUT = 30.0  # seconds the dispatcher gets to finish sends in flight at shutdown
+REALM = 'realm="sms-notify"'
+
+
+def logfmt(**fields: Any) -> str:
+    """`key=value` pairs for one log line; values with spaces or quotes are JSON-quoted."""
+    out = []
+    for key, value in fields.items():
+        text = str(value)
+        if not text or any(c in text for c in ' "=\\\n\r\t') or not text.isprintable():
+            text = json.dumps(text)
+        out.append(f"{key}={text}")
+    return " ".join(out)
+
+
+class Reject(Exception):
+    """An answer other than 200, with the message the client gets as {"error": ...}."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.headers = dict(headers or {})
+
+
+@dataclass
+class CompiledRoute:
+    """A config route made ready for requests: renderer built, recipients in E.164."""
+
+    name: str
+    recipients: tuple[str, ...]
+    via: tuple[str, ...]
+    max_segments: int
+    send_resolved: bool
+    renderer: Renderer
+
+
+def compile_routes(config: Config) -> dict[str, CompiledRoute]:
+    """Every route of the config, checked once at start: a number that cannot be a phone
+    number is a config error now, not a lost alert later."""
+    compiled: dict[str, CompiledRoute] = {}
+    for name, route in config.routes.items():
+        numbers: dict[str, None] = {}
+        raw = [(f"routes.{name}.to[{i}]", n) for i, n in enumerate(route.to)]
+        raw += [(f"accounts.{a}", t) for a in route.via for t in config.accounts[a].targets]
+        for where, number in raw:
+            try:
+                numbers[normalize(number, config.region)] = None
+            except ProviderError as exc:
+                raise ConfigError(exc.text, where) from None
+        if not numbers:
+            raise ConfigError("no recipient: list numbers in 'to'", f"routes.{name}.to")
+        compiled[name] = CompiledRoute(
+            name, tuple(numbers), tuple(route.via), route.max_segments, route.send_resolved,
+            Renderer(route.template, route.max_segments),
+        )
+    return compiled
+
+
+def dedup_key(route: str, notification: Notification) -> str:
+    """The same group, status and set of alerts on the same route: one key (DESIGN, 3)."""
+    material = json.dumps([route, notification.group_key, notification.status,
+                           notification.fingerprints], ensure_ascii=True)
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+class Authenticator:
+    """Bearer token or basic auth from server:, compared in constant time."""
+
+    def __init__(self, bearer: str | None, basic: tuple[str, str] | None) -> None:
+        self.bearer = bearer.encode() if bearer else None
+        self.basic = (basic[0].encode(), basic[1].encode()) if basic else None
+        scheme = "Bearer" if bearer else "Basic"
+        self.challenge = {"WWW-Authenticate": f"{scheme} {REALM}"}
+
+    @property
+    def enabled(self) -> bool:
+        return self.bearer is not None or self.basic is not None
+
+    def check(self, header: str | None) -> None:
+        """Raise Reject(401) unless the Authorization header carries the configured secret."""
+        if not self.enabled:
+            return
+        scheme, _, value = (header or "").strip().partition(" ")
+        value = value.strip()
+        ok = False
+        if self.bearer is not None and scheme.lower() == "bearer":
+            ok = hmac.compare_digest(value.encode("utf-8", "replace"), self.bearer)
+        elif self.basic is not None and scheme.lower() == "basic":
+            try:
+                user, sep, password = base64.b64decode(value, validate=True).partition(b":")
+            except (binascii.Error, ValueError):
+                user, sep, password = b"", b"", b""
+            same_user = hmac.compare_digest(user, self.basic[0])
+            same_password = hmac.compare_digest(password, self.basic[1])
+            ok = bool(sep) and same_user and same_password
+        if not ok:
+            reason = "missing credentials" if not header else "wrong credentials"
+            raise Reject(401, f"unauthorized: {reason}", self.challenge)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 past `limit` bytes: by Content-Length before reading, and
+    by counting what streams in (a chunked body has no length)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise Reject(400, "Content-Length: not a number")
+        if int(declared) > limit:
+            raise Reject(413, f"body: larger than the limit of {limit} bytes (server.max_body)")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Reject(413, f"body: larger than the limit of {limit} bytes (server.max_body)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Writer:
+    """Commits the jobs of concurrent requests together: one thread, one outbox transaction
+    per batch. A commit costs far more than an insert, so under load ten requests share one
+    commit instead of paying ten; a single request is committed at once, with no waiting.
+    Each request still gets its answer only after its own jobs are committed."""
+
+    MAX_BATCH = 512  # jobs per transaction, so one batch never holds the outbox long
+
+    def __init__(self, outbox: Any, dedup_window: float) -> None:
+        self.outbox = outbox
+        self.dedup_window = dedup_window
+        self._pending: deque[tuple[list[Any], asyncio.Future[Any]]] = deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="sms-notify-outbox-writer",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(10)
+
+    async def enqueue(self, jobs: list[Any]) -> int:
+        """Commit `jobs`; how many were new (the rest were duplicates). Raises OutboxError."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        with self._cond:
+            if self._stopping:
+                raise RuntimeError("the receiver is stopping")
+            self._pending.append((jobs, future))
+            self._cond.notify()
+        return int(await future)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                batch, size = [], 0
+                while self._pending and (not batch or size + len(self._pending[0][0])
+                                         <= self.MAX_BATCH):
+                    item = self._pending.popleft()
+                    batch.append(item)
+                    size += len(item[0])
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[list[Any], asyncio.Future[Any]]]) -> None:
+        try:
+            accepted = {id(j) for j in self.outbox.enqueue(
+                [j for jobs, _ in batch for j in jobs], self.dedup_window)}
+            results: list[Any] = [sum(id(j) in accepted for j in jobs) for jobs, _ in batch]
+        except Exception as exc:  # noqa: BLE001 - every waiting request gets it (503 or 500)
+            results = [exc] * len(batch)
+        by_loop: dict[Any, list[tuple[asyncio.Future[Any], Any]]] = {}
+        for (_, future), result in zip(batch, results, strict=True):
+            by_loop.setdefault(future.get_loop(), []).append((future, result))
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, items)
+            except RuntimeError:  # the loop is gone (shutdown): nobody is waiting
+                pass
+
+
+def _settle(items: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, result in items:
+        if future.done():
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+
+
+class Receiver:
+    """What the endpoints share: config, compiled routes, the outbox, the dispatcher."""
+
+    def __init__(self, config: Config, outbox: Any, dispatcher: Any, metrics: Metrics,
+                 routes: dict[str, CompiledRoute] | None = None) -> None:
+        self.config = config
+        self.routes = routes if routes is not None else compile_routes(config)
+        self.outbox = outbox
+        self.dispatcher = dispatcher
+        self.metrics = metrics
+        self.auth = Authenticator(config.server.bearer_token, config.server.basic_auth)
+        self.max_body = config.server.max_body
+        self.ready = False
+        self.writer = Writer(outbox, config.dedup_window)
+
+    def route_for(self, path_route: str | None, receiver: str) -> CompiledRoute:
+        name = path_route if path_route is not None else receiver
+        route = self.routes.get(name) or self.routes.get(unescape_receiver(name))
+        if route is None:
+            where = "path" if path_route is not None else "receiver"
+            shown = json.dumps(name[:100])
+            known = ", ".join(json.dumps(n) for n in sorted(self.routes)[:20])
+            raise Reject(404, f"{where}: no route named {shown} in the config (routes: {known})")
+        return route
+
+    def jobs(self, route: CompiledRoute, notification: Notification) -> list[Any] | None:
+        """One job per recipient with the rendered text; None when nothing is to be sent (a
+        resolved group on a route with send_resolved false)."""
+        if not route.send_resolved:
+            firing = [a for a in notification.alerts if a["status"] == "firing"]
+            if not firing:
+                return None
+            if len(firing) != len(notification.alerts):
+                notification.alerts = firing
+                notification.data = {**notification.data, "alerts": firing}
+        text = route.renderer.render(notification.data)
+        key = dedup_key(route.name, notification)
+        data = notification.data
+        summary = (data["commonLabels"].get("alertname") or data["groupLabels"].get("alertname")
+                   or notification.alerts[0]["labels"].get("alertname", "") or route.name)
+        return [
+            Job(route=route.name, recipient=number, text=text, via=route.via,
+                      max_segments=route.max_segments, dedup_key=key, summary_key=summary)
+            for number in route.recipients
+        ]
+
+
+def _running(dispatcher: Any) -> bool:
+    """Whether the dispatcher's scheduler thread is alive (its `running`, where it has one)."""
+    running = getattr(dispatcher, "running", None)
+    if running is not None:
+        return bool(running)
+    thread = getattr(dispatcher, "_thread", None)
+    return thread is None or thread.is_alive()
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    return JSONResponse({"error": message}, status_code=status, headers=dict(headers or {}))
+
+
+def create_app(
+    config: Config,
+    outbox: Any,
+    dispatcher: Any,
+    *,
+    metrics: Metrics | None = None,
+    on_ready: Callable[[], None] | None = None,
+    drain_timeout: float = DRAIN_TIMEOUT,
+    routes: dict[str, CompiledRoute] | None = None,
+) -> Starlette:
+    """The receiver application. Its lifespan starts the dispatcher and, at shutdown, lets it
+    finish the sends in flight; the caller owns (and closes) the outbox."""
+    metrics = metrics or Metrics(outbox, config.accounts)
+    receiver = Receiver(config, outbox, dispatcher, metrics, routes)
+
+    async def alert(request: Request) -> Response:
+        path_route: str | None = request.path_params.get("route")
+        route_label = UNKNOWN_ROUTE
+        try:
+            receiver.auth.check(request.headers.get("authorization"))
+            body = await read_body(request, receiver.max_body)
+            if len(body) > 65536:  # a big body decodes off the event loop
+                notification = await run_in_threadpool(parse, body, path_route is None)
+            else:
+                notification = parse(body, receiver_required=path_route is None)
+            route = receiver.route_for(path_route, notification.receiver)
+            route_label = route.name
+            if len(notification.alerts) > 100:  # a big group renders off the event loop
+                jobs = await run_in_threadpool(receiver.jobs, route, notification)
+            else:
+                jobs = receiver.jobs(route, notification)
+            if jobs is None:
+                result = {"status": "ignored", "reason": "resolved and send_resolved is false"}
+            else:
+                new = await receiver.writer.enqueue(jobs)
+                result = {"status": "accepted", "jobs": new, "duplicates": len(jobs) - new}
+        except Reject as exc:
+            metrics.webhook(route_label, exc.status)
+            log.warning(logfmt(event="rejected", code=exc.status, error=str(exc)))
+            return _error(exc.status, str(exc), exc.headers)
+        except PayloadError as exc:
+            metrics.webhook(route_label, exc.status)
+            log.warning(logfmt(event="rejected", code=exc.status, error=str(exc)))
+            return _error(exc.status, str(exc))
+        except OutboxError as exc:
+            metrics.webhook(route_label, 503)
+            log.error(logfmt(event="outbox_error", route=route_label, error=str(exc)))
+            return _error(503, f"outbox cannot persist the alert: {exc}; retry later")
+        metrics.webhook(route.name, 200)
+        if result["status"] == "accepted":
+            metrics.jobs.labels(route.name).inc(result["jobs"])
+            if result["duplicates"]:
+                metrics.duplicates.labels(route.name).inc(result["duplicates"])
+            if result["jobs"]:
+                dispatcher.wake()
+        if log.isEnabledFor(logging.INFO):
+            log.info(logfmt(event=result["status"], route=route.name,
+                            status=notification.status, alerts=len(notification.alerts),
+                            jobs=result.get("jobs", 0), duplicates=result.get("duplicates", 0),
+                            group_key=notification.group_key[:200]))
+        return JSONResponse({**result, "route": route.name})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        body = await run_in_threadpool(metrics.render)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    async def healthy(request: Request) -> Response:
+        return PlainTextResponse("OK")
+
+    async def ready(request: Request) -> Response:
+        if not receiver.ready or not _running(dispatcher):
+            return PlainTextResponse("not ready: dispatcher not running", status_code=503)
+        try:
+            await run_in_threadpool(outbox.stats)
+        except Exception as exc:  # noqa: BLE001 - not ready is the answer, whatever the cause
+            return PlainTextResponse(f"not ready: outbox ({type(exc).__name__})", status_code=503)
+        return PlainTextResponse("OK")
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        message = "method not allowed" if status == 405 else "not found"
+        return _error(status, f"{message}: {request.method} {request.url.path[:100]}")
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception(logfmt(event="internal_error", path=request.url.path[:100]))
+        return _error(500, "internal error (see the receiver's log)")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        dispatcher.start()
+        receiver.writer.start()
+        receiver.ready = True
+        if on_ready:
+            on_ready()
+        try:
+            yield
+        finally:
+            receiver.ready = False
+            log.info(logfmt(event="draining", timeout=drain_timeout))
+            await run_in_threadpool(receiver.writer.stop)
+            await run_in_threadpool(dispatcher.drain, drain_timeout)
+
+    routes = [
+        Route("/alert", alert, methods=["POST"]),
+        Route("/alert/{route:path}", alert, methods=["POST"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/-/healthy", healthy, methods=["GET", "HEAD"]),
+        Route("/-/ready", ready, methods=["GET", "HEAD"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={404: not_found, 405: not_found, 500: server_error})
+    app.state.receiver = receiver
+    return app
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """HOST:PORT (port 0 picks a free one)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected HOST:PORT, e.g. 127.0.0.1:9717")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, bound before uvicorn starts, so port 0 can be reported."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(1024)
+    return sock
+
+
+def address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
+
+
+def serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="config file (default $SMS_NOTIFY_CONFIG)")
+    parser.add_argument("--listen", type=parse_listen, metavar="HOST:PORT",
+                        help="address to serve on, overriding server.listen (port 0 picks one)")
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+
+
+def build(config: Config) -> tuple[Any, Any, Metrics]:
+    """The outbox, dispatcher and metrics for a config (the demo builds the same way)."""
+    from sms_notify.dispatch import Dispatcher
+    from sms_notify.outbox import SqliteOutbox
+
+    try:
+        outbox = SqliteOutbox(config.server.outbox, config.server.synchronous)
+    except OutboxError as exc:
+        raise ConfigError(f"cannot open the outbox: {exc}", "server.outbox") from None
+    metrics = Metrics(outbox, config.accounts)
+    dispatcher = Dispatcher(
+        outbox, config.accounts, workers=config.server.workers, max_age=config.server.max_age,
+        per_recipient=config.per_recipient, region=config.region, on_result=metrics.on_result,
+    )
+    return outbox, dispatcher, metrics
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT: stop accepting, let sends in flight finish, exit 0."""
+    import uvicorn
+
+    from sms_notify.config import load
+
+    config = load(args.config)
+    if not config.routes:
+        raise ConfigError("the receiver needs at least one route", "routes")
+    for warning in config.warnings:
+        log.warning(warning)
+    host, port = args.listen or parse_listen(config.server.listen)
+    routes = compile_routes(config)  # config errors before anything is opened
+    outbox, dispatcher, metrics = build(config)
+    shown = ""
+
+    def ready() -> None:
+        print(f"{READY}{shown}", flush=True)
+        log.info(logfmt(event="ready", listen=shown, routes=",".join(sorted(config.routes)),
+                        outbox=config.server.outbox, pid=os.getpid()))
+
+    try:
+        app = create_app(config, outbox, dispatcher, metrics=metrics, on_ready=ready,
+                         routes=routes)
+        sock = bind(host, port)
+    except BaseException:
+        outbox.close()
+        raise
+    shown = address(sock)
+    server = uvicorn.Server(uvicorn.Config(
+        app, log_level="info" if args.verbose > 1 else "warning", access_log=args.access_log,
+        lifespan="on", timeout_graceful_shutdown=10,
+        timeout_keep_alive=100,  # above Go's 90 s idle timeout: no race with a reused connection
+    ))
+    # uvicorn re-raises the signal it stopped for once it is done; a handler of our own makes
+    # that a no-op, so a SIGTERM ends in a drained outbox and exit status 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        outbox.close()
+        sock.close()
+    if not server.started:
+        print("sms-notify serve: could not start (see the log above)", file=sys.stderr)
+        return 1
+    log.info(logfmt(event="stopped"))
+    return 0

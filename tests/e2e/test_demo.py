@@ -1,0 +1,33 @@
+"""`sms-notify demo`, the README's first command, as a new user runs it: no config, no account."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from .conftest import Cli
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_prints_the_texts_each_gateway_received(cli: Cli, tmp_path: object) -> None:
+    started = time.monotonic()
+    result = cli("demo", timeout=60, HOME=str(tmp_path))
+    took = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    # firing through the route's first gateway, to both numbers
+    firing = re.findall(r"^  fastsms +-> (\+\d+) \(1 part, from Alerts\):\n"
+                        r"      FIRING DiskFull1 critical\n      db1:9100: DiskFull1 is down$",
+                        out, re.MULTILINE)
+    assert firing == ["+447700900123", "+447700900456"], out
+    # resolved after FastSMS ran out of credit: through the second
+    resolved = re.findall(r"^  server2sms +-> (\+\d+) \(1 part, from Alerts\):\n"
+                          r"      RESOLVED DiskFull1 critical\n      db1:9100: DiskFull1 is down$",
+                          out, re.MULTILINE)
+    assert resolved == ["+447700900123", "+447700900456"], out
+    assert out.count("HTTP 200") == 2
+    assert "Traceback" not in result.stderr
+    assert took < 30, f"the demo took {took:.1f}s"
