@@ -9,24 +9,21 @@ so `send` prints `CUSTOMERID:EVENTID` (DESIGN, Decisions 3). Delivery states com
 Sent_STR_STR, a feed of status changes read from the start, where our customerid finds the
 message again: for `status`, and to look up a send left in doubt by a crash.
 
-The WSDL is the packaged mymobileapi.wsdl, parsed once; nothing is fetched at run time. zeep
-and lxml are imported on first use, never when the plugin loads.
+The WSDL is the packaged mymobileapi.wsdl; how a call travels and fails is sms_notify.soap's.
+lxml is imported on first use, never when the plugin loads.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from sms_notify import hookimpl, safexml
+from sms_notify import hookimpl, safexml, soap
 from sms_notify.errors import Category, ProviderError
-from sms_notify.http import USER_AGENT, snippet, unexpected
+from sms_notify.http import snippet, unexpected
 from sms_notify.model import (
     Account,
     Balance,
@@ -38,9 +35,7 @@ from sms_notify.model import (
 )
 
 if TYPE_CHECKING:
-    import requests
     from lxml import etree
-    from zeep.exceptions import Fault, TransportError
 
 SCHEME = "mymobileapi"
 PROVIDER = Provider(
@@ -134,144 +129,20 @@ def reason_error(reason: str) -> ProviderError:
     )
 
 
-# --- SOAP through zeep ---------------------------------------------------------------------
+# --- SOAP ----------------------------------------------------------------------------------
 
-_local = threading.local()
-
-
-def _session() -> requests.Session:
-    """This gateway's own session per thread: zeep marks a session it is given (its User-Agent,
-    a file:// adapter), so it never gets the one the HTTP gateways share."""
-    s = getattr(_local, "session", None)
-    if s is None:
-        import requests
-
-        s = _local.session = requests.Session()
-    return s
-
-
-@functools.cache
-def _document() -> Any:
-    """The packaged WSDL, parsed once per process (the slow part of a zeep client)."""
-    from zeep import Transport
-    from zeep.wsdl import Document
-
-    return Document(str(WSDL), Transport(), settings=safexml.zeep_settings())
-
-
-@functools.cache
-def _transport_class() -> type:
-    from zeep import Transport
-
-    class SoapTransport(Transport):  # type: ignore[misc]
-        """zeep's transport with the core's failure categories: timeouts, refused connections,
-        429, 5xx pages that are not SOAP faults, and answers with a DTD never reach zeep."""
-
-        def post(self, address: str, message: bytes, headers: dict[str, str]) -> Any:
-            return _post(self.session, address, message, headers, self.operation_timeout)
-
-    return SoapTransport
-
-
-def _post(
-    session: requests.Session, address: str, message: bytes, headers: dict[str, str],
-    timeout: float,
-) -> requests.Response:
-    import requests
-
-    host = urlsplit(address).netloc
-    try:
-        response = session.post(
-            address, data=message, headers={**headers, "User-Agent": USER_AGENT}, timeout=timeout
-        )
-    except requests.Timeout:
-        raise ProviderError(
-            C.UNAVAILABLE, f"no answer from {host} within {timeout:g}s", provider=PROVIDER.name
-        ) from None
-    except requests.ConnectionError:
-        raise ProviderError(
-            C.UNAVAILABLE, f"cannot connect to {host}", provider=PROVIDER.name
-        ) from None
-    except requests.RequestException as exc:
-        raise ProviderError(
-            C.UNAVAILABLE, f"request to {host} failed ({type(exc).__name__})",
-            provider=PROVIDER.name,
-        ) from None
-    if safexml.has_dtd(response.content):  # zeep's own refusal is the second line
-        raise ProviderError(
-            C.REQUEST, f"answer refused: {safexml.DTD_REFUSED}", provider=PROVIDER.name
-        )
-    if response.status_code == 429:
-        raise ProviderError(
-            C.RATE_LIMITED, f"{host} answered HTTP 429", code=429, provider=PROVIDER.name
-        )
-    # ASP.NET sends its SOAP faults with HTTP 500: those go on to zeep, to be read.
-    if response.status_code >= 500 and b"Envelope" not in response.content[:2000]:
-        raise ProviderError(
-            C.UNAVAILABLE, f"{host} answered HTTP {response.status_code}: {snippet(response.text)}",
-            code=response.status_code, provider=PROVIDER.name,
-        )
-    return response
-
-
-def _fault(exc: Fault) -> ProviderError:
-    """soap:Client means our request is wrong; soap:Server and the rest are worth a retry."""
-    code = str(exc.code or "")
-    local = code.rpartition(":")[2]
-    category = C.REQUEST if local in ("Client", "Sender") else C.UNAVAILABLE
-    text = f"SOAP fault: {snippet(str(exc.message or 'no fault string'))}"
-    return ProviderError(category, text, code=code or None, provider=PROVIDER.name)
-
-
-def _transport_error(exc: TransportError) -> ProviderError:
-    """An answer that is not SOAP: the HTTP status tells what to do."""
-    status = exc.status_code or 0
-    content = exc.content.decode("utf-8", "replace") if isinstance(exc.content, bytes) else ""
-    what = f"HTTP {status}: {snippet(content) or '(empty)'}"
-    if status in (401, 403):
-        return ProviderError(C.AUTH, what, code=status, provider=PROVIDER.name)
-    if status == 408 or status >= 500:
-        return ProviderError(C.UNAVAILABLE, what, code=status, provider=PROVIDER.name)
-    if 400 <= status < 500:
-        return ProviderError(C.REQUEST, what, code=status, provider=PROVIDER.name)
-    return unexpected(PROVIDER.name, content)
+_document = soap.wsdl(WSDL)
 
 
 def call(account: Account, operation: str, **args: Any) -> str:
-    """One SOAP call with the account's credentials first; its `...Result` string.
-
-    Raises ProviderError for everything that goes wrong on the way, never a zeep exception.
-    """
-    from zeep import Client
-    from zeep import exceptions as zx
-
-    transport = _transport_class()(operation_timeout=account.timeout, session=_session())
-    client = Client(_document(), transport=transport, settings=safexml.zeep_settings())
-    service = client.create_service(BINDING, account.url(PROVIDER, PATH))
-    try:
-        answer = getattr(service, operation)(
-            Username=account.user, Password=account.password, **args
-        )
-    except ProviderError:
-        raise
-    except zx.Fault as exc:
-        raise _fault(exc) from None
-    except (zx.DTDForbidden, zx.EntitiesForbidden, zx.ExternalReferenceForbidden):
-        raise ProviderError(
-            C.REQUEST, f"answer refused: {safexml.DTD_REFUSED}", provider=PROVIDER.name
-        ) from None
-    except zx.TransportError as exc:
-        raise _transport_error(exc) from None
-    except (zx.ValidationError, ValueError, TypeError) as exc:
-        raise ProviderError(
-            C.REQUEST, f"cannot write the {operation} request: {exc}", provider=PROVIDER.name
-        ) from None
-    except zx.Error as exc:  # XMLSyntaxError, XMLParseError, ...: not the answer of an ASMX
-        raise ProviderError(
-            C.UNAVAILABLE, f"unexpected answer: {snippet(str(exc))}", provider=PROVIDER.name
-        ) from None
+    """One api5 operation, the account's credentials first (`Username`, as the WSDL spells
+    it); its `...Result` string, untouched: it is a document of its own."""
+    answer = soap.call(
+        account, PROVIDER, document=_document(), binding=BINDING, path=PATH,
+        operation=operation, credentials={"Username": account.user, "Password": account.password},
+        **args,
+    )
     return "" if answer is None else str(answer)
-
 
 # --- the XML inside: <senddata>, <sent> and <api_result> -----------------------------------
 

@@ -405,9 +405,13 @@ def wrap(gateway: str, endpoint: Callable[[Request], Any], state: State) -> Endp
             if fault.kind == "http_error":
                 response = _http_error(fault.status)
             elif fault.kind == "timeout":
-                await _hold(request, fault.delay)
+                # Logged as the hold starts, not when it ends: the sandbox notices a client that
+                # gave up only at its next poll, and an entry landing then would be counted by
+                # whatever runs next. A client still there when the hold ends gets this 504.
                 ex.outcome = "held without an answer"
-                response = _http_error(504)
+                state.record(ex, 504)
+                await _hold(request, fault.delay)
+                return _http_error(504)
             elif fault.kind == "slow":
                 await asyncio.sleep(fault.delay)
             else:

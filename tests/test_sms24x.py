@@ -272,6 +272,13 @@ def test_transient_failures_are_retried(gateway, clock, reply, category: str) ->
     assert failed[0].error is not None and str(failed[0].error.category) == category
 
 
+def test_a_read_timeout_leaves_the_send_unanswered(gateway, clock) -> None:
+    """The send may have reached 24x: the outbox looks its UserField up before any failover."""
+    gateway.add(responses.POST, SERVICE, body=requests.ReadTimeout("slow"))
+    failed = submit(account(URL), [Recipient("+447700900123")], "hi", policy=ONCE, clock=clock)
+    assert failed[0].error is not None and failed[0].error.unanswered
+
+
 @pytest.mark.parametrize(("reply", "describe"), [
     ({"status": 500, "content_type": XML, "body": soap_fault(
         "soap:Client",

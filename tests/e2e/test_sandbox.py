@@ -182,6 +182,10 @@ def test_timeout_is_unavailable_and_never_delivered(scheme: str, fresh_sandbox: 
     assert rc == 1
     failed = FAILED.search(out)
     assert failed and failed["category"] == "unavailable", out
+    # Held requests are logged as they arrive, so all are there once the command is done and
+    # none can land in the next test's log after this clear().
+    held = fresh_sandbox.requests(scheme)
+    assert held and {r["outcome"] for r in held} == {"held without an answer"}, held
     fresh_sandbox.clear()
     assert fresh_sandbox.inbox() == []
 
