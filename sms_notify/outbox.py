@@ -215,7 +215,8 @@ class SqliteOutbox:
         with self._write() as db:
             for job in jobs:
                 if job.dedup_key and dedup_window > 0 and db.execute(
-                    "SELECT 1 FROM jobs WHERE dedup_key = ? AND recipient = ? AND created >= ?"
+                    "SELECT 1 FROM jobs WHERE dedup_key = ? AND dedup_key != '' AND recipient = ?"
+                    " AND created >= ?"
                     " LIMIT 1", (job.dedup_key, job.recipient, now - dedup_window),
                 ).fetchone():
                     continue
