@@ -27,6 +27,8 @@ log = logging.getLogger("sms_notify.outbox")
 
 DAY = 86400.0
 STATES = ("pending", "inflight", "sent", "dead", "dropped")
+CHECKPOINT_EVERY = 1.0  # seconds between background WAL checkpoints
+AUTOCHECKPOINT_PAGES = 20000  # the writer's own checkpoint: only if the background one stalls
 
 
 @dataclass
@@ -177,9 +179,40 @@ class SqliteOutbox:
             if str(mode).lower() != "wal":
                 raise OutboxError(f"outbox {path}: cannot use WAL mode (got {mode})")
             self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            self._db.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise OutboxError(f"outbox {path}: {exc}") from None
+        self._readers = threading.local()
+        self._closed = threading.Event()
+        threading.Thread(target=self._checkpoints, name="sms-notify-outbox-checkpoint",
+                         daemon=True).start()
+
+    def _checkpoints(self) -> None:
+        """Copy the WAL back into the database from a connection of its own, so the fsync of a
+        checkpoint never stalls a commit that a webhook is waiting for."""
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA busy_timeout = 1000")
+        except sqlite3.Error as exc:
+            log.warning("no background checkpoints (%s); SQLite checkpoints on commit", exc)
+            return
+        while not self._closed.wait(CHECKPOINT_EVERY):
+            try:
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                log.debug("checkpoint skipped: %s", exc)
+        db.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection: in WAL mode readers never wait for the writer."""
+        db = getattr(self._readers, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                 timeout=5.0)
+            db.execute("PRAGMA busy_timeout = 5000")
+            self._readers.db = db
+        return db
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -202,11 +235,10 @@ class SqliteOutbox:
                 raise OutboxError(f"outbox {self.path}: {exc}") from None
 
     def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, args).fetchall()
-            except sqlite3.Error as exc:
-                raise OutboxError(f"outbox {self.path}: {exc}") from None
+        try:
+            return self._reader().execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {self.path}: {exc}") from None
 
     def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
         now = self.now()
@@ -295,6 +327,7 @@ class SqliteOutbox:
         return [_job(r) for r in rows]
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
             try:
                 self._db.close()
