@@ -1,0 +1,179 @@
+"""Receiver throughput: `sms-notify serve` against the same server stack answering an empty 200.
+
+    python bench/receiver.py [--seconds 10] [--concurrency 1 10 50]
+
+The load generator is wrk (Debian `wrk`) with bench/webhook.lua, posting a real Alertmanager
+0.25 firing payload with a new group key and fingerprint each time, so every request is a
+distinct alert the receiver must commit to its outbox before answering. Reported per
+concurrency, side by side in one run: accepted per second, p50 and p99 time to the 200, for
+
+- the empty handler (the same Starlette/uvicorn stack answering an empty 200),
+- `serve` delivering at the same time through the sandbox's FastSMS API on this machine (texts
+  delivered per second and peak RSS too): the whole job, sharing the CPUs with the deliveries
+  and with the sandbox process,
+- `serve` with its deliveries parked (a second sandbox holds every request for a minute):
+  the accept path alone, durable commits included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+from common import machine, sandbox, table, url_for
+
+HERE = Path(__file__).resolve().parent
+PAYLOAD = HERE.parent / "tests" / "fixtures" / "alertmanager" / "am-0.25-firing.json"
+TOKEN = "bench-token"
+ADDRESS = re.compile(r"https?://127\.0\.0\.1:\d+")
+
+
+@contextmanager
+def server(cmd: list[str], env: dict[str, str], kill: bool = False
+           ) -> Iterator[tuple[str, int]]:
+    """Start a server that prints its http://127.0.0.1:PORT address; yield (url, pid)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    assert proc.stdout is not None
+    url, seen = "", []
+    for line in proc.stdout:
+        seen.append(line)
+        match = ADDRESS.search(line)
+        if match:
+            url = match.group(0)
+            break
+    if not url:
+        proc.kill()
+        raise SystemExit(f"{cmd} did not start:\n{''.join(seen)}")
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
+    try:
+        yield url, proc.pid
+    finally:
+        proc.kill() if kill else proc.terminate()
+        proc.wait(60)
+
+
+def body_template(directory: Path) -> Path:
+    """The firing payload with %ID% where each request puts a new number."""
+    payload = json.loads(PAYLOAD.read_text())
+    payload["groupKey"] = '{}:{alertname="DiskFull%ID%"}'
+    for i, alert in enumerate(payload["alerts"]):
+        alert["fingerprint"] = f"%ID%{i:04d}"
+    path = directory / "body.json"
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def wrk(url: str, concurrency: int, seconds: int, body: Path) -> dict[str, float]:
+    env = {**os.environ, "WEBHOOK_BODY": str(body), "WEBHOOK_TOKEN": TOKEN,
+           "WEBHOOK_PATH": "/alert/oncall", "WEBHOOK_RUN": f"{time.time_ns()}c{concurrency}"}
+    out = subprocess.run(
+        ["wrk", f"-t{min(concurrency, 2)}", f"-c{concurrency}", f"-d{seconds}s", "--latency",
+         "-s", str(HERE / "webhook.lua"), url],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout
+    def latency(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    requests_done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": latency("50"), "p99": latency("99"), "requests": requests_done,
+        "non2xx": int(bad.group(1)) if bad else 0, "socket_errors": errors.group(1) if errors else "",
+    }
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def delivered(sandbox_url: str) -> int:
+    answer = requests.get(f"{sandbox_url}/inbox", params={"gateway": "fastsms"}, timeout=60)
+    return len(answer.json()["messages"])
+
+
+def write_config(path: Path, sandbox_url: str, outbox: Path) -> Path:
+    primary = url_for(sandbox_url, "fastsms", **{"from": "Alerts", "timeout": "90"})
+    path.write_text(
+        "accounts:\n"
+        f"  primary: {primary}\n"
+        "routes:\n"
+        "  oncall: {to: ['+447700900123'], via: [primary]}\n"
+        "server:\n"
+        f"  bearer_token: {TOKEN}\n"
+        f"  outbox: {outbox}\n"
+    )
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50])
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is missing: apt-get install wrk")
+    work = Path(tempfile.mkdtemp(prefix="sms-bench-receiver-"))
+    body = body_template(work)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMS_NOTIFY_")}
+    rows = []
+    serve = [sys.executable, "-m", "sms_notify", "serve", "--listen", "127.0.0.1:0", "--config"]
+    with server([sys.executable, str(HERE / "empty_app.py")], env) as (empty_url, _):
+        baseline = {c: wrk(empty_url, c, args.seconds, body) for c in args.concurrency}
+    with sandbox("--credits", "100000000", "--fault", "fastsms:slow:60") as parked_url:
+        config = write_config(work / "parked.yml", parked_url, work / "parked.sqlite")
+        with server([*serve, str(config)], env, kill=True) as (serve_url, _):
+            parked = {c: wrk(serve_url, c, args.seconds, body) for c in args.concurrency}
+    with sandbox("--credits", "100000000") as sandbox_url:
+        config = write_config(work / "config.yml", sandbox_url, work / "outbox.sqlite")
+        with server([*serve, str(config)], env) as (serve_url, pid):
+            for c in args.concurrency:
+                before = delivered(sandbox_url)
+                start = time.perf_counter()
+                result = wrk(serve_url, c, args.seconds, body)
+                accepted = result["requests"] - result["non2xx"]
+                while delivered(sandbox_url) - before < accepted:
+                    if time.perf_counter() - start > args.seconds + 120:
+                        print(f"concurrency {c}: not all delivered after 120 s", file=sys.stderr)
+                        break
+                    time.sleep(0.5)
+                sent = delivered(sandbox_url) - before
+                texts_per_s = sent / (time.perf_counter() - start)
+                base, alone = baseline[c], parked[c]
+                rows.append([
+                    c, f"{base['rate']:.0f}",
+                    f"{alone['rate']:.0f} ({alone['rate'] / base['rate']:.2f})",
+                    f"{result['rate']:.0f} ({result['rate'] / base['rate']:.2f})",
+                    f"{base['p99']:.1f} / {alone['p99']:.1f} / {result['p99']:.1f}",
+                    f"{base['p50']:.1f} / {alone['p50']:.1f} / {result['p50']:.1f}",
+                    f"{texts_per_s:.0f}", f"{peak_rss_mb(pid):.0f}",
+                    result["non2xx"] + alone["non2xx"],
+                ])
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"receiver: wrk {args.seconds}s per run, distinct alerts, SQLite WAL outbox "
+          f"({machine()})\n")
+    print(table(["conc.", "empty req/s", "accept-only req/s (ratio)", "delivering req/s (ratio)",
+                 "p99 ms empty/accept/deliv.", "p50 ms empty/accept/deliv.", "texts/s sent",
+                 "peak RSS MB", "non-2xx"], rows))
+    print("\ngoals at concurrency 10: ratio >= 0.50, p99 < 50 ms, RSS < 100 MB")
+
+
+if __name__ == "__main__":
+    main()
