@@ -132,9 +132,9 @@ def loads(text: str, path: str = "") -> Config:
         raise ConfigError(f"{where}not valid YAML ({problem})", path) from None
     data = _mapping(data, "(top level)")
     _unknown(data, TOP_KEYS, "")
-    from .manager import providers
+    from .manager import Providers
 
-    known = providers()
+    known = Providers()
     config = Config(path=path)
 
     for name, url in _mapping(data.get("accounts"), "accounts").items():
@@ -274,14 +274,14 @@ def resolve(
 ) -> tuple[list[Account], list[str], Config | None]:
     """Accounts in failover order and route recipients, from provider URLs, account names or
     route names (names need a config: --config or $SMS_NOTIFY_CONFIG)."""
-    from .manager import providers
+    from .manager import Providers
 
     accounts: list[Account] = []
     to: list[str] = []
     config: Config | None = None
     for spec in specs:
         if "://" in spec:
-            accounts.append(parse(spec, providers()))
+            accounts.append(parse(spec, Providers()))
             continue
         if config is None:
             config = load(config_path)

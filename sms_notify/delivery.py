@@ -24,7 +24,7 @@ from .model import (
     Account, Balance, DeliveryStatus, Provider, Receipt, Recipient, Submission, check_sender,
 )
 from .numbers import normalize
-from .manager import get_pm, provider_for
+from .manager import hook, provider_for
 from .text import count_parts, gsm_friendly, is_gsm, shorten
 
 log = logging.getLogger("sms_notify")
@@ -118,7 +118,7 @@ def attempt(account: Account, submission: Submission) -> list[Receipt]:
     """One gateway request through the provider's notify hook, its answer checked."""
     provider = provider_for(account.scheme)
     try:
-        result = get_pm().hook.sms_notify_send(account=account, submission=submission)
+        result = hook().sms_notify_send(account=account, submission=submission)
     except ProviderError as exc:
         exc.provider = exc.provider or provider.name
         raise
@@ -273,7 +273,7 @@ def deliver(
 
 
 def _ask(
-    hook: str,
+    name: str,
     account: Account,
     capability: str | None,
     clock: Clock | None,
@@ -295,14 +295,14 @@ def _ask(
 
     def call() -> object:
         try:
-            result = getattr(get_pm().hook, hook)(
+            result = getattr(hook(), name)(
                 account=_with_timeout(account, deadline, clock), **kwargs
             )
         except ProviderError as exc:
             exc.provider = exc.provider or provider.name
             raise
         if result is None:
-            raise ProviderError(Category.REQUEST, f"no plugin answers {hook} for {account.scheme}://")
+            raise ProviderError(Category.REQUEST, f"no plugin answers {name} for {account.scheme}://")
         return result
 
     return retrying(call, policy, deadline, clock)

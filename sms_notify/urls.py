@@ -9,6 +9,7 @@ A `+` in a query value stays a `+` (numbers like ``to=+447700900123`` are common
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import quote, unquote
 
 from .errors import ConfigError
@@ -17,7 +18,7 @@ from .model import COMMON_OPTIONS, Account, Provider
 MASK = "****"
 
 
-def parse(url: str, providers: dict[str, Provider], path: str = "") -> Account:
+def parse(url: str, providers: Mapping[str, Provider], path: str = "") -> Account:
     """Parse a provider URL into an Account; errors name what is wrong, never the secret."""
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
@@ -79,7 +80,7 @@ def _check_options(options: dict[str, str], path: str) -> None:
         raise ConfigError(f"endpoint={endpoint!r} must start with http:// or https://", path)
 
 
-def build(account: Account, providers: dict[str, Provider], masked: bool = False) -> str:
+def build(account: Account, providers: Mapping[str, Provider], masked: bool = False) -> str:
     """The URL for an account; with `masked`, every secret is replaced by ****."""
     provider = providers[account.scheme]
     if provider.credentials == ("token",):
@@ -96,9 +97,9 @@ def build(account: Account, providers: dict[str, Provider], masked: bool = False
 
 def mask(account: Account) -> str:
     """The account's URL with secrets masked, for logs, errors and output."""
-    from .manager import providers
+    from .manager import Providers
 
-    return build(account, providers(), masked=True)
+    return build(account, Providers(), masked=True)
 
 
 def quote_secret(value: str) -> str:

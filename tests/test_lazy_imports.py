@@ -74,3 +74,21 @@ def test_sending_through_an_http_gateway_loads_neither_zeep_nor_lxml() -> None:
 
 def test_a_soap_gateway_loads_them_on_first_use() -> None:
     assert run(SOAP_CLIENT) == {"before": [], "after": sorted(HEAVY)}
+
+
+# `send` through one gateway, nothing else asked: only that gateway's plugin is imported.
+ONE_PLUGIN = textwrap.dedent("""
+    import json, sys
+    import sms_notify.cli
+
+    # Exit 1 (nothing answers on port 9) is fine: what matters is what got imported.
+    code = sms_notify.cli.main(["send", "fastsms://T@447700900123?endpoint=http://127.0.0.1:9"
+                                "&timeout=1", "--timeout", "1", "-m", "x"])
+    plugins = sorted(m.rpartition(".")[2] for m in sys.modules
+                     if m.startswith("sms_notify.plugins."))
+    print(json.dumps({"code": code, "plugins": plugins}))
+""")
+
+
+def test_a_command_for_one_gateway_imports_only_its_plugin() -> None:
+    assert run(ONE_PLUGIN) == {"code": 1, "plugins": ["fastsms"]}
