@@ -25,7 +25,6 @@ import inspect
 import itertools
 import json
 import logging
-import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -610,14 +609,9 @@ def _admin_log(state: State, request: Request, status: int, outcome: str, respon
     return response
 
 
-def parse_listen(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"{value!r}: expected HOST:PORT, e.g. {DEFAULT_LISTEN}")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
 def sandbox_arguments(parser: argparse.ArgumentParser) -> None:
+    from .listen import parse_listen
+
     parser.add_argument("--listen", default=DEFAULT_LISTEN, type=parse_listen, metavar="HOST:PORT",
                         help=f"address to serve on (default {DEFAULT_LISTEN}; port 0 picks one)")
     parser.add_argument(
@@ -637,6 +631,7 @@ def sandbox(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .errors import UsageError
+    from .listen import address, bind
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("sandbox: %(message)s"))
@@ -652,21 +647,11 @@ def sandbox(args: argparse.Namespace) -> int:
     except BadFault as exc:
         raise UsageError(f"--fault {exc}") from None
 
-    host, port = args.listen
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(128)
-    bound = sock.getsockname()[1]
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    sock = bind(*args.listen, backlog=128)
+    shown = address(sock)
 
     def ready() -> None:
-        print(f"sandbox listening on http://{shown}:{bound}", flush=True)
+        print(f"sandbox listening on {shown}", flush=True)
         log.info("gateways: %s; credentials %s/%s, FastSMS token %s; numbers ending %s are "
                  "unroutable", ", ".join(sorted(simulators)), USER, PASSWORD, TOKEN,
                  UNROUTABLE_SUFFIX)

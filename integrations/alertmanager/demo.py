@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import socket
 import tempfile
 import threading
 import time
@@ -82,11 +81,10 @@ class ThreadedServer:
     def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
         import uvicorn
 
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
-        self.sock.listen(1024)
-        self.url = f"http://{host}:{self.sock.getsockname()[1]}"
+        from sms_notify.listen import address, bind
+
+        self.sock = bind(host, 0)
+        self.url = address(self.sock)
         self.server = uvicorn.Server(uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="on",
             timeout_graceful_shutdown=5,

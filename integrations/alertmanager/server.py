@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 from collections import deque
@@ -40,7 +39,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from sms_notify.config import Config
-from sms_notify.errors import ConfigError, ProviderError, UsageError
+from sms_notify.errors import ConfigError, ProviderError
+from sms_notify.listen import address, bind, parse_listen
 from sms_notify.numbers import normalize
 from sms_notify.outbox import Job, OutboxError
 
@@ -424,33 +424,6 @@ def create_app(
                     exception_handlers={404: not_found, 405: not_found, 500: server_error})
     app.state.receiver = receiver
     return app
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """HOST:PORT (port 0 picks a free one)."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"{value!r}: expected HOST:PORT, e.g. 127.0.0.1:9717")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket, bound before uvicorn starts, so port 0 can be reported."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(1024)
-    return sock
-
-
-def address(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
 
 
 def serve_arguments(parser: argparse.ArgumentParser) -> None:

@@ -107,32 +107,37 @@ class Sandbox:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-def start_sandbox(log_path: Path, *extra: str, timeout: float = 30.0) -> Sandbox:
-    """Start `sms-notify sandbox` on a free port and wait for its ready line."""
-    log_file = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the child
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sms_notify", "sandbox", "--listen", "127.0.0.1:0", *extra],
-        stdout=subprocess.PIPE, stderr=log_file, text=True, env=child_env(),
-    )
-    log_file.close()
+def start_ready(
+    cmd: list[str], log_path: Path, ready: str, env: dict[str, str], timeout: float = 30.0
+) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """Start a server process (stderr to `log_path`) and wait for the stdout line that starts
+    with `ready` and ends with its URL; its stdout keeps being collected in the list."""
+    with open(log_path, "a", encoding="utf-8") as log_file:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file, text=True, env=env,
+                                stdin=subprocess.DEVNULL)
     lines: list[str] = []
-    ready = threading.Event()
+    seen = threading.Event()
 
     def drain() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
-            if line.startswith(READY):
-                ready.set()
-        ready.set()
+            if line.startswith(ready):
+                seen.set()
+        seen.set()
 
     threading.Thread(target=drain, daemon=True).start()
-    if not ready.wait(timeout) or not any(l.startswith(READY) for l in lines):
+    if not seen.wait(timeout) or not any(line.startswith(ready) for line in lines):
         stop(proc)
-        raise RuntimeError(
-            f"sandbox did not start: stdout={lines!r}\nstderr:\n{log_path.read_text()}"
-        )
-    url = next(l for l in lines if l.startswith(READY))[len(READY):].strip()
+        raise RuntimeError(f"{cmd[3:5]} did not start: stdout={lines!r}\n{log_path.read_text()}")
+    url = next(line for line in lines if line.startswith(ready))[len(ready):].strip()
+    return proc, url, lines
+
+
+def start_sandbox(log_path: Path, *extra: str, timeout: float = 30.0) -> Sandbox:
+    """Start `sms-notify sandbox` on a free port and wait for its ready line."""
+    cmd = [sys.executable, "-m", "sms_notify", "sandbox", "--listen", "127.0.0.1:0", *extra]
+    proc, url, lines = start_ready(cmd, log_path, READY, child_env(), timeout)
     return Sandbox(url=url, proc=proc, log_path=log_path, stdout=lines)
 
 

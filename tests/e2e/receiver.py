@@ -15,7 +15,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -28,7 +27,7 @@ import pytest
 import requests
 import yaml
 
-from .conftest import Sandbox, child_env, stop
+from .conftest import Sandbox, child_env, start_ready, stop
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "alertmanager.md"
 READY = "sms-notify serve listening on "
@@ -112,25 +111,8 @@ class Serve:
 def start_serve(config: Path, env: dict[str, str], log_path: Path, timeout: float = 30.0
                 ) -> Serve:
     """Start the receiver as the unit does and wait for its ready line."""
-    with open(log_path, "a", encoding="utf-8") as log_file:
-        proc = subprocess.Popen(serve_command(config), stdout=subprocess.PIPE, stderr=log_file,
-                                text=True, env=child_env(**env), stdin=subprocess.DEVNULL)
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def drain() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line.rstrip("\n"))
-            if line.startswith(READY):
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    if not ready.wait(timeout) or not any(l.startswith(READY) for l in lines):
-        stop(proc)
-        raise AssertionError(f"sms-notify serve did not start: {lines!r}\n{log_path.read_text()}")
-    url = next(l for l in lines if l.startswith(READY))[len(READY):].strip()
+    proc, url, lines = start_ready(serve_command(config), log_path, READY, child_env(**env),
+                                   timeout)
     return Serve(url, proc, log_path, lines)
 
 
