@@ -37,15 +37,13 @@ WHERE_LABELS = ("instance", "pod", "host", "hostname", "node", "device", "servic
 # Annotations that say what is wrong, most telling first.
 WHAT_ANNOTATIONS = ("summary", "description", "message")
 
-DEFAULT_TEMPLATE = """\
-{{ status|upper }}{% if count > 1 %}:{{ count }}{% endif %} {{ name }}
-{%- if severity %} {{ severity }}{% endif %}
-{%- if status == "firing" and resolved %} ({{ resolved|length }} resolved){% endif %}
-{%- for line in lines %}
-{{ line }}
-{%- endfor %}
-{%- if more %}
-+{{ more }} more{% endif %}"""
+
+
+def default_text(head: str, lines: Sequence[str], more: int) -> str:
+    """The built-in text: a head line, one line per alert shown, "+N more". Plain Python, not a
+    Jinja2 template: it renders several times per webhook while fitting, on the event loop."""
+    tail = [f"+{more} more"] if more else []
+    return gsm_friendly("\n".join([head, *lines, *tail])).strip()
 
 
 def _where(alert: Mapping[str, Any], common: Mapping[str, str] | None = None) -> str:
@@ -77,7 +75,6 @@ class Renderer:
     _env = ImmutableSandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
     _env.filters["where"] = _where
     _env.filters["what"] = _what
-    _default = _env.from_string(DEFAULT_TEMPLATE)
 
     def __init__(self, source: str | None = None, max_segments: int = 1) -> None:
         self.max_segments = max(1, max_segments)
@@ -110,14 +107,16 @@ class Renderer:
             where, what = _where(alert, group_common), _what(alert)
             lines.append(f"{where}: {what}" if where and what else where or what or "-")
         context = _context(data, ())
-        context["name"] = (common.get("alertname") or (data.get("groupLabels") or {}).get(
-            "alertname") or (listed[0]["labels"].get("alertname", "") if listed else ""))
-        context["severity"] = common.get("severity", "")
+        name = (common.get("alertname") or (data.get("groupLabels") or {}).get("alertname")
+                or (listed[0]["labels"].get("alertname", "") if listed else ""))
+        count, resolved = context["count"], len(context["resolved"])
+        head = str(data.get("status") or "").upper() + (f":{count}" if count > 1 else "")
+        head += f" {name}" + (f" {common['severity']}" if common.get("severity") else "")
+        if data.get("status") == "firing" and resolved:
+            head += f" ({resolved} resolved)"
 
         def draw(shown: int) -> str:
-            context["lines"] = lines[:shown]
-            context["more"] = context["count"] - shown
-            return gsm_friendly(self._default.render(context)).strip()
+            return default_text(head, lines[:shown], count - shown)
 
         fits = lambda text: count_parts(text).parts <= self.max_segments  # noqa: E731
         if not lines:
