@@ -162,9 +162,9 @@ def loads(text: str, path: str = "") -> Config:
         if "via" not in body:
             raise ConfigError("missing 'via': the accounts to send through, in order", where)
         via = _strings(body["via"], f"{where}.via")
-        for i, account in enumerate(via):
-            if account not in config.accounts:
-                raise ConfigError(f"unknown account {account!r}", f"{where}.via[{i}]")
+        for i, account_name in enumerate(via):
+            if account_name not in config.accounts:
+                raise ConfigError(f"unknown account {account_name!r}", f"{where}.via[{i}]")
         route = Route(str(name), _strings(body.get("to", []), f"{where}.to"), via)
         if "max_segments" in body:
             ms = body["max_segments"]

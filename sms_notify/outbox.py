@@ -314,7 +314,8 @@ class SqliteOutbox:
             ).rowcount
 
     def stats(self) -> OutboxStats:
-        counts = dict(self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state"))
+        rows = self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        counts = {state: count for state, count in rows}
         oldest = self._read("SELECT MIN(created) FROM jobs WHERE state = 'pending'")[0][0]
         age = 0.0 if oldest is None else max(0.0, self.now() - float(oldest))  # type: ignore[arg-type]
         get = lambda s: int(counts.get(s, 0))  # type: ignore[call-overload]  # noqa: E731

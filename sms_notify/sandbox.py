@@ -647,7 +647,8 @@ def sandbox(args: argparse.Namespace) -> int:
     except BadFault as exc:
         raise UsageError(f"--fault {exc}") from None
 
-    sock = bind(*args.listen, backlog=128)
+    host, port = args.listen
+    sock = bind(host, port, backlog=128)
     shown = address(sock)
 
     def ready() -> None:

@@ -50,7 +50,7 @@ def wsdl(path: Path) -> Callable[[], Any]:
         from zeep import Transport
         from zeep.wsdl import Document
 
-        return Document(str(path), Transport(), settings=safexml.zeep_settings())
+        return Document(str(path), Transport(), settings=safexml.zeep_settings())  # type: ignore[arg-type]
 
     return document
 

@@ -167,7 +167,7 @@ def validate(data: Any, receiver_required: bool = True) -> Notification:
         "groupKey": _string(data, "groupKey", ""),
         "truncatedAlerts": truncated,
     }
-    group_key = normalised["groupKey"] or "{}:" + json.dumps(group_labels, sort_keys=True)
+    group_key = str(normalised["groupKey"]) or "{}:" + json.dumps(group_labels, sort_keys=True)
     return Notification(receiver, status, alerts, group_key, truncated, normalised)
 
 

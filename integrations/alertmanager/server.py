@@ -214,7 +214,8 @@ class Writer:
                     self._cond.wait()
                 if not self._pending:
                     return
-                batch, size = [], 0
+                batch: list[tuple[list[Any], asyncio.Future[Any]]] = []
+                size = 0
                 while self._pending and (not batch or size + len(self._pending[0][0])
                                          <= self.MAX_BATCH):
                     item = self._pending.popleft()
@@ -340,6 +341,7 @@ def create_app(
                 jobs = await run_in_threadpool(receiver.jobs, route, notification)
             else:
                 jobs = receiver.jobs(route, notification)
+            result: dict[str, Any]
             if jobs is None:
                 result = {"status": "ignored", "reason": "resolved and send_resolved is false"}
             else:
@@ -413,14 +415,14 @@ def create_app(
             await run_in_threadpool(receiver.writer.stop)
             await run_in_threadpool(dispatcher.drain, drain_timeout)
 
-    routes = [
+    endpoints = [
         Route("/alert", alert, methods=["POST"]),
         Route("/alert/{route:path}", alert, methods=["POST"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/-/healthy", healthy, methods=["GET", "HEAD"]),
         Route("/-/ready", ready, methods=["GET", "HEAD"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
+    app = Starlette(routes=endpoints, lifespan=lifespan,
                     exception_handlers={404: not_found, 405: not_found, 500: server_error})
     app.state.receiver = receiver
     return app
