@@ -117,16 +117,19 @@ def _with_timeout(account: Account, deadline: float, clock: Clock) -> Account:
 def attempt(account: Account, submission: Submission) -> list[Receipt]:
     """One gateway request through the provider's notify hook, its answer checked."""
     provider = provider_for(account.scheme)
+    secrets = account.secrets(provider)
     try:
         result = hook().sms_notify_send(account=account, submission=submission)
     except ProviderError as exc:
         exc.provider = exc.provider or provider.name
-        raise
+        raise exc.redact(secrets) from None
     except Exception as exc:  # a plugin bug must not look like a crash of the command
-        log.exception("provider %s failed", provider.name)
-        raise ProviderError(
+        error = ProviderError(
             Category.REQUEST, f"{provider.name} plugin failed: {exc!r}", provider=provider.name
-        ) from exc
+        ).redact(secrets)
+        log.error("%s", error.describe())
+        log.debug("the plugin's traceback", exc_info=True)
+        raise error from exc
     if result is None:
         raise ProviderError(Category.REQUEST, f"no plugin answers for {account.scheme}://")
     receipts = list(result)
@@ -143,6 +146,7 @@ def attempt(account: Account, submission: Submission) -> list[Receipt]:
         receipt.parts = receipt.parts if receipt.parts > 1 else parts
         if receipt.error is not None:
             receipt.error.provider = receipt.error.provider or provider.name
+            receipt.error.redact(secrets)
     return receipts
 
 
@@ -300,7 +304,7 @@ def _ask(
             )
         except ProviderError as exc:
             exc.provider = exc.provider or provider.name
-            raise
+            raise exc.redact(account.secrets(provider)) from None
         if result is None:
             raise ProviderError(Category.REQUEST, f"no plugin answers {name} for {account.scheme}://")
         return result

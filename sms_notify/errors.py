@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -42,6 +43,18 @@ class ConfigError(SmsError):
         super().__init__(f"{path}: {message}" if path else message)
 
 
+def _cut_prefix(text: str, secret: str, ellipsis: str = "...") -> str:
+    """Mask the start of a secret left where an answer was cut short ("...pass..."): a
+    shortened gateway answer can end in the middle of an echoed password."""
+    if not text.endswith(ellipsis):
+        return text
+    body = text[: -len(ellipsis)]
+    for size in range(min(len(secret) - 1, len(body)), 2, -1):
+        if body.endswith(secret[:size]):
+            return body[:-size] + "****" + ellipsis
+    return text
+
+
 class ProviderError(SmsError):
     """A gateway refused or failed a request; keeps the gateway's own code and text.
 
@@ -68,6 +81,18 @@ class ProviderError(SmsError):
     @property
     def transient(self) -> bool:
         return self.category.transient
+
+    def redact(self, secrets: Iterable[str]) -> ProviderError:
+        """Mask the account's secrets in the text: some gateways echo the request back in
+        their error answers, and this text reaches logs, output and Apprise warnings."""
+        for secret in secrets:
+            if secret:
+                self.text = _cut_prefix(self.text.replace(secret, "****"), secret)
+        self.args = (self.describe(),)
+        return self
+
+    def __str__(self) -> str:
+        return self.describe()
 
     def describe(self) -> str:
         """`auth: -501 Unknown Username/Password` - category, the gateway's code, its text."""

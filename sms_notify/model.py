@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from html import escape as html_escape
+from urllib.parse import quote, quote_plus, urlsplit
 
 from .errors import Category, ProviderError
 
@@ -74,6 +75,19 @@ class Account:
         """The gateway's documented address, or `endpoint=` with the documented path kept."""
         base = self.options.get("endpoint") or provider.base_url
         return base.rstrip("/") + path
+
+    def secrets(self, provider: Provider) -> list[str]:
+        """What must never be shown, as it may appear in a gateway's echo: the password (and
+        a token, which sits in the user part), raw and percent-encoded. Values shorter than 3
+        characters are not masked: replacing every such fragment would garble the text."""
+        values = [self.password]
+        if provider.credentials == ("token",):
+            values.append(self.user)
+        found: set[str] = set()
+        for value in values:
+            if len(value) >= 3:
+                found |= {value, quote(value, safe=""), quote_plus(value), html_escape(value)}
+        return sorted(found, key=len, reverse=True)  # longest first: encodings contain the raw
 
     def label(self) -> str:
         """How output and logs name this account: its config name, else scheme and endpoint host.

@@ -1,0 +1,86 @@
+"""Secrets never reach output or logs, even from a gateway that echoes the request back."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+import responses
+
+from sms_notify.delivery import balance, deliver
+from sms_notify.errors import ProviderError
+from tests.providers_helpers import ENDPOINT, FAST, account
+
+PASSWORD = "Pa55/word+Secret"  # has characters that percent-encoding changes
+TOKEN = "T0kenSecret99"
+LEAKS = (PASSWORD, "Pa55%2Fword%2BSecret", "Pa55%2Fword+Secret", TOKEN)
+
+
+def echo(request):  # type: ignore[no-untyped-def]
+    """A gateway error page that quotes the request, credentials included."""
+    body = request.body.decode() if isinstance(request.body, bytes) else str(request.body or "")
+    return 500, {}, f"Internal error while handling {request.url} {body}"
+
+
+@responses.activate
+def test_an_echoed_password_is_masked_in_every_receipt(clock) -> None:  # type: ignore[no-untyped-def]
+    responses.add_callback(responses.POST, f"{ENDPOINT}/smsgateway/sendmsg.aspx", callback=echo)
+    responses.add_callback(responses.GET, f"{ENDPOINT}/smsgateway/sendmsg.aspx", callback=echo)
+    url = f"intellisms://user:{PASSWORD.replace('/', '%2F').replace('+', '%2B')}@447700900123"
+    [receipt] = deliver([account(f"{url}?endpoint={ENDPOINT}")], "hi", policy=FAST, clock=clock)
+    shown = receipt.error.describe()  # type: ignore[union-attr]
+    assert "Internal error" in shown and "****" in shown
+    assert not any(leak in shown for leak in LEAKS), shown
+    assert "Pa55" not in shown, shown  # not even the start of it, where the answer was cut
+    assert not any(leak in str(receipt.error) for leak in LEAKS)
+
+
+@responses.activate
+def test_an_echoed_token_is_masked_in_a_balance_error() -> None:
+    responses.add_callback(responses.POST, f"{ENDPOINT}/api", callback=echo)
+    with pytest.raises(ProviderError) as caught:
+        balance(account(f"fastsms://{TOKEN}@?endpoint={ENDPOINT}&timeout=1"), budget=0.1)
+    assert TOKEN not in caught.value.describe() and "****" in caught.value.describe()
+
+
+class EchoHandler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        answer = f"{self.requestline} ".encode() + body
+        self.send_response(500)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    do_GET = do_POST
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def echo_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_send_with_failover_never_shows_a_secret(echo_server: str) -> None:
+    """The real command, logging at its most verbose: stdout and stderr hold no secret."""
+    intelli = f"intellisms://user:Pa55%2Fword%2BSecret@447700900123?endpoint={echo_server}"
+    fast = f"fastsms://{TOKEN}@?endpoint={echo_server}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMS_NOTIFY_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "sms_notify", "send", intelli, fast, "--timeout", "2", "-m", "x",
+         "-vv"], capture_output=True, text=True, timeout=60, env=env, check=False,
+    )
+    assert done.returncode == 1
+    assert "answered HTTP 500" in done.stdout + done.stderr  # the echo really came back
+    for leak in LEAKS:
+        assert leak not in done.stdout and leak not in done.stderr, leak
