@@ -4,12 +4,38 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from .errors import ProviderError, UsageError
 from .model import Receipt
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+T = TypeVar("T")
+
+
+def _argument(check: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type from a checker that raises ValueError with a readable message."""
+
+    def convert(value: str) -> T:
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+def timeout_argument(value: str) -> float:
+    from .urls import seconds
+
+    return _argument(seconds)(value)
+
+
+def region_argument(value: str) -> str:
+    from .urls import check_region
+
+    return _argument(check_region)(value)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -24,9 +50,11 @@ def send_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--to", action="append", default=[], metavar="NUMBER", help="a recipient")
     parser.add_argument("-m", "--message", help="the text (default: read stdin)")
-    parser.add_argument("--region", help="region for national numbers, e.g. GB")
+    parser.add_argument("--region", type=region_argument,
+                        help="region for national numbers, e.g. GB")
     parser.add_argument("--max-segments", type=int, default=None, help="most parts (default 1)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds for all tries (default 30)")
+    parser.add_argument("--timeout", type=timeout_argument, default=30.0,
+                        help="seconds for all tries (default 30)")
     _common(parser)
 
 

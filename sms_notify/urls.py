@@ -63,21 +63,65 @@ def parse(url: str, providers: Mapping[str, Provider], path: str = "") -> Accoun
     return Account(scheme, user, password, tuple(targets), options)
 
 
+MAX_TIMEOUT = 86400.0  # seconds: anything longer is a typo, and breaks timers
+
+
+def seconds(value: str) -> float:
+    """A timeout: a finite number of seconds above 0 and at most a day."""
+    number = float(value)  # ValueError for text
+    if not 0 < number <= MAX_TIMEOUT:  # also false for nan
+        raise ValueError(f"{value!r} is not between 0 and {MAX_TIMEOUT:g} seconds")
+    return number
+
+
+def check_region(value: str) -> str:
+    """A region phonenumbers knows (GB, CH, ZA, ...), upper-cased."""
+    import phonenumbers
+
+    region = value.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{value!r} is not a region code like GB, CH or ZA")
+    return region
+
+
 def _check_options(options: dict[str, str], path: str) -> None:
-    for key in ("timeout",):
-        if key in options:
-            try:
-                if float(options[key]) <= 0:
-                    raise ValueError
-            except ValueError:
-                raise ConfigError(f"{key}={options[key]!r} must be a positive number", path) from None
+    if "timeout" in options:
+        try:
+            seconds(options["timeout"])
+        except ValueError:
+            raise ConfigError(
+                f"timeout={options['timeout']!r} must be seconds above 0 and at most a day", path
+            ) from None
     if "max_segments" in options:
         value = options["max_segments"]
         if not value.isdigit() or int(value) < 1:
             raise ConfigError(f"max_segments={value!r} must be a whole number of at least 1", path)
-    endpoint = options.get("endpoint")
-    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-        raise ConfigError(f"endpoint={endpoint!r} must start with http:// or https://", path)
+    if "region" in options:
+        try:
+            options["region"] = check_region(options["region"])
+        except ValueError as exc:
+            raise ConfigError(f"region={exc}", path) from None
+    if "endpoint" in options:
+        _check_endpoint(options["endpoint"], path)
+
+
+def _check_endpoint(endpoint: str, path: str) -> None:
+    """http(s)://host[:port] and nothing that would show a secret: credentials belong in the
+    account part of the URL, where they are masked."""
+    from urllib.parse import urlsplit
+
+    if not endpoint.startswith(("http://", "https://")):
+        shown = repr(endpoint) if "@" not in endpoint else "(hidden: it holds an '@')"
+        raise ConfigError(f"endpoint={shown} must start with http:// or https://", path)
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(f"endpoint is not a valid URL ({exc})", path) from None
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError("endpoint= must not carry a user or password", path)
+    if not parts.hostname:
+        raise ConfigError(f"endpoint={endpoint!r} has no host", path)
 
 
 def build(account: Account, providers: Mapping[str, Provider], masked: bool = False) -> str:

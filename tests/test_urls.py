@@ -55,7 +55,7 @@ def test_build_round_trips() -> None:
         ("acme://u:p@", "unknown gateway 'acme'"),
         ("fastsms://447700900123", "takes TOKEN@"),
         ("fastsms://tok@?form=Alerts", "unknown option 'form'"),
-        ("fastsms://tok@?timeout=abc", "timeout='abc' must be a positive number"),
+        ("fastsms://tok@?timeout=abc", "timeout='abc' must be seconds above 0 and at most a day"),
         ("fastsms://tok@?max_segments=0", "max_segments='0'"),
         ("fastsms://tok@?endpoint=ftp://x", "must start with http"),
         ("fastsms://tok#en@", "'#'"),
@@ -70,3 +70,29 @@ def test_errors_never_echo_the_secret() -> None:
     with pytest.raises(ConfigError) as info:
         parse("fastsms://SUPERSECRET@?bogus=1", providers())
     assert "SUPERSECRET" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("endpoint=http://[::1", "endpoint is not a valid URL"),
+        ("endpoint=http://127.0.0.1:port", "endpoint is not a valid URL"),
+        ("endpoint=http://u:EPSECRET@127.0.0.1:9", "endpoint= must not carry a user or password"),
+        ("endpoint=http://", "has no host"),
+        ("endpoint=ftp://u:EPSECRET@host", "(hidden: it holds an '@')"),
+        ("timeout=nan", "timeout='nan' must be seconds above 0 and at most a day"),
+        ("timeout=inf", "must be seconds above 0"),
+        ("timeout=0", "must be seconds above 0"),
+        ("region=ZZ", "region='ZZ' is not a region code"),
+    ],
+)
+def test_options_that_cannot_work_are_refused_naming_the_problem(query: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(f"fastsms://T0K3N@447700900123?{query}", providers(), "accounts.primary")
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("accounts.primary: ")
+    assert "EPSECRET" not in str(caught.value)
+
+
+def test_a_region_is_kept_upper_case() -> None:
+    assert parse("fastsms://t@?region=gb", providers()).options["region"] == "GB"
