@@ -10,11 +10,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from .errors import ConfigError
+from .errors import ConfigError, ProviderError
 from .model import Account, check_sender
 from .urls import parse, quote_secret
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 ENV_VAR = "SMS_NOTIFY_CONFIG"
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -22,6 +25,9 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 TOP_KEYS = {"accounts", "routes", "defaults", "limits", "dedup_window", "server"}
 ROUTE_KEYS = {"to", "via", "max_segments", "send_resolved", "template"}
+# Filters the Alertmanager receiver adds to route templates (integrations/alertmanager/templates.py
+# passes its functions to template_environment): named here so that check-config knows them.
+TEMPLATE_FILTERS = ("where", "what")
 SERVER_KEYS = {"listen", "bearer_token", "basic_auth", "outbox", "max_body", "synchronous",
                "max_age", "workers"}
 
@@ -153,7 +159,7 @@ def loads(text: str, path: str = "") -> Config:
     defaults = _mapping(data.get("defaults"), "defaults")
     _unknown(defaults, {"region"}, "defaults")
     if "region" in defaults:
-        config.region = _string(defaults["region"], "defaults.region").upper()
+        config.region = _region(_string(defaults["region"], "defaults.region"), "defaults.region")
 
     for name, body in _mapping(data.get("routes"), "routes").items():
         where = f"routes.{name}"
@@ -166,6 +172,8 @@ def loads(text: str, path: str = "") -> Config:
             if account_name not in config.accounts:
                 raise ConfigError(f"unknown account {account_name!r}", f"{where}.via[{i}]")
         route = Route(str(name), _strings(body.get("to", []), f"{where}.to"), via)
+        for i, number in enumerate(route.to):
+            _check_number(number, config.region, f"{where}.to[{i}]")
         if "max_segments" in body:
             ms = body["max_segments"]
             if isinstance(ms, bool) or not isinstance(ms, int) or ms < 1:
@@ -202,26 +210,80 @@ def _rate(value: Any, path: str) -> tuple[int, float]:
     count, sep, window = text.partition("/")
     if not sep or not count.strip().isdigit() or int(count) < 1:
         raise ConfigError(f"{value!r} is not a rate like 20/1h", path)
-    return int(count), parse_duration(window.strip(), path)
+    seconds = parse_duration(window.strip(), path)
+    if seconds <= 0:  # a zero window would divide by zero or never limit anything
+        raise ConfigError(f"{value!r}: the window must be longer than 0", path)
+    return int(count), seconds
+
+
+def _region(value: str, path: str) -> str:
+    """A region phonenumbers knows: an unknown one would refuse every national number later."""
+    import phonenumbers
+
+    region = value.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(f"{value!r} is not a region (a country code like GB, DE, ZA)", path)
+    return region
+
+
+def _check_number(number: str, region: str | None, path: str) -> None:
+    """Refuse a recipient that cannot be a phone number now, not when an alert is due."""
+    from .numbers import normalize
+
+    try:
+        normalize(number, region)
+    except ProviderError as exc:
+        raise ConfigError(exc.text, path) from None
+
+
+def template_environment(
+    filters: dict[str, Callable[..., Any]] | None = None,
+) -> ImmutableSandboxedEnvironment:
+    """The sandbox route templates run in, shared by the receiver and the config check so that
+    a template check-config accepts compiles in serve too. Filters not given are stand-ins that
+    only make their names known (enough to compile)."""
+    from jinja2 import ChainableUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
+    for name in TEMPLATE_FILTERS:
+        env.filters[name] = (filters or {}).get(name, _stand_in)
+    return env
+
+
+def _stand_in(value: Any, *args: Any) -> Any:
+    return value
 
 
 def _check_template(source: str, path: str) -> None:
-    from jinja2 import Environment, TemplateSyntaxError
+    """Compile as the receiver does: unknown filters and tests fail here, not in serve."""
+    from jinja2 import TemplateError
 
     try:
-        Environment().parse(source)
-    except TemplateSyntaxError as exc:
-        raise ConfigError(f"template line {exc.lineno}: {exc.message}", path) from None
+        template_environment().from_string(source)
+    except TemplateError as exc:
+        line = getattr(exc, "lineno", None)
+        where = f"template line {line}: " if line else "template: "
+        raise ConfigError(f"{where}{exc.message or exc}", path) from None
 
 
 def _server(body: dict[str, Any]) -> Server:
     _unknown(body, SERVER_KEYS, "server")
     server = Server()
     if "listen" in body:
+        import argparse
+
+        from .listen import parse_listen
+
         server.listen = _string(body["listen"], "server.listen")
-        host, _, port = server.listen.rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigError(f"{server.listen!r} must be HOST:PORT", "server.listen")
+        try:
+            parse_listen(server.listen)  # what serve does with it
+            ok = bool(server.listen.rpartition(":")[0])
+        except argparse.ArgumentTypeError:
+            ok = False
+        if not ok:
+            raise ConfigError(f"{server.listen!r} must be HOST:PORT, port 0 to 65535",
+                              "server.listen")
     if body.get("bearer_token") is not None:
         server.bearer_token = _string(body["bearer_token"], "server.bearer_token")
     if body.get("basic_auth") is not None:
@@ -266,6 +328,9 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start}); save the file as UTF-8",
+                          str(path)) from None
     return loads(text, str(path))
 
 

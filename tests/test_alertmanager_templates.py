@@ -133,3 +133,18 @@ def test_labels_outside_gsm7_keep_their_text() -> None:
     payload["alerts"][0]["annotations"]["summary"] = "Диск заполнен"
     text = Renderer().render(data(payload))
     assert text.endswith("Диск заполнен") and count_parts(text).encoding == "ucs2"
+
+
+def test_the_config_check_and_the_receiver_share_one_environment() -> None:
+    """check-config compiles route templates as serve does: same sandbox, same filter names."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from sms_notify.config import TEMPLATE_FILTERS, loads, template_environment
+
+    env = Renderer._env
+    assert isinstance(env, ImmutableSandboxedEnvironment)
+    extra = set(env.filters) - set(template_environment().filters)
+    assert extra == set() and set(TEMPLATE_FILTERS) <= set(env.filters)
+    source = "{% for a in alerts %}{{ a | where }}: {{ a | what }}{% endfor %}"
+    config = loads("accounts: {p: 'fastsms://t@'}\nroutes: {r: {via: p, template: '%s'}}" % source)
+    assert Renderer(config.routes["r"].template).render(data(group(1))) == "web0.example.com:9100: web0 is down"

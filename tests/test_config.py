@@ -62,12 +62,64 @@ def test_a_full_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
         ("server: {listen: nowhere}", "server.listen"),
         ("server: {bearer_token: a, basic_auth: {username: u, password: p}}", "server: use bearer_token or basic_auth"),
         ("routs: {}", "routs: unknown key"),
+        # What `serve` would crash on or refuse must be refused here too.
+        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {via: p, template: \"{{ foo | nofilter }}\"}}",
+         "routes.r.template: template line 1: .*nofilter"),
+        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {via: p, template: \"a\\n{{ x is notatest }}\"}}",
+         "routes.r.template: template line 2: .*notatest"),
+        ("server: {listen: '127.0.0.1:99999'}", "server.listen: '127.0.0.1:99999'"),
+        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {to: ['+447700900123', notanumber], via: p}}",
+         r"routes.r.to\[1\]: 'notanumber' is not a phone number"),
+        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {to: ['+44'], via: p}}", r"routes.r.to\[0\]"),
+        ("defaults: {region: ZZ}", "defaults.region: 'ZZ' is not a region"),
+        ("limits: {per_recipient: 20/0s}", "limits.per_recipient: .*window"),
+        ("limits: {per_recipient: 20/}", "limits.per_recipient"),
         ("accounts: {p: 'fastsms://t@'\n", "line 2, column 1: not valid YAML"),
     ],
 )
 def test_errors_name_the_key_path(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         loads(text)
+
+
+def test_route_templates_may_use_the_receivers_filters() -> None:
+    text = ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {via: p, template: "
+            "\"{% for a in alerts %}{{ a | where }} {{ a | what }}{% endfor %}\"}}")
+    assert loads(text).routes["r"].template
+
+
+def test_national_numbers_need_a_valid_region() -> None:
+    text = "accounts: {p: 'fastsms://t@'}\nroutes: {r: {to: ['07700 900123'], via: p}}"
+    assert loads(text + "\ndefaults: {region: gb}").routes["r"].to == ["07700 900123"]
+    with pytest.raises(ConfigError, match=r"routes.r.to\[0\]"):
+        loads(text)  # no region: a national number cannot be placed
+
+
+def test_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yml"
+    path.write_bytes("accounts: {p: 'fastsms://t@?from=Caf\u00e9'}\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8 text") as exc:
+        load(str(path))
+    assert str(path) in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("routes: {r: {to: ['+447700900123'], via: p, template: '{{ x | nofilter }}'}}",
+         "routes.r.template"),
+        ("server: {listen: '127.0.0.1:99999'}", "server.listen"),
+        ("routes: {r: {to: [notanumber], via: p}}", "routes.r.to[0]"),
+        ("defaults: {region: ZZ}", "defaults.region"),
+        ("limits: {per_recipient: 20/0s}", "limits.per_recipient"),
+    ],
+)
+def test_check_config_refuses_what_serve_would(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               body: str, message: str) -> None:
+    path = tmp_path / "bad.yml"
+    path.write_text("accounts: {p: 'fastsms://t@'}\n" + body + "\n")
+    assert main(["check-config", str(path)]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_a_long_dedup_window_warns() -> None:

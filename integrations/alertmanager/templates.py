@@ -24,9 +24,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateError
 
+from sms_notify.config import template_environment
 from sms_notify.text import count_parts, gsm_friendly, shorten
 
 log = logging.getLogger("sms_notify.alertmanager")
@@ -72,9 +72,9 @@ def _what(alert: Mapping[str, Any], common: Mapping[str, str] | None = None) -> 
 class Renderer:
     """Renders one route's texts: its own template, or the default fitted to max_segments."""
 
-    _env = ImmutableSandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
-    _env.filters["where"] = _where
-    _env.filters["what"] = _what
+    # The config check compiles route templates in the same environment (check-config must
+    # refuse what serve cannot compile).
+    _env = template_environment({"where": _where, "what": _what})
 
     def __init__(self, source: str | None = None, max_segments: int = 1) -> None:
         self.max_segments = max(1, max_segments)
