@@ -49,6 +49,22 @@ TYPES: dict[str, tuple[str, str]] = {
 }
 
 FIELDS = ("type", "host", "service", "state", "output", "date", "author", "comment")
+MAX_TIMEOUT = 86400.0  # a day: no daemon waits longer, and setitimer refuses far larger values
+
+
+def seconds(text: str) -> float:
+    """--timeout: a finite number of seconds in (0, a day]; nan, inf or 1e10 would crash in
+    setitimer instead of being a usage error."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give more than 0 and at most {MAX_TIMEOUT:g} seconds")
+    return value
 
 
 class Alert:
@@ -119,7 +135,7 @@ def notify_arguments(parser: argparse.ArgumentParser) -> None:
     alert.add_argument("-b", "--author", help="$NOTIFICATIONAUTHOR$ / $notification.author$")
     alert.add_argument("-c", "--comment", help="$NOTIFICATIONCOMMENT$ / $notification.comment$")
     parser.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+        "--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
         help=f"give up after this long, retries and failover included (default {DEFAULT_TIMEOUT:g}); "
         "keep it below the daemon's notification timeout",
     )
@@ -253,25 +269,41 @@ def fit(head: str, detail: str, tail: str, max_segments: int) -> str:
     return f"{head}: {detail[:low].rstrip()}...{tail}"
 
 
-def render(template: str, alert: Alert, text: str) -> str:
-    """The user's Jinja2 template (or @FILE) over the alert's variables."""
+def render(template: str, alert: Alert, text: str, limit: float | None = None) -> str:
+    """The user's Jinja2 template (or @FILE) over the alert's variables, in a sandbox (a
+    template is not a licence to run code) and within `limit` seconds (OutOfTime after)."""
+    import contextlib
+
     import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     if template.startswith("@"):
         with open(template[1:], encoding="utf-8") as handle:
             template = handle.read()
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-    return env.from_string(template).render(**alert.variables(), text=text).strip()
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+    # Imports above, outside the alarm: an import cut short would leave half a module.
+    with _Alarm(limit) if limit else contextlib.nullcontext():
+        return env.from_string(template).render(**alert.variables(), text=text).strip()
 
 
-def compose(alert: Alert, max_segments: int, template: str | None) -> tuple[str, str | None]:
-    """The text to send and, when the template failed, why (the default text is sent then:
-    a typo in a template must not silence an alert)."""
+def render_share(timeout: float) -> float:
+    """The part of --timeout a template may take: a tenth, at least 0.2 s and at most 2 s
+    (a template renders in milliseconds; one that loops must not eat the sending time)."""
+    return min(2.0, max(0.2, timeout / 10), timeout / 2)
+
+
+def compose(
+    alert: Alert, max_segments: int, template: str | None, limit: float | None = None
+) -> tuple[str, str | None]:
+    """The text to send and, when the template failed or took longer than `limit` seconds,
+    why (the default text is sent then: a template must not silence an alert)."""
     text = default_text(alert, max_segments)
     if not template:
         return text, None
     try:
-        rendered = render(template, alert, text)
+        rendered = render(template, alert, text, limit)
+    except OutOfTime:
+        return text, f"template took longer than {limit:g}s; sent the default text"
     except Exception as exc:  # jinja2 errors, a missing file: fall back, say so
         return text, f"template failed ({type(exc).__name__}: {exc}); sent the default text"
     if not rendered:
@@ -348,8 +380,6 @@ def notify(args: argparse.Namespace) -> int:
 
     from sms_notify.errors import UsageError
 
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be more than 0 seconds")
     if args.max_segments is not None and args.max_segments < 1:
         raise UsageError("--max-segments must be at least 1")
     logger = logging.getLogger("sms_notify")
@@ -365,6 +395,7 @@ def notify(args: argparse.Namespace) -> int:
 
 def _notify(args: argparse.Namespace) -> int:
     import sys
+    import time
 
     from sms_notify.errors import UsageError
 
@@ -380,7 +411,8 @@ def _notify(args: argparse.Namespace) -> int:
     routes = getattr(config, "routes", {})
     route_segments = next((routes[t].max_segments for t in args.targets if t in routes), None)
     max_segments = args.max_segments or route_segments or 1
-    text, problem = compose(alert, max_segments, args.template)
+    started = time.monotonic()
+    text, problem = compose(alert, max_segments, args.template, render_share(args.timeout))
     if problem:
         print(f"sms-notify nagios: {problem}", file=sys.stderr)
     if args.dry_run:
@@ -399,13 +431,14 @@ def _notify(args: argparse.Namespace) -> int:
     from sms_notify.commands import receipt_line
     from sms_notify.delivery import RetryPolicy, deliver
 
+    left = max(0.001, args.timeout - (time.monotonic() - started))  # what the template left
     try:
-        with _Alarm(args.timeout):
+        with _Alarm(left):
             receipts = deliver(
                 accounts, text, to,
                 region=config.region if config else None,
                 max_segments=max_segments,
-                policy=RetryPolicy(budget=budget(args.timeout)),
+                policy=RetryPolicy(budget=budget(left)),
             )
     except OutOfTime:
         print(f"failed: no gateway accepted the text within {args.timeout:g}s")
@@ -490,7 +523,7 @@ def check_balance_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-w", "--warning", type=Range.parse, metavar="RANGE", help="e.g. 500 or 500:")
     parser.add_argument("-c", "--critical", type=Range.parse, metavar="RANGE", help="e.g. 100 or 100:")
     parser.add_argument(
-        "-t", "--timeout", type=float, default=CHECK_TIMEOUT, metavar="SECONDS",
+        "-t", "--timeout", type=seconds, default=CHECK_TIMEOUT, metavar="SECONDS",
         help=f"UNKNOWN after this long (default {CHECK_TIMEOUT:g})",
     )
     parser.add_argument("--config", metavar="FILE", help="config file (default $SMS_NOTIFY_CONFIG)")
@@ -549,8 +582,6 @@ def check_balance(args: argparse.Namespace) -> int:
 
     accounts: list[Account] = []
     try:
-        if args.timeout <= 0:
-            raise UsageError("--timeout must be more than 0 seconds")
         from sms_notify.config import resolve
         from sms_notify.delivery import balance
 

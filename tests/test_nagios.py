@@ -5,12 +5,14 @@ the exit codes, and the check plugin's ranges and states."""
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import responses
@@ -359,7 +361,6 @@ def test_a_hard_stop_at_the_timeout(capsys, monkeypatch) -> None:
     [
         (["--to", PAGER, "-t", "PROBLEM"], "no host"),
         (["-l", "web01"], "no recipient"),
-        (["--to", PAGER, "-l", "web01", "--timeout", "0"], "--timeout"),
         (["--to", PAGER, "-l", "web01", "--max-segments", "0"], "--max-segments"),
     ],
 )
@@ -383,17 +384,115 @@ def test_argparse_errors_exit_2(capsys) -> None:
     assert exc.value.code == 2
 
 
-def test_secrets_are_never_printed(gateway, capsys, instant) -> None:
-    # A gateway that echoes the credentials in its error text.
-    gateway.add(responses.POST, FAST_API, body=f"-501\nUnknown token {TOKEN}")
-    gateway.add(responses.POST, INTELLI_SEND, status=500, body=f"user=user&password={PASSWORD}")
-    rc, out, err = run(capsys, "nagios", FAST, INTELLI, "--to", PAGER, *PROBLEM, "-v")
-    assert rc == 1 and "****" in out
-    rc2, out2, err2 = run(capsys, "nagios", FAST.replace("from=", "frm="), "--to", PAGER, *PROBLEM)
-    assert rc2 == 2
-    rc3, out3, err3 = run(capsys, "check-balance", FAST, "-w", "10")
-    assert rc3 == 3
-    for text in (out, err, out2, err2, out3, err3):
+BAD_TIMEOUTS = ["0", "-1", "nan", "inf", "-inf", "1e10", "86401", "x"]
+
+
+@pytest.mark.parametrize("timeout", BAD_TIMEOUTS)
+def test_a_bad_timeout_is_a_usage_error(gateway, capsys, timeout: str) -> None:
+    """Not a crash in setitimer: a finite number of seconds, more than 0, at most a day."""
+    gateway.add(responses.POST, FAST_API, body="1")
+    with pytest.raises(SystemExit) as exc:
+        main(["nagios", FAST, "--to", PAGER, *PROBLEM, f"--timeout={timeout}"])
+    assert exc.value.code == 2
+    assert "--timeout" in capsys.readouterr().err
+    assert not gateway.calls
+
+
+@pytest.mark.parametrize("timeout", BAD_TIMEOUTS)
+def test_check_balance_a_bad_timeout_is_unknown(gateway, capsys, timeout: str) -> None:
+    gateway.add(responses.POST, FAST_API, body="3")
+    with pytest.raises(SystemExit) as exc:
+        main(["check-balance", FAST, f"--timeout={timeout}"])
+    assert exc.value.code == 3
+    out, _ = capsys.readouterr()
+    assert out.startswith("SMS CREDIT UNKNOWN - ") and "--timeout" in out
+    assert not gateway.calls
+
+
+def test_the_longest_timeout_is_a_day() -> None:
+    assert parse("--timeout", "86400").timeout == 86400.0
+    assert parse("--timeout", "0.5").timeout == 0.5
+
+
+class Stub:
+    """A gateway on 127.0.0.1 in a thread: answers every request with `status` and `body`
+    (None: echo the request line and body back, as careless gateways do), and keeps what
+    it received."""
+
+    def __init__(self, status: int = 200, body: str | None = "1") -> None:
+        import http.server
+        import threading
+
+        self.received: list[tuple[str, str]] = []
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                size = int(self.headers.get("Content-Length") or 0)
+                data = self.rfile.read(size).decode("utf-8", "replace")
+                stub.received.append((self.path, data))
+                text = f"{self.command} {self.path}\n{data}" if body is None else body
+                payload = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def stub_factory() -> Iterator[Any]:
+    stubs: list[Stub] = []
+
+    def make(**kwargs: Any) -> Stub:
+        stubs.append(Stub(**kwargs))
+        return stubs[-1]
+
+    yield make
+    for stub in stubs:
+        stub.close()
+
+
+def command(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`sms-notify ARGV` as a real process (its own logging setup, as Nagios runs it)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SMS_NOTIFY_CONFIG", "SMS_NOTIFY_LOAD_PLUGINS")
+           and not k.startswith("NAGIOS_") and k not in ICINGA_VARS}
+    return subprocess.run([sys.executable, "-m", "sms_notify", *argv], capture_output=True,
+                          text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
+                          cwd=ROOT, check=False)
+
+
+def test_secrets_are_never_printed(stub_factory) -> None:
+    """Whatever the gateway echoes and however verbose the log, no credential reaches the
+    output. A real process: in-process, pytest owns the root logger and log lines never
+    reach the captured stderr."""
+    stub = stub_factory(status=500, body=None)  # HTTP 500 echoing the request, credentials too
+    fast = FAST.replace(ENDPOINT, stub.url)
+    intelli = INTELLI.replace(ENDPOINT, stub.url)
+    done = command("nagios", fast, intelli, "--to", PAGER, *PROBLEM, "-vv", "--timeout", "3")
+    assert done.returncode == 1, done.stderr
+    assert any(TOKEN in body for _, body in stub.received)  # the gateway did get them
+    assert any(PASSWORD in path + body for path, body in stub.received)
+    bad = command("nagios", fast.replace("from=", "frm="), "--to", PAGER, *PROBLEM, "-vv")
+    assert bad.returncode == 2
+    balance = command("check-balance", intelli, "-w", "10", "-v", "--timeout", "3")
+    assert balance.returncode == 3
+    for text in (done.stdout, done.stderr, bad.stdout, bad.stderr, balance.stdout, balance.stderr):
         assert TOKEN not in text and PASSWORD not in text, text
 
 
@@ -426,6 +525,33 @@ def test_a_broken_template_still_sends_the_default_text(gateway, capsys, templat
     assert form(gateway.calls[0])["Body"] == "PROBLEM web01/HTTP CRITICAL: connection refused 12:03"
     rc, out, err = run(capsys, "nagios", FAST, *PROBLEM, "--template", template, "--dry-run")
     assert rc == 2 and "sent the default text" in err  # a dry run tells the template is broken
+
+
+@pytest.mark.parametrize("template", [
+    "{% for i in range(10**9) %}x{% endfor %}",
+    "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}",
+])
+def test_a_template_that_never_ends_cannot_hold_up_the_alert(stub_factory, template: str) -> None:
+    """The template renders in a sandbox and inside its share of --timeout; when it runs out,
+    the default text goes out in time."""
+    stub = stub_factory()
+    started = time.monotonic()
+    done = command("nagios", FAST.replace(ENDPOINT, stub.url), "--to", PAGER, *PROBLEM,
+                   "--template", template, "--timeout", "3", timeout=30)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert elapsed < 3, elapsed
+    assert "sent the default text" in done.stderr
+    assert len(stub.received) == 1
+    sent = {k: v[0] for k, v in parse_qs(stub.received[0][1]).items()}
+    assert sent["Body"] == "PROBLEM web01/HTTP CRITICAL: connection refused 12:03"
+
+
+def test_a_template_cannot_reach_outside_the_sandbox(capsys) -> None:
+    template = "{{ host.__class__.__mro__[1].__subclasses__() }}"
+    rc, out, err = run(capsys, "nagios", FAST, *PROBLEM, "--template", template, "--dry-run")
+    assert rc == 2 and "sent the default text" in err
+    assert out == "PROBLEM web01/HTTP CRITICAL: connection refused 12:03\n"
 
 
 def test_dry_run_sends_nothing(capsys) -> None:
@@ -571,8 +697,9 @@ def test_check_balance_usage_errors_are_unknown(capsys, argv: list[str]) -> None
 def test_check_balance_config_errors_are_unknown(capsys, tmp_path) -> None:
     code, out, _ = run(capsys, "check-balance", "primary", "-w", "5")
     assert code == 3 and out.startswith("SMS CREDIT UNKNOWN - no config file")
-    code, out, _ = run(capsys, "check-balance", "primary", "-t", "0")
-    assert code == 3 and "--timeout" in out
+    with pytest.raises(SystemExit) as exc:
+        main(["check-balance", "primary", "-t", "0"])
+    assert exc.value.code == 3 and "--timeout" in capsys.readouterr().out
 
 
 def test_check_balance_without_thresholds_is_ok(gateway, capsys) -> None:
