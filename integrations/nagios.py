@@ -49,22 +49,11 @@ TYPES: dict[str, tuple[str, str]] = {
 }
 
 FIELDS = ("type", "host", "service", "state", "output", "date", "author", "comment")
-MAX_TIMEOUT = 86400.0  # a day: no daemon waits longer, and setitimer refuses far larger values
+def timeout_argument(value: str) -> float:
+    """--timeout: the core's rule (finite, above 0, at most a day), imported when used."""
+    from sms_notify.commands import timeout_argument as core_rule
 
-
-def seconds(text: str) -> float:
-    """--timeout: a finite number of seconds in (0, a day]; nan, inf or 1e10 would crash in
-    setitimer instead of being a usage error."""
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: give more than 0 and at most {MAX_TIMEOUT:g} seconds")
-    return value
+    return core_rule(value)
 
 
 class Alert:
@@ -135,7 +124,7 @@ def notify_arguments(parser: argparse.ArgumentParser) -> None:
     alert.add_argument("-b", "--author", help="$NOTIFICATIONAUTHOR$ / $notification.author$")
     alert.add_argument("-c", "--comment", help="$NOTIFICATIONCOMMENT$ / $notification.comment$")
     parser.add_argument(
-        "--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+        "--timeout", type=timeout_argument, default=DEFAULT_TIMEOUT, metavar="SECONDS",
         help=f"give up after this long, retries and failover included (default {DEFAULT_TIMEOUT:g}); "
         "keep it below the daemon's notification timeout",
     )
@@ -523,7 +512,7 @@ def check_balance_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-w", "--warning", type=Range.parse, metavar="RANGE", help="e.g. 500 or 500:")
     parser.add_argument("-c", "--critical", type=Range.parse, metavar="RANGE", help="e.g. 100 or 100:")
     parser.add_argument(
-        "-t", "--timeout", type=seconds, default=CHECK_TIMEOUT, metavar="SECONDS",
+        "-t", "--timeout", type=timeout_argument, default=CHECK_TIMEOUT, metavar="SECONDS",
         help=f"UNKNOWN after this long (default {CHECK_TIMEOUT:g})",
     )
     parser.add_argument("--config", metavar="FILE", help="config file (default $SMS_NOTIFY_CONFIG)")
