@@ -133,6 +133,11 @@ class Dispatcher:
         for thread in self._threads:
             thread.start()
 
+    @property
+    def running(self) -> bool:
+        """The scheduler thread is alive and not stopping (the receiver's /-/ready)."""
+        return bool(self._threads) and self._threads[0].is_alive() and not self._stopping
+
     def wake(self) -> None:
         """New jobs are in: look at once instead of at the next poll."""
         with self._cond:

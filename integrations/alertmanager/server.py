@@ -297,15 +297,6 @@ class Receiver:
         ]
 
 
-def _running(dispatcher: Any) -> bool:
-    """Whether the dispatcher's scheduler thread is alive (its `running`, where it has one)."""
-    running = getattr(dispatcher, "running", None)
-    if running is not None:
-        return bool(running)
-    thread = getattr(dispatcher, "_thread", None)
-    return thread is None or thread.is_alive()
-
-
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     return JSONResponse({"error": message}, status_code=status, headers=dict(headers or {}))
 
@@ -383,7 +374,7 @@ def create_app(
         return PlainTextResponse("OK")
 
     async def ready(request: Request) -> Response:
-        if not receiver.ready or not _running(dispatcher):
+        if not receiver.ready or not dispatcher.running:
             return PlainTextResponse("not ready: dispatcher not running", status_code=503)
         try:
             await run_in_threadpool(outbox.stats)
