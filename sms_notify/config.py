@@ -172,8 +172,8 @@ def loads(text: str, path: str = "") -> Config:
             if account_name not in config.accounts:
                 raise ConfigError(f"unknown account {account_name!r}", f"{where}.via[{i}]")
         route = Route(str(name), _strings(body.get("to", []), f"{where}.to"), via)
-        for i, number in enumerate(route.to):
-            _check_number(number, config.region, f"{where}.to[{i}]")
+        route.to = [_check_number(n, config.region, f"{where}.to[{i}]")
+                    for i, n in enumerate(route.to)]
         if "max_segments" in body:
             ms = body["max_segments"]
             if isinstance(ms, bool) or not isinstance(ms, int) or ms < 1:
@@ -226,12 +226,13 @@ def _region(value: str, path: str) -> str:
     return region
 
 
-def _check_number(number: str, region: str | None, path: str) -> None:
-    """Refuse a recipient that cannot be a phone number now, not when an alert is due."""
+def _check_number(number: str, region: str | None, path: str) -> str:
+    """A route recipient in E.164; one that cannot be a phone number is refused now, not when
+    an alert is due."""
     from .numbers import normalize
 
     try:
-        normalize(number, region)
+        return normalize(number, region)
     except ProviderError as exc:
         raise ConfigError(exc.text, path) from None
 

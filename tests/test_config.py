@@ -90,7 +90,7 @@ def test_route_templates_may_use_the_receivers_filters() -> None:
 
 def test_national_numbers_need_a_valid_region() -> None:
     text = "accounts: {p: 'fastsms://t@'}\nroutes: {r: {to: ['07700 900123'], via: p}}"
-    assert loads(text + "\ndefaults: {region: gb}").routes["r"].to == ["07700 900123"]
+    assert loads(text + "\ndefaults: {region: gb}").routes["r"].to == ["+447700900123"]
     with pytest.raises(ConfigError, match=r"routes.r.to\[0\]"):
         loads(text)  # no region: a national number cannot be placed
 

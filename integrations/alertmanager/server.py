@@ -89,13 +89,12 @@ class CompiledRoute:
 
 
 def compile_routes(config: Config) -> dict[str, CompiledRoute]:
-    """Every route of the config, checked once at start: a number that cannot be a phone
-    number is a config error now, not a lost alert later."""
+    """Every route of the config, checked once at start: a number in an account's URL that
+    cannot be a phone number is a config error now, not a lost alert later."""
     compiled: dict[str, CompiledRoute] = {}
     for name, route in config.routes.items():
-        numbers: dict[str, None] = {}
-        raw = [(f"routes.{name}.to[{i}]", n) for i, n in enumerate(route.to)]
-        raw += [(f"accounts.{a}", t) for a in route.via for t in config.accounts[a].targets]
+        numbers = dict.fromkeys(route.to)  # E.164 already: the config checked them
+        raw = [(f"accounts.{a}", t) for a in route.via for t in config.accounts[a].targets]
         for where, number in raw:
             try:
                 numbers[normalize(number, config.region)] = None
