@@ -16,6 +16,7 @@ GSM_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM_EXTENSION = frozenset("^{}\\[~]|€\f")
+GSM_ALL = GSM_BASIC | GSM_EXTENSION
 
 GSM_SINGLE, GSM_MULTI = 160, 153
 UCS2_SINGLE, UCS2_MULTI = 70, 67
@@ -49,7 +50,7 @@ def gsm_friendly(text: str) -> str:
 
 def is_gsm(text: str) -> bool:
     """True when every character has a GSM-7 encoding (basic or extension table)."""
-    return all(c in GSM_BASIC or c in GSM_EXTENSION for c in text)
+    return GSM_ALL.issuperset(text)
 
 
 @dataclass(frozen=True)
@@ -78,16 +79,26 @@ def _pack(widths: list[int], per_part: int) -> int:
     return parts
 
 
+def _double_width(text: str, gsm: bool) -> int:
+    """How many characters take two units: extension-table septets, or UTF-16 surrogate pairs."""
+    if gsm:
+        return 0 if GSM_EXTENSION.isdisjoint(text) else sum(map(text.count, GSM_EXTENSION))
+    return 0 if max(text, default="\0") <= "\uffff" else sum(ord(c) > 0xFFFF for c in text)
+
+
 def count_parts(text: str) -> Parts:
-    """Count the parts a text takes, by GSM-7 or UCS-2 rules."""
+    """Count the parts a text takes, by GSM-7 or UCS-2 rules. The receiver counts every text it
+    renders, several times while fitting one to its parts: plain widths take the fast path."""
     gsm = is_gsm(text)
-    widths = _units(text, gsm)
-    units = sum(widths)
+    encoding = "gsm7" if gsm else "ucs2"
+    double = _double_width(text, gsm)
+    units = len(text) + double
     single, multi = (GSM_SINGLE, GSM_MULTI) if gsm else (UCS2_SINGLE, UCS2_MULTI)
-    if units == 0:
-        return Parts("gsm7" if gsm else "ucs2", 1, 0)
-    parts = 1 if units <= single else _pack(widths, multi)
-    return Parts("gsm7" if gsm else "ucs2", parts, units)
+    if units <= single:
+        return Parts(encoding, 1, units)
+    if not double:  # no character can straddle a part boundary
+        return Parts(encoding, -(-units // multi), units)
+    return Parts(encoding, _pack(_units(text, gsm), multi), units)
 
 
 def shorten(text: str, max_segments: int, ellipsis: str = "...") -> str:

@@ -62,3 +62,34 @@ def test_shorten_leaves_a_fitting_text_alone() -> None:
     assert shorten("short", 1) == "short"
     with pytest.raises(ValueError):
         shorten("x", 0)
+
+
+def _reference_parts(text: str) -> tuple[str, int, int]:
+    """Part counting spelled out character by character, the slow obvious way."""
+    from sms_notify.text import GSM_BASIC, GSM_EXTENSION
+
+    gsm = all(c in GSM_BASIC or c in GSM_EXTENSION for c in text)
+    widths = [(2 if c in GSM_EXTENSION else 1) if gsm else (2 if ord(c) > 0xFFFF else 1)
+              for c in text]
+    single, multi = (160, 153) if gsm else (70, 67)
+    parts, used = 1, 0
+    if sum(widths) > single:
+        for w in widths:
+            if used + w > multi:
+                parts, used = parts + 1, 0
+            used += w
+    return ("gsm7" if gsm else "ucs2", parts, sum(widths))
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_ALPHABETS = st.sampled_from(["abc xyz", "abc{}[]~€", "abcé€ü", "ab😀c", "ab\u4e2d😀{"])
+
+
+@settings(max_examples=300)
+@given(_ALPHABETS.flatmap(lambda chars: st.text(alphabet=chars, max_size=700)))
+def test_fast_part_counting_agrees_with_the_character_by_character_count(text: str) -> None:
+    from sms_notify.text import count_parts
+
+    counted = count_parts(text)
+    assert (counted.encoding, counted.parts, counted.units) == _reference_parts(text)
