@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import responses
 
 from sms_notify import hookimpl, manager
 from sms_notify.delivery import Clock
@@ -98,3 +99,18 @@ class InstantClock(Clock):
 @pytest.fixture
 def clock() -> InstantClock:
     return InstantClock()
+
+
+@pytest.fixture
+def gateway() -> Iterator[responses.RequestsMock]:
+    """A mocked gateway for the wire tests: every request the test expects must be made."""
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def instant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Instant retries for calls that build their own Clock (the CLI's balance and status)."""
+    from sms_notify import delivery
+
+    monkeypatch.setattr(delivery, "Clock", InstantClock)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 import responses
@@ -31,12 +30,6 @@ EXPECTED: dict[int, str] = {
     -521: "request", -522: "unavailable", -523: "request",
     -601: "request", -701: "request", -702: "request", -703: "request",
 }
-
-
-@pytest.fixture
-def gateway() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 def sent_form(mock: responses.RequestsMock, index: int = 0) -> dict[str, str]:

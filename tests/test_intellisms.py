@@ -3,18 +3,15 @@ their line answers become."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 import responses
 from sms_notify.plugins import intellisms
 
-from sms_notify import delivery
 from sms_notify.cli import main
 from sms_notify.delivery import balance, check_login, deliver, status, submit
 from sms_notify.errors import Category, ProviderError
 from sms_notify.model import Recipient, check_sender
-from tests.conftest import InstantClock
 from tests.providers_helpers import ENDPOINT, FAST, NUMBERS, account, form, path, query
 
 SEND = f"{ENDPOINT}/smsgateway/sendmsg.aspx"
@@ -35,12 +32,6 @@ EXPECTED: dict[str, str] = {
     "DAILY_ALLOWANCE_EXCEEDED": "rate_limited",
     "GATEWAY_ERROR": "unavailable", "INTERNAL_ERROR": "unavailable",
 }
-
-
-@pytest.fixture
-def gateway() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 def sent_form(mock: responses.RequestsMock, index: int = 0, where: str = "sendmsg") -> dict[str, str]:
@@ -242,8 +233,7 @@ def test_garbage_is_unavailable_and_says_what_came_back(gateway, clock, answer: 
     assert "PA@SS" not in error.describe()
 
 
-def test_garbage_balance_is_retried_then_named(gateway, monkeypatch) -> None:
-    monkeypatch.setattr(delivery, "Clock", InstantClock)
+def test_garbage_balance_is_retried_then_named(gateway, instant) -> None:
     gateway.add(responses.POST, BALANCE, body="BALANCE:lots")
     with pytest.raises(ProviderError) as caught:
         balance(account(URL))

@@ -4,7 +4,6 @@ what the `<api_result>` answers become, and our WSDL against the public referenc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,11 @@ import responses
 from lxml import etree
 from sms_notify.plugins import mymobileapi
 
-from sms_notify import delivery
 from sms_notify.cli import main
 from sms_notify.delivery import RetryPolicy, balance, check_login, deliver, lookup, status, submit
 from sms_notify.errors import Category, ProviderError
 from sms_notify.manager import providers
 from sms_notify.model import Recipient
-from tests.conftest import InstantClock
 from tests.fixtures.soap import XML, SoapRequest, soap_fault, soap_request, soap_result
 from tests.providers_helpers import ENDPOINT, FAST, account
 
@@ -41,20 +38,9 @@ REASONS: dict[str, str] = {
 }
 
 
-@pytest.fixture
-def gateway() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
 @pytest.fixture(autouse=True)
 def fixed_now(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mymobileapi, "_now", lambda: NOW)
-
-
-@pytest.fixture
-def instant(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(delivery, "Clock", InstantClock)
 
 
 def answer(mock: responses.RequestsMock, operation: str, api_result: str) -> None:

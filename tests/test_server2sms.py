@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import responses
 from sms_notify.plugins import server2sms
 
-from sms_notify import delivery
 from sms_notify.cli import main
 from sms_notify.delivery import balance, check_login, deliver, lookup, status, submit
 from sms_notify.errors import Category, ProviderError
 from sms_notify.model import Recipient, check_sender
-from tests.conftest import InstantClock
 from tests.providers_helpers import ENDPOINT, FAST, NUMBERS, account, json_body, path, query
 
 SEND = f"{ENDPOINT}/SendTextSMS"
@@ -34,18 +31,6 @@ EXPECTED: dict[str, str] = {
     "33": "request", "34": "request", "35": "request", "36": "request", "37": "request",
     "38": "request", "39": "request",
 }
-
-
-@pytest.fixture
-def gateway() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
-@pytest.fixture
-def instant(monkeypatch: pytest.MonkeyPatch) -> None:
-    """balance/status/lookup build their own Clock: make its sleeps instant."""
-    monkeypatch.setattr(delivery, "Clock", InstantClock)
 
 
 def sent(mock: responses.RequestsMock, index: int = 0, method: str = "SendTextSMS") -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -10,13 +9,11 @@ import requests
 import responses
 from sms_notify.plugins import sms24x
 
-from sms_notify import delivery
 from sms_notify.cli import main
 from sms_notify.delivery import RetryPolicy, balance, check_login, deliver, lookup, status, submit
 from sms_notify.errors import Category, ProviderError
 from sms_notify.manager import providers
 from sms_notify.model import Recipient, Submission
-from tests.conftest import InstantClock
 from tests.fixtures.soap import XML, SoapRequest, soap_fault, soap_request, soap_result
 from tests.providers_helpers import ENDPOINT, FAST, NUMBERS, account
 
@@ -37,21 +34,9 @@ EXPECTED: dict[str, str] = {
 }
 
 
-@pytest.fixture
-def gateway() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
 @pytest.fixture(autouse=True)
 def fixed_now(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sms24x, "_now", lambda: NOW)
-
-
-@pytest.fixture
-def instant(monkeypatch: pytest.MonkeyPatch) -> None:
-    """balance/status/lookup build their own Clock: make its sleeps instant."""
-    monkeypatch.setattr(delivery, "Clock", InstantClock)
 
 
 def answer(mock: responses.RequestsMock, operation: str, value: str, url: str = SERVICE) -> None:

@@ -3,7 +3,6 @@ SOAP gateways share is pinned down apart from either gateway's wire protocol."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +76,6 @@ def document(tmp_path_factory: pytest.TempPathFactory) -> Any:
     path = tmp_path_factory.mktemp("wsdl") / "echo.wsdl"
     path.write_text(WSDL)
     return soap.wsdl(path)()
-
-
-@pytest.fixture
-def gateway() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 def echo(document: Any, text: str = "hi") -> Any:
