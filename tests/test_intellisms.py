@@ -3,7 +3,6 @@ their line answers become."""
 
 from __future__ import annotations
 
-
 import pytest
 import responses
 from sms_notify.plugins import intellisms
