@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from typing import NoReturn
 
-    from sms_notify.model import Account, Balance
+    from sms_notify.model import Balance
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
