@@ -21,10 +21,9 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
-from common import machine, sandbox, table, url_for
+from common import machine, sandbox, table, timed, url_for
 
 TEXT = "Disk full on db1"
 TO = "+447700900123"
@@ -44,12 +43,10 @@ class JsonSink(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{result.stdout}{result.stderr}")
+def timed_ok(cmd: list[str], env: dict[str, str]) -> float:
+    elapsed, problem = timed(cmd, env)
+    if problem:
+        raise SystemExit(f"{' '.join(cmd)} failed: {problem}")
     return elapsed
 
 
@@ -91,10 +88,10 @@ def main() -> None:
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
         for cmd in commands.values():
-            timed(cmd, env)  # warm the page cache and byte-code
+            timed_ok(cmd, env)  # warm the page cache and byte-code
         for _ in range(args.runs):
             for name, cmd in commands.items():
-                times[name].append(timed(cmd, env))
+                times[name].append(timed_ok(cmd, env))
     sink.shutdown()
     shutil.rmtree(home, ignore_errors=True)
 

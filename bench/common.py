@@ -7,6 +7,7 @@ import platform
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -38,6 +39,17 @@ def sandbox(*extra: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """Wall time of one whole process, and its last output line when it failed ("" if not)."""
+    start = time.perf_counter()
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - start
+    if result.returncode == 0:
+        return elapsed, ""
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    return elapsed, lines[-1] if lines else f"exit {result.returncode}"
 
 
 def url_for(sandbox_url: str, scheme: str, **options: str) -> str:

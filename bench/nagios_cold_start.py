@@ -16,44 +16,20 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-GATEWAYS = {  # account name -> (URL form, kind)
-    "fastsms": ("fastsms://sandbox@?from=Alerts&endpoint={url}", "HTTP form"),
-    "intellisms": ("intellisms://sandbox:sandbox@?from=Alerts&endpoint={url}", "HTTP form"),
-    "server2sms": ("server2sms://sandbox:sandbox@?from=Alerts&endpoint={url}", "JSON"),
-    "sms24x": ("sms24x://sandbox:sandbox@?from=Alerts&endpoint={url}", "SOAP"),
-    "mymobileapi": ("mymobileapi://sandbox:sandbox@?from=Alerts&endpoint={url}", "SOAP"),
+from common import machine, sandbox, table, timed, url_for
+
+GATEWAYS = {  # account (named after its gateway) -> wire format
+    "fastsms": "HTTP form", "intellisms": "HTTP form", "server2sms": "JSON",
+    "sms24x": "SOAP", "mymobileapi": "SOAP",
 }
 NOTIFICATION = [
     "--to", "+447700900123", "-t", "PROBLEM", "-l", "web01", "-e", "HTTP", "-s", "CRITICAL",
     "-o", "CRITICAL - connection refused", "-d", "2026-11-22 12:03:49 +0000", "-b", "", "-c", "",
 ]
-
-
-def start_sandbox(log: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sms_notify", "sandbox", "--listen", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=open(log, "w"), text=True,  # noqa: SIM115
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("sandbox listening on "):
-        proc.terminate()
-        raise SystemExit(f"sandbox did not start: {line!r}\n{log.read_text()}")
-    return proc, line.split()[-1]
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
-    start = time.perf_counter()
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    elapsed = time.perf_counter() - start
-    problem = "" if result.returncode == 0 else (result.stdout + result.stderr).strip().splitlines()[-1:]
-    return elapsed, " ".join(problem) if problem else ""
 
 
 def main() -> None:
@@ -63,12 +39,11 @@ def main() -> None:
     runs = max(7, args.runs)
 
     work = Path(tempfile.mkdtemp(prefix="sms-nagios-bench-"))
-    sandbox, url = start_sandbox(work / "sandbox.log")
-    try:
+    with sandbox() as url:
         config = work / "sms-notify.yml"
         config.write_text(
-            "accounts:\n" + "".join(f"  {name}: {form.format(url=url)}\n"
-                                    for name, (form, _) in GATEWAYS.items()),
+            "accounts:\n" + "".join(f"  {name}: {url_for(url, name, **{'from': 'Alerts'})}\n"
+                                    for name in GATEWAYS),
             encoding="utf-8",
         )
         env = {k: v for k, v in os.environ.items() if k not in ("SMS_NOTIFY_CONFIG",)}
@@ -82,7 +57,7 @@ def main() -> None:
                                               *NOTIFICATION, "--dry-run"],
         }
         kinds = {name: "" for name in rows}
-        for name, (_, kind) in GATEWAYS.items():
+        for name, kind in GATEWAYS.items():
             label = f"nagios -> {name}"
             rows[label] = [*nagios, name, "--config", str(config), *NOTIFICATION]
             kinds[label] = kind
@@ -96,20 +71,13 @@ def main() -> None:
             for name, cmd in rows.items():
                 if name not in failed:
                     times[name].append(timed(cmd, env)[0])
-    finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=10)
 
-    print(f"sms-notify nagios cold start: {runs} runs each, interleaved, "
-          f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}\n")
-    print(f"| {'command':<32} | {'wire':<9} | median s | min s | max s |")
-    print(f"| {'-' * 32} | {'-' * 9} | -------: | ----: | ----: |")
-    for name, values in times.items():
-        if name in failed:
-            print(f"| {name:<32} | {kinds[name]:<9} | n/a: {failed[name][:60]} |")
-            continue
-        print(f"| {name:<32} | {kinds[name]:<9} | {statistics.median(values):8.3f} | "
-              f"{min(values):5.3f} | {max(values):5.3f} |")
+    print(f"sms-notify nagios cold start: {runs} runs each, interleaved ({machine()})\n")
+    print(table(["command", "wire", "median s", "min s", "max s"], [
+        [name, kinds[name], *(["n/a", "", failed[name][:60]] if name in failed else [
+            f"{statistics.median(values):.3f}", f"{min(values):.3f}", f"{max(values):.3f}"])]
+        for name, values in times.items()
+    ]))
 
 
 if __name__ == "__main__":
