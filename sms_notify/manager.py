@@ -128,8 +128,10 @@ def hook() -> Any:
 
 
 def register(plugin: Any, name: str | None = None) -> None:
-    """Register a plugin object from code (tests, embedders) the way entry points are."""
-    pm = _manager()
+    """Register a plugin object from code (tests, embedders) the way entry points are, after
+    them: the order of registration (and so which of two claims to a scheme wins) must not
+    depend on which plugins some earlier command happened to load."""
+    pm = get_pm()
     pm.register(plugin, name=name)
     _collect(name or pm.get_name(plugin) or repr(plugin), plugin)
 
