@@ -1,6 +1,7 @@
 """SOAP for sandbox simulators of ASP.NET ASMX services: safe parsing, answers and faults.
 
-Requests are parsed with DTDs, entities and network access off, and any DOCTYPE is refused.
+Requests are parsed by sms_notify.safexml: DTDs, entities and network access off, any
+DOCTYPE refused.
 Faults read like ASP.NET's: a body element in another namespace is "<X xmlns='...'> was not
 expected", an unknown operation is "Server did not recognize the value of HTTP Header
 SOAPAction". Both SOAP 1.1 and 1.2 are answered in the version they came in.
@@ -26,21 +27,16 @@ class XmlRefused(ValueError):
 
 
 def parse_xml(data: bytes | str) -> etree._Element:
-    """Parse untrusted XML: no DTD, no entities, no network; a DOCTYPE is refused outright."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    if b"<!DOCTYPE" in raw.upper().replace(b" ", b"") or b"<!ENTITY" in raw.upper():
-        raise XmlRefused("For security reasons DTD is prohibited in this XML document.")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                             dtd_validation=False, huge_tree=False, remove_comments=True)
+    """Parse untrusted XML with the client's own rules (sms_notify.safexml), answering as
+    ASP.NET words it: a DOCTYPE is refused outright, malformed XML is "an error in XML"."""
+    from . import safexml
+
     try:
-        root = etree.fromstring(raw, parser)
-    except etree.XMLSyntaxError as exc:
+        return safexml.parse(data)
+    except safexml.DtdRefused:
+        raise XmlRefused("For security reasons DTD is prohibited in this XML document.") from None
+    except safexml.UnsafeXml as exc:
         raise XmlRefused(f"There is an error in XML document: {exc}") from None
-    if root is None:
-        raise XmlRefused("There is an error in XML document: no root element")
-    if root.getroottree().docinfo.doctype:
-        raise XmlRefused("For security reasons DTD is prohibited in this XML document.")
-    return root
 
 
 @dataclass
