@@ -79,9 +79,25 @@ class Metrics:
             "sms_notify_send_seconds", "Time of one gateway send, by provider and account",
             ["provider", "account"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(_OutboxCollector(outbox))
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """A labelled series, looked up once: `labels()` takes a lock and builds a key on every
+        call, and the webhook path counts three series per request."""
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def webhook(self, route: str, code: int) -> None:
-        self.webhooks.labels(route, str(code)).inc()
+        self._child(self.webhooks, route, str(code)).inc()
+
+    def accepted(self, route: str, jobs: int, duplicates: int) -> None:
+        """Jobs a webhook wrote to the outbox, and those it dropped as duplicates."""
+        self._child(self.jobs, route).inc(jobs)
+        if duplicates:
+            self._child(self.duplicates, route).inc(duplicates)
 
     def on_result(self, job: Any, receipt: Any, seconds: float) -> None:
         """A send finished (receipt) or a job died without one (receipt None)."""

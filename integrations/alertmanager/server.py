@@ -37,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from sms_notify.config import Config
 from sms_notify.errors import ConfigError, ProviderError
@@ -151,10 +152,13 @@ class Authenticator:
             raise Reject(401, f"unauthorized: {reason}", self.challenge)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+class Disconnected(Exception):
+    """The client went away before its body was read: there is nobody to answer."""
+
+
+async def read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
     """The body, refused with 413 past `limit` bytes: by Content-Length before reading, and
     by counting what streams in (a chunked body has no length)."""
-    declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
             raise Reject(400, "Content-Length: not a number")
@@ -162,12 +166,17 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise Reject(413, f"body: larger than the limit of {limit} bytes (server.max_body)")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Disconnected
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise Reject(413, f"body: larger than the limit of {limit} bytes (server.max_body)")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class Writer:
@@ -296,6 +305,80 @@ class Receiver:
         ]
 
 
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class AlertEndpoint:
+    """POST /alert and /alert/{route}: a plain ASGI endpoint under Starlette's router. It is the
+    one path that takes load, so it reads the body and writes its answer itself instead of
+    building Starlette's Request and Response objects (bench/receiver.py)."""
+
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            status, answer, headers = await self.handle(scope, receive)
+        except Disconnected:
+            return
+        body = json.dumps(answer, separators=(",", ":")).encode()
+        await send({"type": "http.response.start", "status": status, "headers": [
+            *JSON_HEADERS, (b"content-length", b"%d" % len(body)),
+            *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def handle(self, scope: Scope, receive: Receive
+                     ) -> tuple[int, dict[str, Any], Mapping[str, str]]:
+        """The status, the JSON answer and extra headers for one webhook call."""
+        receiver, metrics = self.receiver, self.receiver.metrics
+        path_route: str | None = scope.get("path_params", {}).get("route")
+        route_label = UNKNOWN_ROUTE
+        authorization = declared = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"content-length":
+                declared = value
+        try:
+            receiver.auth.check(authorization)
+            body = await read_body(receive, declared, receiver.max_body)
+            if len(body) > 65536:  # a big body decodes off the event loop
+                notification = await run_in_threadpool(parse, body, path_route is None)
+            else:
+                notification = parse(body, receiver_required=path_route is None)
+            route = receiver.route_for(path_route, notification.receiver)
+            route_label = route.name
+            if len(notification.alerts) > 100:  # a big group renders off the event loop
+                jobs = await run_in_threadpool(receiver.jobs, route, notification)
+            else:
+                jobs = receiver.jobs(route, notification)
+            new = None if jobs is None else await receiver.writer.enqueue(jobs)
+        except (Reject, PayloadError) as exc:
+            metrics.webhook(route_label, exc.status)
+            log.warning(logfmt(event="rejected", code=exc.status, error=str(exc)))
+            return exc.status, {"error": str(exc)}, getattr(exc, "headers", {})
+        except OutboxError as exc:
+            metrics.webhook(route_label, 503)
+            log.error(logfmt(event="outbox_error", route=route_label, error=str(exc)))
+            return 503, {"error": f"outbox cannot persist the alert: {exc}; retry later"}, {}
+        metrics.webhook(route.name, 200)
+        result: dict[str, Any]
+        if jobs is None or new is None:
+            result = {"status": "ignored", "reason": "resolved and send_resolved is false"}
+        else:
+            result = {"status": "accepted", "jobs": new, "duplicates": len(jobs) - new}
+            metrics.accepted(route.name, new, len(jobs) - new)
+            if new:
+                receiver.dispatcher.wake()
+        if log.isEnabledFor(logging.INFO):
+            log.info(logfmt(event=result["status"], route=route.name,
+                            status=notification.status, alerts=len(notification.alerts),
+                            jobs=result.get("jobs", 0), duplicates=result.get("duplicates", 0),
+                            group_key=notification.group_key[:200]))
+        result["route"] = route.name
+        return 200, result, {}
+
+
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     return JSONResponse({"error": message}, status_code=status, headers=dict(headers or {}))
 
@@ -314,54 +397,7 @@ def create_app(
     finish the sends in flight; the caller owns (and closes) the outbox."""
     metrics = metrics or Metrics(outbox, config.accounts)
     receiver = Receiver(config, outbox, dispatcher, metrics, routes)
-
-    async def alert(request: Request) -> Response:
-        path_route: str | None = request.path_params.get("route")
-        route_label = UNKNOWN_ROUTE
-        try:
-            receiver.auth.check(request.headers.get("authorization"))
-            body = await read_body(request, receiver.max_body)
-            if len(body) > 65536:  # a big body decodes off the event loop
-                notification = await run_in_threadpool(parse, body, path_route is None)
-            else:
-                notification = parse(body, receiver_required=path_route is None)
-            route = receiver.route_for(path_route, notification.receiver)
-            route_label = route.name
-            if len(notification.alerts) > 100:  # a big group renders off the event loop
-                jobs = await run_in_threadpool(receiver.jobs, route, notification)
-            else:
-                jobs = receiver.jobs(route, notification)
-            result: dict[str, Any]
-            if jobs is None:
-                result = {"status": "ignored", "reason": "resolved and send_resolved is false"}
-            else:
-                new = await receiver.writer.enqueue(jobs)
-                result = {"status": "accepted", "jobs": new, "duplicates": len(jobs) - new}
-        except Reject as exc:
-            metrics.webhook(route_label, exc.status)
-            log.warning(logfmt(event="rejected", code=exc.status, error=str(exc)))
-            return _error(exc.status, str(exc), exc.headers)
-        except PayloadError as exc:
-            metrics.webhook(route_label, exc.status)
-            log.warning(logfmt(event="rejected", code=exc.status, error=str(exc)))
-            return _error(exc.status, str(exc))
-        except OutboxError as exc:
-            metrics.webhook(route_label, 503)
-            log.error(logfmt(event="outbox_error", route=route_label, error=str(exc)))
-            return _error(503, f"outbox cannot persist the alert: {exc}; retry later")
-        metrics.webhook(route.name, 200)
-        if result["status"] == "accepted":
-            metrics.jobs.labels(route.name).inc(result["jobs"])
-            if result["duplicates"]:
-                metrics.duplicates.labels(route.name).inc(result["duplicates"])
-            if result["jobs"]:
-                dispatcher.wake()
-        if log.isEnabledFor(logging.INFO):
-            log.info(logfmt(event=result["status"], route=route.name,
-                            status=notification.status, alerts=len(notification.alerts),
-                            jobs=result.get("jobs", 0), duplicates=result.get("duplicates", 0),
-                            group_key=notification.group_key[:200]))
-        return JSONResponse({**result, "route": route.name})
+    alert = AlertEndpoint(receiver)
 
     async def metrics_endpoint(request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST
