@@ -139,7 +139,11 @@ class Dispatcher:
         return bool(self._threads) and self._threads[0].is_alive() and not self._stopping
 
     def wake(self) -> None:
-        """New jobs are in: look at once instead of at the next poll."""
+        """New jobs are in: look at once instead of at the next poll. A wake already pending
+        covers them (the scheduler clears it before it reads the outbox), so a burst of
+        webhooks does not pull the scheduler thread onto the GIL once per request."""
+        if self._woken:
+            return
         with self._cond:
             self._woken = True
             self._cond.notify_all()
