@@ -1,8 +1,11 @@
-"""The receiver's server stack (Starlette on uvicorn, one process) answering an empty 200.
+"""The receiver's server stack answering an empty 200: the baseline bench/receiver.py measures
+`sms-notify serve` against.
 
     python bench/empty_app.py   # prints "listening on http://127.0.0.1:PORT"
 
-The baseline bench/receiver.py measures `sms-notify serve` against.
+The same stack as `serve`'s /alert: uvicorn (httptools, uvloop), Starlette's router and
+middleware, and a plain ASGI endpoint that reads the whole body and answers. It does nothing
+else: no auth, no JSON, no body in the answer.
 """
 
 from __future__ import annotations
@@ -11,18 +14,23 @@ import socket
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 
-async def alert(request: Request) -> Response:
-    await request.body()
-    return Response(status_code=200)
+class Empty:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
 
 
 def main() -> None:
-    app = Starlette(routes=[Route("/alert/{route:path}", alert, methods=["POST"])])
+    app = Starlette(routes=[Route("/alert/{route:path}", Empty(), methods=["POST"])])
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)

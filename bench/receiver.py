@@ -1,18 +1,22 @@
 """Receiver throughput: `sms-notify serve` against the same server stack answering an empty 200.
 
-    python bench/receiver.py [--seconds 10] [--concurrency 1 10 50]
+    python bench/receiver.py [--seconds 5] [--rounds 3] [--concurrency 1 10 50]
 
 The load generator is wrk (Debian `wrk`) with bench/webhook.lua, posting a real Alertmanager
 0.25 firing payload with a new group key and fingerprint each time, so every request is a
 distinct alert the receiver must commit to its outbox before answering. Reported per
 concurrency, side by side in one run: accepted per second, p50 and p99 time to the 200, for
 
-- the empty handler (the same Starlette/uvicorn stack answering an empty 200),
+- the empty handler (bench/empty_app.py: the same uvicorn/Starlette stack answering an empty
+  200),
 - `serve` delivering at the same time through the sandbox's FastSMS API on this machine (texts
   delivered per second and peak RSS too): the whole job, sharing the CPUs with the deliveries
   and with the sandbox process,
 - `serve` with its deliveries parked (a second sandbox holds every request for a minute):
   the accept path alone, durable commits included.
+
+The three run in turn, round after round, and each rate is divided by the empty handler's rate
+of the same round: this machine's speed drifts by a third between minutes.
 """
 
 from __future__ import annotations
@@ -22,13 +26,14 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import requests
@@ -123,9 +128,32 @@ def write_config(path: Path, sandbox_url: str, outbox: Path) -> Path:
     return path
 
 
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def measure_delivering(serve_url: str, sandbox_url: str, c: int, seconds: int, body: Path
+                       ) -> dict[str, float]:
+    """One wrk run against the delivering receiver, then the wait until every accepted text
+    reached the sandbox (so the next run does not share the CPUs with its deliveries)."""
+    before = delivered(sandbox_url)
+    start = time.perf_counter()
+    result = wrk(serve_url, c, seconds, body)
+    accepted = result["requests"] - result["non2xx"]
+    while delivered(sandbox_url) - before < accepted:
+        if time.perf_counter() - start > seconds + 120:
+            print(f"concurrency {c}: not all delivered after 120 s", file=sys.stderr)
+            break
+        time.sleep(0.5)
+    result["texts_per_s"] = (delivered(sandbox_url) - before) / (time.perf_counter() - start)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=5, help="length of one wrk run")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds of empty / accept-only / delivering runs")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50])
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -133,46 +161,48 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="sms-bench-receiver-"))
     body = body_template(work)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMS_NOTIFY_")}
-    rows = []
     serve = [sys.executable, "-m", "sms_notify", "serve", "--listen", "127.0.0.1:0", "--config"]
-    with server([sys.executable, str(HERE / "empty_app.py")], env) as (empty_url, _):
-        baseline = {c: wrk(empty_url, c, args.seconds, body) for c in args.concurrency}
-    with sandbox("--credits", "100000000", "--fault", "fastsms:slow:60") as parked_url:
-        config = write_config(work / "parked.yml", parked_url, work / "parked.sqlite")
-        with server([*serve, str(config)], env, kill=True) as (serve_url, _):
-            parked = {c: wrk(serve_url, c, args.seconds, body) for c in args.concurrency}
-    with sandbox("--credits", "100000000") as sandbox_url:
+    rows = []
+    with ExitStack() as stack:
+        empty_url, _ = stack.enter_context(server([sys.executable, str(HERE / "empty_app.py")],
+                                                  env))
+        parked_sandbox = stack.enter_context(
+            sandbox("--credits", "100000000", "--fault", "fastsms:slow:60"))
+        config = write_config(work / "parked.yml", parked_sandbox, work / "parked.sqlite")
+        parked_url, _ = stack.enter_context(server([*serve, str(config)], env, kill=True))
+        sandbox_url = stack.enter_context(sandbox("--credits", "100000000"))
         config = write_config(work / "config.yml", sandbox_url, work / "outbox.sqlite")
-        with server([*serve, str(config)], env) as (serve_url, pid):
-            for c in args.concurrency:
-                before = delivered(sandbox_url)
-                start = time.perf_counter()
-                result = wrk(serve_url, c, args.seconds, body)
-                accepted = result["requests"] - result["non2xx"]
-                while delivered(sandbox_url) - before < accepted:
-                    if time.perf_counter() - start > args.seconds + 120:
-                        print(f"concurrency {c}: not all delivered after 120 s", file=sys.stderr)
-                        break
-                    time.sleep(0.5)
-                sent = delivered(sandbox_url) - before
-                texts_per_s = sent / (time.perf_counter() - start)
-                base, alone = baseline[c], parked[c]
-                rows.append([
-                    c, f"{base['rate']:.0f}",
-                    f"{alone['rate']:.0f} ({alone['rate'] / base['rate']:.2f})",
-                    f"{result['rate']:.0f} ({result['rate'] / base['rate']:.2f})",
-                    f"{base['p99']:.1f} / {alone['p99']:.1f} / {result['p99']:.1f}",
-                    f"{base['p50']:.1f} / {alone['p50']:.1f} / {result['p50']:.1f}",
-                    f"{texts_per_s:.0f}", f"{peak_rss_mb(pid):.0f}",
-                    result["non2xx"] + alone["non2xx"],
-                ])
+        serve_url, pid = stack.enter_context(server([*serve, str(config)], env))
+        for c in args.concurrency:
+            runs: dict[str, list[dict[str, float]]] = {"empty": [], "parked": [], "deliv": []}
+            for _ in range(args.rounds):  # interleaved: the machine's speed drifts
+                runs["empty"].append(wrk(empty_url, c, args.seconds, body))
+                runs["parked"].append(wrk(parked_url, c, args.seconds, body))
+                runs["deliv"].append(measure_delivering(serve_url, sandbox_url, c,
+                                                        args.seconds, body))
+            def mid(kind: str, key: str) -> float:
+                return median([r[key] for r in runs[kind]])
+            def ratio(kind: str) -> float:  # each run against the empty run of its round
+                return median([r["rate"] / e["rate"] for r, e in zip(runs[kind], runs["empty"])])
+            rows.append([
+                c, f"{mid('empty', 'rate'):.0f}",
+                f"{mid('parked', 'rate'):.0f} ({ratio('parked'):.2f})",
+                f"{mid('deliv', 'rate'):.0f} ({ratio('deliv'):.2f})",
+                f"{mid('empty', 'p99'):.1f} / {mid('parked', 'p99'):.1f} / "
+                f"{mid('deliv', 'p99'):.1f}",
+                f"{mid('empty', 'p50'):.1f} / {mid('parked', 'p50'):.1f} / "
+                f"{mid('deliv', 'p50'):.1f}",
+                f"{mid('deliv', 'texts_per_s'):.0f}", f"{peak_rss_mb(pid):.0f}",
+                sum(r["non2xx"] for kind in ("parked", "deliv") for r in runs[kind]),
+            ])
     shutil.rmtree(work, ignore_errors=True)
-    print(f"receiver: wrk {args.seconds}s per run, distinct alerts, SQLite WAL outbox "
-          f"({machine()})\n")
+    print(f"receiver: wrk, {args.rounds} interleaved rounds of {args.seconds} s per "
+          f"concurrency, medians; distinct alerts, SQLite WAL outbox ({machine()})\n")
     print(table(["conc.", "empty req/s", "accept-only req/s (ratio)", "delivering req/s (ratio)",
                  "p99 ms empty/accept/deliv.", "p50 ms empty/accept/deliv.", "texts/s sent",
                  "peak RSS MB", "non-2xx"], rows))
-    print("\ngoals at concurrency 10: ratio >= 0.50, p99 < 50 ms, RSS < 100 MB")
+    print("\nratio: a run's rate over the empty handler's rate in the same round (median)."
+          "\ngoals at concurrency 10: ratio >= 0.50, p99 < 50 ms, RSS < 100 MB")
 
 
 if __name__ == "__main__":
