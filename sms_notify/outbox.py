@@ -90,55 +90,20 @@ class Outbox(Protocol):
     """What the receiver and the dispatcher need from a store; SQLite is the one we ship."""
 
     def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
-        now = self.now()
-        self.dedup_window = max(self.dedup_window, dedup_window)
-        dedup = dedup_window > 0
-        fresh: dict[tuple[str, str], Job] = {}  # the batch's own duplicates go first, here
-        candidates: list[Job] = []
-        for job in jobs:
-            if dedup and job.dedup_key:
-                if (job.dedup_key, job.recipient) in fresh:
-                    continue
-                fresh[(job.dedup_key, job.recipient)] = job
-            job.created = job.created or now
-            job.next_at = job.next_at or now
-            job.reference = job.reference or new_reference()
-            job.state = "pending"
-            candidates.append(job)
-        if not candidates:
-            return []
-        since = now - dedup_window if dedup else float("inf")
-        if len(candidates) <= INSERT_ROWS:  # the usual case: one statement, its own transaction
-            try:
-                with self._lock:
-                    return self._insert(self._db, candidates, since)
-            except sqlite3.Error as exc:
-                raise OutboxError(f"outbox {self.path}: {exc}") from None
-        with self._write() as db:
-            return [job for i in range(0, len(candidates), INSERT_ROWS)
-                    for job in self._insert(db, candidates[i : i + INSERT_ROWS], since)]
+        """Persist new jobs and commit before returning; duplicates of (dedup_key, recipient)
+        inside dedup_window are dropped and not returned. Raises OutboxError."""
 
-    @staticmethod
-    def _insert(db: sqlite3.Connection, jobs: list[Job], since: float) -> list[Job]:
-        """One INSERT for many jobs, skipping those whose (dedup_key, recipient) was accepted
-        at or after `since`. One statement is one step: the writer thread gives up the GIL
-        once per batch, not twice per job, so a busy event loop cannot stall the commit."""
-        params = [value for job in jobs for value in _row(job)]
-        params.append(since)
-        cursor = db.execute(_insert_sql(len(jobs)), params)
-        last, count = int(cursor.lastrowid or 0), cursor.rowcount
-        if count == len(jobs):
-            for offset, job in enumerate(jobs):
-                job.id = last - count + 1 + offset
-            return jobs
-        # Some were duplicates: the new rows are the ids just given out, known by reference.
-        ids = dict(db.execute("SELECT reference, id FROM jobs WHERE id BETWEEN ? AND ?",
-                              (last - count + 1, last)).fetchall()) if count > 0 else {}
-        accepted = [job for job in jobs if job.reference in ids]
-        for job in accepted:
-            job.id = int(ids[job.reference])
-        return accepted
+    def stats(self) -> OutboxStats: ...
+    def dead_letters(self, limit: int = 100) -> list[Job]: ...
+    def close(self) -> None: ...
 
+    # For the dispatcher.
+    def due(self, now: float, limit: int) -> list[Job]:
+        """Pending jobs whose next_at has come, oldest first."""
+    def next_due(self) -> float | None:
+        """The earliest next_at of a pending job."""
+    def inflight(self) -> list[Job]:
+        """Jobs a crash left in flight."""
     def save(self, changed: Sequence[Job] = (), new: Sequence[Job] = ()) -> None:
         """Write jobs' new state and add new ones (summaries), in one transaction."""
     def recent(self, recipient: str, since: float) -> int:
@@ -297,21 +262,51 @@ class SqliteOutbox:
     def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
         now = self.now()
         self.dedup_window = max(self.dedup_window, dedup_window)
-        accepted: list[Job] = []
-        with self._write() as db:
-            for job in jobs:
-                if job.dedup_key and dedup_window > 0 and db.execute(
-                    "SELECT 1 FROM jobs WHERE dedup_key = ? AND dedup_key != '' AND recipient = ?"
-                    " AND created >= ?"
-                    " LIMIT 1", (job.dedup_key, job.recipient, now - dedup_window),
-                ).fetchone():
+        dedup = dedup_window > 0
+        fresh: dict[tuple[str, str], Job] = {}  # the batch's own duplicates go first, here
+        candidates: list[Job] = []
+        for job in jobs:
+            if dedup and job.dedup_key:
+                if (job.dedup_key, job.recipient) in fresh:
                     continue
-                job.created = job.created or now
-                job.next_at = job.next_at or now
-                job.reference = job.reference or new_reference()
-                job.state = "pending"
-                job.id = int(db.execute(_INSERT, _row(job)).lastrowid or 0)
-                accepted.append(job)
+                fresh[(job.dedup_key, job.recipient)] = job
+            job.created = job.created or now
+            job.next_at = job.next_at or now
+            job.reference = job.reference or new_reference()
+            job.state = "pending"
+            candidates.append(job)
+        if not candidates:
+            return []
+        since = now - dedup_window if dedup else float("inf")
+        if len(candidates) <= INSERT_ROWS:  # the usual case: one statement, its own transaction
+            try:
+                with self._lock:
+                    return self._insert(self._db, candidates, since)
+            except sqlite3.Error as exc:
+                raise OutboxError(f"outbox {self.path}: {exc}") from None
+        with self._write() as db:
+            return [job for i in range(0, len(candidates), INSERT_ROWS)
+                    for job in self._insert(db, candidates[i : i + INSERT_ROWS], since)]
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, jobs: list[Job], since: float) -> list[Job]:
+        """One INSERT for many jobs, skipping those whose (dedup_key, recipient) was accepted
+        at or after `since`. One statement is one step: the writer thread gives up the GIL
+        once per batch, not twice per job, so a busy event loop cannot stall the commit."""
+        params = [value for job in jobs for value in _row(job)]
+        params.append(since)
+        cursor = db.execute(_insert_sql(len(jobs)), params)
+        last, count = int(cursor.lastrowid or 0), cursor.rowcount
+        if count == len(jobs):
+            for offset, job in enumerate(jobs):
+                job.id = last - count + 1 + offset
+            return jobs
+        # Some were duplicates: the new rows are the ids just given out, known by reference.
+        ids = dict(db.execute("SELECT reference, id FROM jobs WHERE id BETWEEN ? AND ?",
+                              (last - count + 1, last)).fetchall()) if count > 0 else {}
+        accepted = [job for job in jobs if job.reference in ids]
+        for job in accepted:
+            job.id = int(ids[job.reference])
         return accepted
 
     def save(self, changed: Sequence[Job] = (), new: Sequence[Job] = ()) -> None:

@@ -78,6 +78,20 @@ def test_dedup_survives_a_restart(path: str, now: FakeTime) -> None:
     assert reopened.stats().depth == 1
 
 
+@pytest.mark.parametrize("size", [1, 7, 501, 1203])  # one INSERT, and several in one transaction
+def test_a_batch_with_duplicates_returns_exactly_the_stored_jobs(path: str, now: FakeTime,
+                                                                 size: int) -> None:
+    box = SqliteOutbox(path, now=now)
+    box.enqueue([job(A, f"old{i}") for i in range(0, size, 3)], 600)  # every third is known
+    batch = [job(A, f"old{i}") for i in range(size)] + [job(A, f"old{size - 1}"), job(B)]
+    accepted = box.enqueue(batch, 600)
+    expected = [f"old{i}" for i in range(size) if i % 3] + ["k1"]
+    assert [j.dedup_key for j in accepted] == expected
+    for stored in accepted:  # each returned job carries the id of its own row
+        assert box.get(stored.id) == stored
+    assert len(box.jobs()) == len(range(0, size, 3)) + len(expected)
+
+
 def test_jobs_without_a_dedup_key_are_never_dropped(path: str, now: FakeTime) -> None:
     box = SqliteOutbox(path, now=now)
     assert len(box.enqueue([job(key=""), job(key="")], 600)) == 2
