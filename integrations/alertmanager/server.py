@@ -306,6 +306,7 @@ class Receiver:
 
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode  # dumps() builds one per call
 
 
 class AlertEndpoint:
@@ -321,7 +322,7 @@ class AlertEndpoint:
             status, answer, headers = await self.handle(scope, receive)
         except Disconnected:
             return
-        body = json.dumps(answer, separators=(",", ":")).encode()
+        body = _compact_json(answer).encode()
         await send({"type": "http.response.start", "status": status, "headers": [
             *JSON_HEADERS, (b"content-length", b"%d" % len(body)),
             *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]})
