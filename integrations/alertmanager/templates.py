@@ -106,10 +106,10 @@ class Renderer:
         for alert in listed[: 160 * self.max_segments // 4]:  # a line takes at least 4 characters
             where, what = _where(alert, group_common), _what(alert)
             lines.append(f"{where}: {what}" if where and what else where or what or "-")
-        context = _context(data, ())
         name = (common.get("alertname") or (data.get("groupLabels") or {}).get("alertname")
                 or (listed[0]["labels"].get("alertname", "") if listed else ""))
-        count, resolved = context["count"], len(context["resolved"])
+        count = len(listed) + int(data.get("truncatedAlerts") or 0)
+        resolved = sum(a.get("status") != "firing" for a in data.get("alerts") or [])
         head = str(data.get("status") or "").upper() + (f":{count}" if count > 1 else "")
         head += f" {name}" + (f" {common['severity']}" if common.get("severity") else "")
         if data.get("status") == "firing" and resolved:
