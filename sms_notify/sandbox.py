@@ -412,6 +412,9 @@ def wrap(gateway: str, endpoint: Callable[[Request], Any], state: State) -> Endp
                 await _hold(request, fault.delay)
                 return _http_error(504)
             elif fault.kind == "slow":
+                # A busy gateway has the whole request before it is slow to act on it: a client
+                # that gives up (or dies) meanwhile does not stop the text going out.
+                await request.body()
                 await asyncio.sleep(fault.delay)
             else:
                 ex.code = fault.code
