@@ -121,17 +121,28 @@ class Dispatcher:
         self._inbox: queue.SimpleQueue[Task | None] = queue.SimpleQueue()  # for the senders
         self._queue: deque[Task] = deque()  # planned requests waiting for a free sender
         self._pruned = 0.0
+        self._recovering: threading.Thread | None = None
 
     # Life cycle.
     def start(self) -> None:
-        """Recover what a crash left in flight, then send in background threads."""
-        self.recover()
+        """Send in background threads, once what a crash left in flight is settled (DESIGN,
+        Decisions 1). Where the gateway cannot be asked, that is at once: sent again. Where it
+        can, the asking waits out the account's request timeout, in the background: a gateway
+        may take a request after the process that sent it died, and asked at once it would
+        have no trace of it yet."""
+        orphans = self.outbox.inflight()
+        self.recover([j for j in orphans if not self._askable(j.account_name)])
+        askable = [j for j in orphans if self._askable(j.account_name)]
         self._threads = [threading.Thread(target=self._loop, name="sms-notify-dispatch",
                                           daemon=True)]
         self._threads += [threading.Thread(target=self._sender, name=f"sms-notify-send-{i}",
                                            daemon=True) for i in range(self.workers)]
         for thread in self._threads:
             thread.start()
+        if askable:
+            self._recovering = threading.Thread(target=self._recover_later, args=(askable,),
+                                                name="sms-notify-recovery", daemon=True)
+            self._recovering.start()
 
     @property
     def running(self) -> bool:
@@ -155,8 +166,9 @@ class Dispatcher:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._threads:
-            self._threads[0].join(max(0.0, deadline - time.monotonic()))
+        for thread in (self._threads[:1] + [self._recovering] if self._recovering
+                       else self._threads[:1]):
+            thread.join(max(0.0, deadline - time.monotonic()))
         with self._cond:
             while self._busy and time.monotonic() < deadline:
                 self._cond.wait(deadline - time.monotonic())
@@ -187,13 +199,13 @@ class Dispatcher:
         return len(tasks)
 
     # Crash recovery.
-    def recover(self) -> Recovery:
-        """Jobs found in flight were in flight at a crash: sent where the gateway has a trace of
-        their reference, else sent again (DESIGN, Decisions 1)."""
-        jobs = self.outbox.inflight()
+    def recover(self, jobs: Sequence[Job] | None = None) -> Recovery:
+        """Jobs found in flight (all, by default) were in flight at a crash: sent where the
+        gateway has a trace of their reference, else sent again (DESIGN, Decisions 1). Adds
+        to `recovery`; returns what this call found."""
+        jobs = self.outbox.inflight() if jobs is None else list(jobs)
         report = Recovery()
         if not jobs:
-            self.recovery = report
             return report
         now = self.now()
         by_account: dict[str, list[Job]] = defaultdict(list)
@@ -234,8 +246,32 @@ class Dispatcher:
         for job in found_jobs:
             self._report(job, Receipt(Recipient(job.recipient, job.reference),
                                       message_id=job.reference, account=job.account), 0.0)
-        self.recovery = report
+        before = self.recovery
+        self.recovery = Recovery(before.found + report.found, before.resent + report.resent,
+                                 before.blind + report.blind)
         return report
+
+    def _askable(self, account_name: str) -> bool:
+        account = self.accounts.get(account_name)
+        return account is not None and "lookup" in _capabilities(account)
+
+    def _recover_later(self, jobs: list[Job]) -> None:
+        """Ask about `jobs` once their accounts' request timeout has passed since the start;
+        nothing if the dispatcher stops first (they stay in flight for the next start)."""
+        grace = max(self.accounts[j.account_name].timeout for j in jobs)
+        log.info("in-flight jobs from before the restart: %d, looked up in %gs", len(jobs), grace)
+        deadline = time.monotonic() + grace
+        with self._cond:
+            while not self._stopping and (left := deadline - time.monotonic()) > 0:
+                self._cond.wait(left)
+            if self._stopping:
+                return
+        try:
+            self.recover(jobs)
+        except Exception:  # noqa: BLE001 - they stay in flight and are asked about at next start
+            log.exception("recovery look-up failed; the jobs stay in flight until the next start")
+            return
+        self.wake()
 
     # The scheduler.
     def _loop(self) -> None:

@@ -452,6 +452,33 @@ def test_start_recovers_before_sending(fake_gateways, path) -> None:
     assert d.recovery.blind == 2 and sorted(gw.recipients_sent()) == NUMBERS[:2]
 
 
+def test_start_asks_the_gateway_only_once_the_accounts_timeout_has_passed(
+    fake_gateways, lookup_gateway, path
+) -> None:
+    """A gateway may take a request after the process that sent it died: asked at once, it
+    would have no trace yet. The blind ones cannot be asked, so they go at once."""
+    gw = fake_gateways("fake")
+    now = FakeTime(time.time())
+    crash_in_flight(path, now, NUMBERS[:2], ("looked",))
+    box, d = make(path, now)
+    box.enqueue(jobs(NUMBERS[2]), 600)  # and one through a gateway that cannot be asked
+    d._claim(d._plan()[0])
+    box = SqliteOutbox(path)
+    looked = Account("lookupgw", "u", "p", options={"timeout": "0.5"}, name="looked")
+    d = Dispatcher(box, {**ACCOUNTS, "looked": looked}, workers=2)
+    started = time.monotonic()
+    d.start()
+    try:
+        assert d.recovery.blind == 1 and lookup_gateway.asked == []
+        assert d.wait_idle(10)
+        assert time.monotonic() - started >= 0.5
+    finally:
+        d.drain(5)
+    assert set(lookup_gateway.asked[0]) == {j.reference for j in box.jobs()[:2]}
+    assert (d.recovery.found, d.recovery.resent, d.recovery.blind) == (0, 2, 1)
+    assert gw.recipients_sent() == NUMBERS[2:3] and len(lookup_gateway.sent) == 2
+
+
 def test_unanswered_without_lookup_moves_on_after_three_tries_with_a_warning(
     fake_gateways, path, now, caplog
 ) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import sqlite3
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -131,6 +132,55 @@ def test_sigkill_mid_burst_loses_nothing_and_repeats_only_the_unknowable(
         assert max(counts.values()) <= 2
         if gateway == "server2sms":  # it can be asked: exactly once, in flight or not
             assert not twice, twice
+        assert rx.terminate() == 0
+    finally:
+        if rx.proc.poll() is None:
+            rx.kill()
+
+
+def inflight_jobs(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM jobs WHERE state = 'inflight'")
+                   .fetchone()[0])
+
+
+HELD = 5.0  # the gateway holds the request this long before it takes it
+TIMEOUT = 6  # the account's request timeout
+
+
+def test_a_request_the_gateway_takes_after_the_kill_is_found_not_sent_again(
+        tmp_path: Path, fresh_sandbox: Sandbox) -> None:
+    """SIGKILL while the gateway still holds a request, restart at once: the gateway takes the
+    request only after the restart. Asking it straight away would find no trace and send the
+    text again; the look-up waits out the account's request timeout and finds it."""
+    def edit(data: dict[str, Any]) -> None:
+        route = data["routes"]["sms-webhook"]
+        route["to"], route["via"] = [NUMBERS[0]], ["backup"]
+        data["accounts"]["backup"] += f"&timeout={TIMEOUT}"
+
+    config, env = receiver_config(tmp_path, fresh_sandbox, edit)
+    db = tmp_path / "outbox.sqlite"
+    fresh_sandbox.fault(gateway="server2sms", kind="slow", delay=HELD)
+    rx = start_serve(config, env, tmp_path / "serve.log")
+    name = unique("Late")
+    assert rx.post(payload(name)).status_code == 200
+    wait_until(lambda: inflight_jobs(db) == 1, 10, "the text in flight", rx.log)
+    sent = time.monotonic()  # the request leaves within milliseconds of its claim
+    time.sleep(1.0)  # the gateway has it now, and holds it
+    rx.kill()
+    requests.delete(fresh_sandbox.url + "/admin/faults", timeout=10).raise_for_status()
+    rx = start_serve(config, env, tmp_path / "serve2.log")
+    try:
+        restarted = time.monotonic() - sent
+        assert restarted < HELD - 1, f"restarted {restarted:.1f}s after the send: too late to tell"
+
+        def texts() -> list[dict[str, Any]]:
+            return [m for m in fresh_sandbox.inbox() if m["text"].startswith(first_line(name))]
+
+        wait_until(lambda: inflight_jobs(db) == 0, TIMEOUT + 20, "the recovery", rx.log)
+        wait_until(lambda: time.monotonic() - sent > HELD + 1 and texts(), 20, "the text")
+        assert len(texts()) == 1, texts()
+        assert "found_at_gateway=1" in rx.log(), rx.log()[-2000:]
         assert rx.terminate() == 0
     finally:
         if rx.proc.poll() is None:
