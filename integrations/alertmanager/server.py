@@ -353,7 +353,7 @@ class AlertEndpoint:
                 jobs = await run_in_threadpool(receiver.jobs, route, notification)
             else:
                 jobs = receiver.jobs(route, notification)
-            new = None if jobs is None else await receiver.writer.enqueue(jobs)
+            new = 0 if jobs is None else await receiver.writer.enqueue(jobs)
         except (Reject, PayloadError) as exc:
             metrics.webhook(route_label, exc.status)
             log.warning(logfmt(event="rejected", code=exc.status, error=str(exc)))
@@ -364,7 +364,7 @@ class AlertEndpoint:
             return 503, {"error": f"outbox cannot persist the alert: {exc}; retry later"}, {}
         metrics.webhook(route.name, 200)
         result: dict[str, Any]
-        if jobs is None or new is None:
+        if jobs is None:
             result = {"status": "ignored", "reason": "resolved and send_resolved is false"}
         else:
             result = {"status": "accepted", "jobs": new, "duplicates": len(jobs) - new}
