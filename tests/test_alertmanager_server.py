@@ -10,7 +10,9 @@ import base64
 import copy
 import json
 import logging
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -295,6 +297,25 @@ def test_a_body_over_the_limit_is_a_413(rx: Receiver) -> None:
 def test_a_chunked_body_over_the_limit_is_a_413(rx: Receiver) -> None:
     answer = rx.post(iter([b" " * 1000] * 20))  # no Content-Length: counted as it streams
     assert answer.status_code == 413
+
+
+def test_a_client_gone_mid_body_costs_nothing(rx: Receiver, caplog: Any) -> None:
+    """Half a body, then the connection closes: no job, no error logged, the next one works."""
+    caplog.set_level(logging.INFO)
+    host, port = rx.url.removeprefix("http://").split(":")
+    body = json.dumps(alert()).encode()
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(b"POST /alert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     + f"Authorization: Bearer {TOKEN}\r\n".encode()
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[: len(body) // 2])
+    name = "After" + uuid.uuid4().hex[:8]
+    assert rx.post(alert(name)).status_code == 200
+    time.sleep(0.3)  # the receiver notices the closed connection on its own time
+    assert [j.text for j in rx.outbox.jobs()] == [j.text for j in rx.outbox.jobs()
+                                                  if name in j.text]
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+            and r.name.startswith(("sms_notify.alertmanager", "uvicorn"))]
+    assert not said, said  # not a 400 for half a body, not a 500
 
 
 def test_a_body_just_under_the_limit_is_read(rx: Receiver) -> None:
