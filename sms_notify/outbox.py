@@ -118,8 +118,8 @@ _COLUMNS = [f.name for f in fields(Job) if f.name != "id"]
 _INSERT = f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _UPDATE = f"UPDATE jobs SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?"
 _SELECT = f"SELECT id, {', '.join(_COLUMNS)} FROM jobs"
-INSERT_ROWS = 500  # jobs per INSERT statement: 500 x 22 columns stay under SQLite's 32,766
-# bound parameters
+INSERT_ROWS = 500  # jobs per INSERT statement, at most (SQLite's bound-parameter limit may
+# allow fewer: 999 before 3.32, as in Ubuntu 20.04 and RHEL 8)
 
 
 @functools.lru_cache(maxsize=32)
@@ -278,15 +278,18 @@ class SqliteOutbox:
         if not candidates:
             return []
         since = now - dedup_window if dedup else float("inf")
-        if len(candidates) <= INSERT_ROWS:  # the usual case: one statement, its own transaction
-            try:
-                with self._lock:
+        try:
+            with self._lock:
+                # Each job binds one parameter per column, and `since` one more.
+                limit = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+                rows = max(1, min(INSERT_ROWS, (limit - 1) // len(_COLUMNS)))
+                if len(candidates) <= rows:  # the usual case: one statement, one transaction
                     return self._insert(self._db, candidates, since)
-            except sqlite3.Error as exc:
-                raise OutboxError(f"outbox {self.path}: {exc}") from None
+        except sqlite3.Error as exc:
+            raise OutboxError(f"outbox {self.path}: {exc}") from None
         with self._write() as db:
-            return [job for i in range(0, len(candidates), INSERT_ROWS)
-                    for job in self._insert(db, candidates[i : i + INSERT_ROWS], since)]
+            return [job for i in range(0, len(candidates), rows)
+                    for job in self._insert(db, candidates[i : i + rows], since)]
 
     @staticmethod
     def _insert(db: sqlite3.Connection, jobs: list[Job], since: float) -> list[Job]:

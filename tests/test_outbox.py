@@ -92,6 +92,14 @@ def test_a_batch_with_duplicates_returns_exactly_the_stored_jobs(path: str, now:
     assert len(box.jobs()) == len(range(0, size, 3)) + len(expected)
 
 
+def test_a_batch_fits_sqlites_older_parameter_limit(path: str, now: FakeTime) -> None:
+    """SQLite before 3.32 (Ubuntu 20.04, RHEL 8) binds at most 999 parameters a statement."""
+    box = SqliteOutbox(path, now=now)
+    box._db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    accepted = box.enqueue([job(A, f"k{i}") for i in range(100)], 600)
+    assert len(accepted) == 100 and len(box.jobs()) == 100
+
+
 def test_jobs_without_a_dedup_key_are_never_dropped(path: str, now: FakeTime) -> None:
     box = SqliteOutbox(path, now=now)
     assert len(box.enqueue([job(key=""), job(key="")], 600)) == 2
