@@ -261,17 +261,25 @@ class Dispatcher:
         grace = max(self.accounts[j.account_name].timeout for j in jobs)
         log.info("in-flight jobs from before the restart: %d, looked up in %gs", len(jobs), grace)
         deadline = time.monotonic() + grace
+        while self._pause_until(deadline):
+            try:
+                self.recover(jobs)
+            except Exception as exc:  # noqa: BLE001 - the outbox cannot record it: try again
+                if self._stopping:  # shutdown closed the outbox: the next start asks again
+                    log.info("recovery left for the next start: %s", exc)
+                    return
+                log.warning("recovering in-flight jobs failed, again in 1s: %s", exc)
+                deadline = time.monotonic() + 1.0
+                continue
+            self.wake()
+            return
+
+    def _pause_until(self, deadline: float) -> bool:
+        """Wait until `deadline`; False if the dispatcher is stopping."""
         with self._cond:
             while not self._stopping and (left := deadline - time.monotonic()) > 0:
                 self._cond.wait(left)
-            if self._stopping:
-                return
-        try:
-            self.recover(jobs)
-        except Exception:  # noqa: BLE001 - they stay in flight and are asked about at next start
-            log.exception("recovery look-up failed; the jobs stay in flight until the next start")
-            return
-        self.wake()
+            return not self._stopping
 
     # The scheduler.
     def _loop(self) -> None:

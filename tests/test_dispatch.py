@@ -15,7 +15,7 @@ from sms_notify import dispatch, hookimpl, manager
 from sms_notify.dispatch import BACKOFF, Dispatcher, summary_text
 from sms_notify.errors import Category, ProviderError
 from sms_notify.model import Account, Provider, Receipt
-from sms_notify.outbox import Job, SqliteOutbox
+from sms_notify.outbox import Job, OutboxError, SqliteOutbox
 
 from .conftest import FakeGateway
 
@@ -477,6 +477,32 @@ def test_start_asks_the_gateway_only_once_the_accounts_timeout_has_passed(
     assert set(lookup_gateway.asked[0]) == {j.reference for j in box.jobs()[:2]}
     assert (d.recovery.found, d.recovery.resent, d.recovery.blind) == (0, 2, 1)
     assert gw.recipients_sent() == NUMBERS[2:3] and len(lookup_gateway.sent) == 2
+
+
+def test_a_recovery_the_outbox_cannot_record_is_tried_again(
+    lookup_gateway, path, monkeypatch
+) -> None:
+    now = FakeTime(time.time())
+    crash_in_flight(path, now, NUMBERS[:2], ("looked",))
+    box = SqliteOutbox(path)
+    failures = [OutboxError("database is locked")]
+    real_save = box.save
+
+    def save(changed=(), new=()):  # type: ignore[no-untyped-def]
+        if failures and any(j.state != "inflight" for j in changed):
+            raise failures.pop()
+        real_save(changed, new)
+
+    monkeypatch.setattr(box, "save", save)
+    looked = Account("lookupgw", "u", "p", options={"timeout": "0.1"}, name="looked")
+    d = Dispatcher(box, {**ACCOUNTS, "looked": looked}, workers=2)
+    d.start()
+    try:
+        assert d.wait_idle(10)
+    finally:
+        d.drain(5)
+    assert not failures and len(lookup_gateway.asked) == 2  # asked again after the failure
+    assert d.recovery.resent == 2 and len(lookup_gateway.sent) == 2
 
 
 def test_unanswered_without_lookup_moves_on_after_three_tries_with_a_warning(
