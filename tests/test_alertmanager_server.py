@@ -281,6 +281,27 @@ def test_no_auth_configured_means_open(tmp_path: Path, gateways: tuple[ThreadedS
         assert r.post(alert()).status_code == 200
 
 
+def raw_post(rx: Receiver, headers: list[str], body: bytes) -> int:
+    """POST /alert with headers exactly as given (repeats included); the status code."""
+    host, port = rx.url.removeprefix("http://").split(":")
+    head = "".join(f"{h}\r\n" for h in ["POST /alert HTTP/1.1", "Host: x", "Connection: close",
+                                         f"Content-Length: {len(body)}", *headers])
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(head.encode() + b"\r\n" + body)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_the_first_of_two_authorization_headers_counts(rx: Receiver) -> None:
+    """As with Starlette's headers.get(): a proxy that appends its own header changes nothing."""
+    good, bad = f"Authorization: Bearer {TOKEN}", "Authorization: Bearer wrong"
+    body = json.dumps(alert()).encode()
+    assert raw_post(rx, [good, bad], body) == 200
+    assert raw_post(rx, [bad, good], body) == 401
+
+
 def test_auth_is_checked_before_the_body_is_read(rx: Receiver) -> None:
     answer = rx.post(b"x" * 100_000, headers={})
     assert answer.status_code == 401

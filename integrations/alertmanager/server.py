@@ -335,10 +335,10 @@ class AlertEndpoint:
         path_route: str | None = scope.get("path_params", {}).get("route")
         route_label = UNKNOWN_ROUTE
         authorization = declared = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
+        for name, value in scope["headers"]:  # the first of a repeated header counts
+            if name == b"authorization" and authorization is None:
                 authorization = value.decode("latin-1")
-            elif name == b"content-length":
+            elif name == b"content-length" and declared is None:
                 declared = value
         try:
             receiver.auth.check(authorization)
