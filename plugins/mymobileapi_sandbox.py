@@ -179,12 +179,9 @@ class MyMobileApiSimulator:
 
         async def service(request: Request) -> Response:
             ex = exchange(request)
-            call, problem = await read_call(request, NAMESPACE, OPERATIONS)
-            if problem is not None:
-                ex.outcome = f"SOAP fault (HTTP {problem.status_code})"
-                return problem
-            assert call is not None
-            ex.operation = call.operation
+            call = await read_call(request, NAMESPACE, OPERATIONS)
+            if isinstance(call, Response):
+                return call
             value = operate(ex, call, injected(request))
             if not ex.outcome:
                 match = re.search(r"<error>(.*?)</error>", value)

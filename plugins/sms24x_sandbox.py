@@ -202,12 +202,9 @@ class Sms24xSimulator:
 
         async def service(request: Request) -> Response:
             ex = exchange(request)
-            call, problem = await read_call(request, NAMESPACE, OPERATIONS)
-            if problem is not None:
-                ex.outcome = f"SOAP fault (HTTP {problem.status_code})"
-                return problem
-            assert call is not None
-            ex.operation = call.operation
+            call = await read_call(request, NAMESPACE, OPERATIONS)
+            if isinstance(call, Response):
+                return call
             if (code := injected(request)) == SERVER_FAULT:
                 ex.outcome = "SOAP fault soap:Server (injected)"
                 return fault(call.version, "Server was unable to process request. ---> The "

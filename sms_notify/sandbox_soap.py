@@ -15,6 +15,8 @@ from lxml import etree
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .sandbox import exchange
+
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -84,10 +86,22 @@ def fault(version: str, text: str, sender: bool = True, status: int = 500) -> Re
     return Response(envelope(version, node), status_code=status, media_type=CONTENT_TYPE[version])
 
 
-async def read_call(
+async def read_call(request: Request, namespace: str, operations: set[str]) -> Call | Response:
+    """The request's Call, or the fault ASP.NET would answer instead; either goes into the
+    request's log record (its operation, or the fault as its outcome)."""
+    ex = exchange(request)
+    call, problem = await _parse_call(request, namespace, operations)
+    if problem is not None:
+        ex.outcome = f"SOAP fault (HTTP {problem.status_code})"
+        return problem
+    assert call is not None
+    ex.operation = call.operation
+    return call
+
+
+async def _parse_call(
     request: Request, namespace: str, operations: set[str]
 ) -> tuple[Call | None, Response | None]:
-    """The request's Call, or the fault ASP.NET would answer instead."""
     content_type = request.headers.get("content-type", "")
     version = SOAP12 if "soap+xml" in content_type else SOAP11
     body = await request.body()
