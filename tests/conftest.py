@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,27 @@ from sms_notify import hookimpl, manager
 from sms_notify.delivery import Clock
 from sms_notify.errors import ProviderError
 from sms_notify.model import Account, Balance, Provider, Receipt, Submission
+
+
+class FakeTime:
+    """A wall clock the test sets (the outbox and dispatcher take `now=`)."""
+
+    def __init__(self, t: float = 1_700_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def now() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> str:
+    """A fresh outbox file."""
+    return str(tmp_path / "outbox.sqlite")
 
 
 @pytest.fixture(autouse=True)

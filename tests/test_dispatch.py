@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,18 +16,10 @@ from sms_notify.errors import Category, ProviderError
 from sms_notify.model import Account, Provider, Receipt
 from sms_notify.outbox import Job, OutboxError, SqliteOutbox
 
-from .conftest import FakeGateway
+from .conftest import FakeGateway, FakeTime
 
 NUMBERS = [f"+4477009001{i:02d}" for i in range(5)]
 R = NUMBERS[0]
-
-
-class FakeTime:
-    def __init__(self, t: float = 1_700_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class LookupGateway:
@@ -67,16 +58,6 @@ def lookup_gateway() -> Iterator[LookupGateway]:
     manager.register(gw, name="test-lookupgw")
     yield gw
     manager.unregister("test-lookupgw")
-
-
-@pytest.fixture
-def now() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> str:
-    return str(tmp_path / "outbox.sqlite")
 
 
 ACCOUNTS = {

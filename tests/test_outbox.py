@@ -9,30 +9,14 @@ import pytest
 
 from sms_notify.outbox import Job, OutboxError, SqliteOutbox
 
+from .conftest import FakeTime
+
 A, B = "+447700900101", "+447700900102"
-
-
-class FakeTime:
-    def __init__(self, t: float = 1_700_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def job(recipient: str = A, key: str = "k1", text: str = "FIRING DiskFull") -> Job:
     return Job("oncall", recipient, text, ("primary", "backup"), max_segments=2, dedup_key=key,
                summary_key="DiskFull")
-
-
-@pytest.fixture
-def now() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> str:
-    return str(tmp_path / "outbox.sqlite")
 
 
 def test_enqueue_commits_before_it_returns(path: str, now: FakeTime) -> None:
