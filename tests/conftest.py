@@ -37,6 +37,20 @@ def path(tmp_path: Path) -> str:
     return str(tmp_path / "outbox.sqlite")
 
 
+@pytest.fixture
+def apprise_schemas() -> Iterator[None]:
+    """Our schemas registered with Apprise for one test. Apprise's manager is a singleton and
+    unload_modules() forgets third-party schemas, so each test starts from a clean one."""
+    from apprise import NotificationManager
+
+    from sms_notify.integrations.apprise import register
+
+    NotificationManager().unload_modules()
+    register()
+    yield
+    NotificationManager().unload_modules()
+
+
 @pytest.fixture(autouse=True)
 def _no_user_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SMS_NOTIFY_CONFIG", raising=False)

@@ -30,12 +30,7 @@ PLUGIN_FILE = Path(sys.modules["sms_notify.integrations.apprise"].__file__).with
 )
 
 
-@pytest.fixture(autouse=True)
-def apprise_schemas() -> Iterator[None]:
-    NotificationManager().unload_modules()
-    register()
-    yield
-    NotificationManager().unload_modules()
+pytestmark = pytest.mark.usefixtures("apprise_schemas")
 
 
 @pytest.fixture

@@ -48,13 +48,7 @@ SENDER = {"sms24x": "&from=Alerts"}  # 24x refuses a text without a sender
 N1, N2, N3 = "+447700900123", "+447700900124", "+447700900125"
 
 
-@pytest.fixture(autouse=True)
-def apprise_schemas() -> Iterator[None]:
-    """Apprise's manager is a singleton and unload_modules() forgets third-party schemas."""
-    NotificationManager().unload_modules()
-    register()
-    yield
-    NotificationManager().unload_modules()
+pytestmark = pytest.mark.usefixtures("apprise_schemas")
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,6 +115,17 @@ def start_serve(config: Path, env: dict[str, str], log_path: Path, timeout: floa
     proc, url, lines = start_ready(serve_command(config), log_path, READY, child_env(**env),
                                    timeout)
     return Serve(url, proc, log_path, lines)
+
+
+@contextmanager
+def serving(config: Path, env: dict[str, str], log_path: Path) -> Iterator[Serve]:
+    """`serve` for the length of a test, which it must end cleanly (SIGTERM, exit 0)."""
+    receiver = start_serve(config, env, log_path)
+    try:
+        yield receiver
+    finally:
+        if receiver.proc.poll() is None:
+            assert receiver.terminate() == 0, receiver.log()
 
 
 def free_port() -> int:

@@ -24,7 +24,7 @@ from .receiver import (
     am_alert,
     receiver_config,
     start_alertmanager,
-    start_serve,
+    serving,
     unique,
     wait_until,
 )
@@ -49,12 +49,8 @@ def counter(metrics: str, name: str, **labels: str) -> float:
 @pytest.fixture
 def serve(tmp_path: Path, fresh_sandbox: Sandbox) -> Any:
     config, env = receiver_config(tmp_path, fresh_sandbox)
-    receiver = start_serve(config, env, tmp_path / "serve.log")
-    try:
+    with serving(config, env, tmp_path / "serve.log") as receiver:
         yield receiver
-    finally:
-        if receiver.proc.poll() is None:
-            assert receiver.terminate() == 0, receiver.log()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from .conftest import Sandbox
-from .receiver import NUMBERS, Serve, receiver_config, start_serve, unique, wait_until
+from .receiver import NUMBERS, Serve, receiver_config, serving, unique, wait_until
 from .test_receiver_crash import first_line, payload
 
 pytestmark = pytest.mark.e2e
@@ -28,12 +28,8 @@ def rx(tmp_path: Path, fresh_sandbox: Sandbox) -> Any:
         data["accounts"]["primary"] += "&timeout=1"
 
     config, env = receiver_config(tmp_path, fresh_sandbox, edit)
-    receiver = start_serve(config, env, tmp_path / "serve.log")
-    try:
+    with serving(config, env, tmp_path / "serve.log") as receiver:
         yield receiver
-    finally:
-        if receiver.proc.poll() is None:
-            assert receiver.terminate() == 0, receiver.log()
 
 
 def by_gateway(sandbox: Sandbox, name: str) -> Counter[str]:
