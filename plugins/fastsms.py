@@ -195,19 +195,12 @@ def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] |
     lists = [r for r in submission.recipients if r.kind in PROVIDER.list_options]
     if not lists:
         return _send_numbers(account, submission)
-    if len(lists) != len(submission.recipients):
+    if len(submission.recipients) != 1:  # the core sends each list in a request of its own
         raise ProviderError(
-            Category.REQUEST, "lists and numbers cannot share one request", provider=PROVIDER.name
+            Category.REQUEST, "one list or group per request, without numbers",
+            provider=PROVIDER.name,
         )
-    if len(lists) == 1:
-        return [_send_list(account, submission, lists[0])]
-    receipts = []
-    for recipient in lists:
-        try:
-            receipts.append(_send_list(account, submission, recipient))
-        except ProviderError as exc:  # the lists before it went out: a retry would resend them
-            receipts.append(Receipt(recipient, error=exc))
-    return receipts
+    return [_send_list(account, submission, lists[0])]
 
 
 @hookimpl

@@ -9,7 +9,7 @@ from sms_notify.plugins import fastsms
 from sms_notify.cli import main
 from sms_notify.delivery import balance, deliver, status, submit
 from sms_notify.errors import Category, ProviderError
-from sms_notify.model import Recipient
+from sms_notify.model import Recipient, Submission
 from tests.providers_helpers import ENDPOINT, FAST, NUMBERS, account, form, path, query
 
 API = f"{ENDPOINT}/api"
@@ -115,6 +115,19 @@ def test_named_lists_and_groups(gateway, clock, option: str, title: str) -> None
     assert [(r.recipient.kind, r.recipient.address, r.message_id) for r in receipts] == [
         (option, "On call", "9001")
     ]
+
+
+def test_one_request_carries_one_list_and_nothing_else(gateway) -> None:
+    """The core sends each list alone; a request that mixes them is refused before it leaves."""
+    acct = account(f"fastsms://TOKEN@?endpoint={ENDPOINT}")
+    for recipients in ([Recipient("L1", kind="list"), Recipient("G1", kind="group")],
+                       [Recipient("L1", kind="list"), Recipient(NUMBERS[0])]):
+        submission = Submission("hi", recipients)
+        with pytest.raises(ProviderError) as caught:
+            fastsms.sms_notify_send(account=acct, submission=submission)
+        assert caught.value.category is Category.REQUEST
+        assert "one list or group per request" in caught.value.describe()
+    assert not gateway.calls
 
 
 def test_a_list_and_a_group_go_in_a_request_each(gateway, clock) -> None:
