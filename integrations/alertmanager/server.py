@@ -238,14 +238,11 @@ class Writer:
             results: list[Any] = [sum(id(j) in accepted for j in jobs) for jobs, _ in batch]
         except Exception as exc:  # noqa: BLE001 - every waiting request gets it (503 or 500)
             results = [exc] * len(batch)
-        by_loop: dict[Any, list[tuple[asyncio.Future[Any], Any]]] = {}
-        for (_, future), result in zip(batch, results, strict=True):
-            by_loop.setdefault(future.get_loop(), []).append((future, result))
-        for loop, items in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_settle, items)
-            except RuntimeError:  # the loop is gone (shutdown): nobody is waiting
-                pass
+        items = [(future, result) for (_, future), result in zip(batch, results, strict=True)]
+        try:  # one app, one event loop: every waiting request is on it
+            items[0][0].get_loop().call_soon_threadsafe(_settle, items)
+        except RuntimeError:  # the loop is gone (shutdown): nobody is waiting
+            pass
 
 
 def _settle(items: list[tuple[asyncio.Future[Any], Any]]) -> None:
