@@ -23,6 +23,7 @@ import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeGuard
 
 from .delivery import RetryPolicy, chunks, lookup, submit
 from .errors import Category, ProviderError
@@ -130,9 +131,11 @@ class Dispatcher:
         can, the asking waits out the account's request timeout, in the background: a gateway
         may take a request after the process that sent it died, and asked at once it would
         have no trace of it yet."""
-        orphans = self.outbox.inflight()
-        self.recover([j for j in orphans if not self._askable(j.account_name)])
-        askable = [j for j in orphans if self._askable(j.account_name)]
+        askable: list[Job] = []
+        blind: list[Job] = []
+        for job in self.outbox.inflight():
+            (askable if self._askable(self.accounts.get(job.account_name)) else blind).append(job)
+        self.recover(blind)
         self._threads = [threading.Thread(target=self._loop, name="sms-notify-dispatch",
                                           daemon=True)]
         self._threads += [threading.Thread(target=self._sender, name=f"sms-notify-send-{i}",
@@ -215,7 +218,7 @@ class Dispatcher:
         for name, group in by_account.items():
             account = self.accounts.get(name)
             found: dict[str, bool] | None = None
-            if account is not None and "lookup" in _capabilities(account):
+            if self._askable(account):
                 found = {}
                 try:
                     for part in chunks(group, 100):
@@ -251,8 +254,9 @@ class Dispatcher:
                                  before.blind + report.blind)
         return report
 
-    def _askable(self, account_name: str) -> bool:
-        account = self.accounts.get(account_name)
+    @staticmethod
+    def _askable(account: Account | None) -> TypeGuard[Account]:
+        """Whether the gateway can say if it took a reference (DESIGN, Decisions 1)."""
         return account is not None and "lookup" in _capabilities(account)
 
     def _recover_later(self, jobs: list[Job]) -> None:
@@ -391,18 +395,23 @@ class Dispatcher:
             self.outbox.save(jobs)
 
     def _group(self, jobs: Sequence[Job]) -> list[Task]:
-        """Requests of up to the gateway's max_recipients, never one number twice in one."""
+        """Requests of up to the gateway's max_recipients, never one number twice in one: a
+        number's next job of a kind goes in a later request than its last one."""
         groups: dict[tuple[str, str, int], list[Task]] = {}
+        sizes: dict[str, int] = {}
+        last: dict[tuple[str, str, int, str], int] = {}  # (kind, number) -> index of its request
         for job in jobs:
             key = (job.account_name, job.text, job.max_segments)
-            size = provider_for(self.accounts[key[0]].scheme).max_recipients
+            if key[0] not in sizes:
+                sizes[key[0]] = provider_for(self.accounts[key[0]].scheme).max_recipients
             tasks = groups.setdefault(key, [])
-            home = next((t for t in tasks if len(t.jobs) < size
-                         and all(j.recipient != job.recipient for j in t.jobs)), None)
-            if home is None:
-                home = Task(key[0], key[1], key[2], [])
-                tasks.append(home)
-            home.jobs.append(job)
+            start = last.get((*key, job.recipient), -1) + 1
+            index = next((i for i in range(start, len(tasks))
+                          if len(tasks[i].jobs) < sizes[key[0]]), len(tasks))
+            if index == len(tasks):
+                tasks.append(Task(key[0], key[1], key[2], []))
+            tasks[index].jobs.append(job)
+            last[(*key, job.recipient)] = index
         return [t for tasks in groups.values() for t in tasks]
 
     def _limit(self, jobs: list[Job], now: float, changed: list[Job], new: list[Job],
@@ -521,7 +530,7 @@ class Dispatcher:
         job.state, job.next_at = "pending", now + pause
 
     def _gateway_has(self, account: Account, job: Job) -> bool:
-        if "lookup" not in _capabilities(account):
+        if not self._askable(account):
             return False
         try:
             return any(lookup(account, job.references).values())

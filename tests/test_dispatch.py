@@ -145,6 +145,14 @@ def crash_in_flight(path: str, now: FakeTime, numbers: Sequence[str], via: tuple
     assert box.stats().inflight == len(numbers)
 
 
+def test_grouping_never_puts_one_number_twice_in_a_request(fake_gateways, path, now) -> None:
+    fake_gateways("fake")  # two recipients a request
+    _, d = make(path, now)
+    a, b, c = NUMBERS[:3]
+    tasks = d._group(jobs(a, b, a, a, c, b))
+    assert [[j.recipient for j in t.jobs] for t in tasks] == [[a, b], [a, c], [a, b]]
+
+
 def test_inflight_without_lookup_is_resent_and_counted(fake_gateways, path, now, caplog) -> None:
     gw = fake_gateways("fake")
     crash_in_flight(path, now, NUMBERS[:3], ("primary",))
