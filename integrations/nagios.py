@@ -383,12 +383,10 @@ def _notify(args: argparse.Namespace) -> int:
             "no host: give -l HOST (or enable_environment_macros=1 in Nagios, "
             "or HOSTNAME and NOTIFICATIONTYPE in the Icinga 2 command's env)"
         )
-    from sms_notify.config import resolve
+    from sms_notify.config import resolve, route_max_segments
 
     accounts, route_to, config = resolve(args.targets, args.config)
-    routes = getattr(config, "routes", {})
-    route_segments = next((routes[t].max_segments for t in args.targets if t in routes), None)
-    max_segments = args.max_segments or route_segments or 1
+    max_segments = args.max_segments or route_max_segments(config, args.targets) or 1
     started = time.monotonic()
     text, problem = compose(alert, max_segments, args.template, render_share(args.timeout))
     if problem:
@@ -397,17 +395,15 @@ def _notify(args: argparse.Namespace) -> int:
         print(text)
         return EXIT_USAGE if problem else EXIT_OK
 
+    from sms_notify.commands import receipt_line
+    from sms_notify.delivery import RetryPolicy, deliver, has_recipient
+
     to = recipients(args.to, os.environ, route_to)
-    if not to and not any(a.targets for a in accounts) and not any(
-        a.options.get(k) for a in accounts for k in ("list", "group", "phonebook")
-    ):
+    if not has_recipient(accounts, to):
         raise UsageError(
             "no recipient: give --to NUMBER (--to \"$CONTACTPAGER$\" or \"$user.pager$\"), "
             "or a route with `to`"
         )
-
-    from sms_notify.commands import receipt_line
-    from sms_notify.delivery import RetryPolicy, deliver
 
     left = max(0.001, args.timeout - (time.monotonic() - started))  # what the template left
     try:

@@ -72,8 +72,8 @@ def receipt_line(receipt: Receipt) -> str:
 
 
 def send(args: argparse.Namespace) -> int:
-    from .config import resolve
-    from .delivery import RetryPolicy, deliver
+    from .config import resolve, route_max_segments
+    from .delivery import RetryPolicy, deliver, has_recipient
 
     accounts, route_to, config = resolve(args.targets, args.config)
     text = args.message if args.message is not None else sys.stdin.read()
@@ -82,11 +82,9 @@ def send(args: argparse.Namespace) -> int:
     if args.max_segments is not None and args.max_segments < 1:
         raise UsageError("--max-segments must be at least 1")
     to = [*args.to, *route_to]
-    if not to and not any(a.targets for a in accounts) and not any(
-        a.options.get(k) for a in accounts for k in ("list", "group", "phonebook")
-    ):
+    if not has_recipient(accounts, to):
         raise UsageError("no recipient: add targets to the URL or give --to NUMBER")
-    max_segments = args.max_segments or _route_segments(args.targets, config) or 1
+    max_segments = args.max_segments or route_max_segments(config, args.targets) or 1
     receipts = deliver(
         accounts, text.strip("\n"), to,
         region=args.region or (config.region if config else None),
@@ -96,11 +94,6 @@ def send(args: argparse.Namespace) -> int:
     for receipt in receipts:
         print(receipt_line(receipt))
     return EXIT_OK if receipts and all(r.ok for r in receipts) else EXIT_FAILED
-
-
-def _route_segments(names: Sequence[str], config: object) -> int | None:
-    routes = getattr(config, "routes", {})
-    return next((routes[n].max_segments for n in names if n in routes), None)
 
 
 def _one_account(spec: str, config_path: str | None):  # type: ignore[no-untyped-def]

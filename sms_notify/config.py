@@ -10,11 +10,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ConfigError, ProviderError
 from .model import Account, check_sender
-from .urls import parse, quote_secret
+from .urls import check_region, parse, quote_secret
 
 if TYPE_CHECKING:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -172,7 +173,7 @@ def loads(text: str, path: str = "") -> Config:
             if account_name not in config.accounts:
                 raise ConfigError(f"unknown account {account_name!r}", f"{where}.via[{i}]")
         route = Route(str(name), _strings(body.get("to", []), f"{where}.to"), via)
-        route.to = [_check_number(n, config.region, f"{where}.to[{i}]")
+        route.to = [check_number(n, config.region, f"{where}.to[{i}]")
                     for i, n in enumerate(route.to)]
         if "max_segments" in body:
             ms = body["max_segments"]
@@ -218,17 +219,15 @@ def _rate(value: Any, path: str) -> tuple[int, float]:
 
 def _region(value: str, path: str) -> str:
     """A region phonenumbers knows: an unknown one would refuse every national number later."""
-    import phonenumbers
-
-    region = value.strip().upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ConfigError(f"{value!r} is not a region (a country code like GB, DE, ZA)", path)
-    return region
+    try:
+        return check_region(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc), path) from None
 
 
-def _check_number(number: str, region: str | None, path: str) -> str:
-    """A route recipient in E.164; one that cannot be a phone number is refused now, not when
-    an alert is due."""
+def check_number(number: str, region: str | None, path: str) -> str:
+    """A recipient in E.164; one that cannot be a phone number is refused now, not when an
+    alert is due."""
     from .numbers import normalize
 
     try:
@@ -355,3 +354,9 @@ def resolve(
         if spec in config.routes:
             to.extend(config.routes[spec].to)
     return accounts, to, config
+
+
+def route_max_segments(config: Config | None, names: Sequence[str]) -> int | None:
+    """The max_segments of the first route among `names` (send and nagios take route names)."""
+    routes = config.routes if config is not None else {}
+    return next((routes[n].max_segments for n in names if n in routes), None)

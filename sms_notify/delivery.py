@@ -227,6 +227,12 @@ def gateway_lists(account: Account) -> list[Recipient]:
     ]
 
 
+def has_recipient(accounts: Sequence[Account], to: Sequence[str]) -> bool:
+    """Whether a text has anyone to go to: numbers given, an account's own numbers, or a
+    gateway list one of the accounts names."""
+    return bool(to) or any(a.targets or gateway_lists(a) for a in accounts)
+
+
 def deliver(
     accounts: Sequence[Account],
     text: str,

@@ -74,7 +74,8 @@ class FakeGateway:
         return Provider(
             scheme=self.scheme, name=self.scheme.title(), base_url="https://gw.invalid",
             max_recipients=self.max_recipients, max_segments=3,
-            options={"list": "a gateway-side list"}, list_options=("list",),
+            options={"list": "a gateway-side list", "roster": "one no built-in gateway has"},
+            list_options=("list", "roster"),
             capabilities=frozenset({"balance"}),
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sms_notify.delivery import RetryPolicy, balance, deliver, status
+from sms_notify.delivery import RetryPolicy, balance, deliver, has_recipient, status
 from sms_notify.errors import Category, ProviderError
 from sms_notify.manager import providers
 from sms_notify.model import Receipt, Submission
@@ -145,6 +145,15 @@ def test_gateway_lists_go_through_their_own_account(fake_gateways, clock) -> Non
     (receipt,) = receipts
     assert receipt.recipient.kind == "list" and receipt.recipient.address == "oncall"
     assert gw.requests[0][1].recipients[0].kind == "list"
+
+
+def test_a_list_any_provider_declares_is_a_recipient(fake_gateways) -> None:
+    """`send` and `nagios` ask this before sending: a third-party plugin's own list option
+    counts as much as FastSMS's ?list=."""
+    fake_gateways("fake")
+    assert has_recipient([account("fake://u:p@?roster=oncall")], [])
+    assert not has_recipient([account("fake://u:p@?from=Alerts")], [])
+    assert has_recipient([account("fake://u:p@?from=Alerts")], ["+447700900123"])
 
 
 def test_a_plugin_bug_is_a_clear_error_not_a_crash(fake_gateways, clock) -> None:
