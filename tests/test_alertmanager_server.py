@@ -442,6 +442,22 @@ def test_recipients_from_account_urls_count(tmp_path: Path) -> None:
     assert compile_routes(config)["r"].recipients == ("+447700900123",)
 
 
+def test_an_accounts_region_reads_its_national_numbers(tmp_path: Path) -> None:
+    """As `send` reads them: the account's ?region= when the config sets none."""
+    from sms_notify.integrations.alertmanager.server import compile_routes
+
+    config = loads("accounts: {a: 'fastsms://t@07700900123?region=GB'}\nroutes: {r: {via: [a]}}")
+    assert compile_routes(config)["r"].recipients == ("+447700900123",)
+
+
+def test_a_route_with_only_a_gateway_list_says_the_receiver_texts_numbers() -> None:
+    from sms_notify.integrations.alertmanager.server import compile_routes
+
+    config = loads("accounts: {a: 'fastsms://t@?list=oncall'}\nroutes: {r: {via: [a]}}")
+    with pytest.raises(ConfigError, match=r"routes\.r\.to: no recipient.*\?list= are for send"):
+        compile_routes(config)
+
+
 # Bad input: never a 5xx, never a crash, and a valid alert afterwards is still delivered.
 
 CORPUS: list[tuple[Any, dict[str, str] | None]] = [

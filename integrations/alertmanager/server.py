@@ -39,10 +39,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from sms_notify.config import Config
-from sms_notify.errors import ConfigError, ProviderError
+from sms_notify.config import Config, check_number
+from sms_notify.errors import ConfigError
 from sms_notify.listen import address, bind, parse_listen
-from sms_notify.numbers import normalize
 from sms_notify.outbox import Job, OutboxError
 
 from .metrics import UNKNOWN_ROUTE, Metrics
@@ -95,14 +94,15 @@ def compile_routes(config: Config) -> dict[str, CompiledRoute]:
     compiled: dict[str, CompiledRoute] = {}
     for name, route in config.routes.items():
         numbers = dict.fromkeys(route.to)  # E.164 already: the config checked them
-        raw = [(f"accounts.{a}", t) for a in route.via for t in config.accounts[a].targets]
-        for where, number in raw:
-            try:
-                numbers[normalize(number, config.region)] = None
-            except ProviderError as exc:
-                raise ConfigError(exc.text, where) from None
+        for account_name in route.via:  # each account's numbers, in its region as send does
+            account = config.accounts[account_name]
+            region = config.region or account.options.get("region")
+            for number in account.targets:
+                numbers[check_number(number, region, f"accounts.{account_name}")] = None
         if not numbers:
-            raise ConfigError("no recipient: list numbers in 'to'", f"routes.{name}.to")
+            raise ConfigError("no recipient: list numbers in 'to' (the receiver texts numbers; "
+                              "gateway lists such as ?list= are for send, nagios and Apprise)",
+                              f"routes.{name}.to")
         compiled[name] = CompiledRoute(
             name, tuple(numbers), tuple(route.via), route.max_segments, route.send_resolved,
             Renderer(route.template, route.max_segments),
