@@ -46,7 +46,7 @@ from sms_notify.outbox import Job, OutboxError
 
 from .metrics import UNKNOWN_ROUTE, Metrics
 from .payload import Notification, PayloadError, parse, unescape_receiver
-from .templates import Renderer
+from .templates import Renderer, alertname
 
 SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
 log = logging.getLogger("sms_notify.alertmanager")
@@ -256,13 +256,11 @@ def _settle(items: list[tuple[asyncio.Future[Any], Any]]) -> None:
 
 
 class Receiver:
-    """What the endpoints share: config, compiled routes, the outbox, the dispatcher."""
+    """What the endpoints share: compiled routes, auth, the outbox writer, the dispatcher."""
 
     def __init__(self, config: Config, outbox: Any, dispatcher: Any, metrics: Metrics,
                  routes: dict[str, CompiledRoute] | None = None) -> None:
-        self.config = config
         self.routes = routes if routes is not None else compile_routes(config)
-        self.outbox = outbox
         self.dispatcher = dispatcher
         self.metrics = metrics
         self.auth = Authenticator(config.server.bearer_token, config.server.basic_auth)
@@ -292,9 +290,7 @@ class Receiver:
                 notification.data = {**notification.data, "alerts": firing}
         text = route.renderer.render(notification.data)
         key = dedup_key(route.name, notification)
-        data = notification.data
-        summary = (data["commonLabels"].get("alertname") or data["groupLabels"].get("alertname")
-                   or notification.alerts[0]["labels"].get("alertname", "") or route.name)
+        summary = alertname(notification.data) or route.name
         return [
             Job(route=route.name, recipient=number, text=text, via=route.via,
                       max_segments=route.max_segments, dedup_key=key, summary_key=summary)

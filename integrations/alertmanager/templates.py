@@ -60,7 +60,7 @@ def _where(alert: Mapping[str, Any], common: Mapping[str, str] | None = None) ->
     return ""
 
 
-def _what(alert: Mapping[str, Any], common: Mapping[str, str] | None = None) -> str:
+def _what(alert: Mapping[str, Any]) -> str:
     """What is wrong: the summary annotation, else the description, on one line."""
     annotations = alert.get("annotations") or {}
     for key in WHAT_ANNOTATIONS:
@@ -85,7 +85,7 @@ class Renderer:
         default (an alert is never lost to a template bug)."""
         if self._custom is not None:
             try:
-                text = self._custom.render(_context(data, None))
+                text = self._custom.render(_context(data))
                 lines = [line.rstrip() for line in gsm_friendly(text).strip().splitlines()]
                 if any(lines):
                     return _utf8(shorten("\n".join(lines), self.max_segments))
@@ -106,8 +106,7 @@ class Renderer:
         for alert in listed[: 160 * self.max_segments // 4]:  # a line takes at least 4 characters
             where, what = _where(alert, group_common), _what(alert)
             lines.append(f"{where}: {what}" if where and what else where or what or "-")
-        name = (common.get("alertname") or (data.get("groupLabels") or {}).get("alertname")
-                or (listed[0]["labels"].get("alertname", "") if listed else ""))
+        name = alertname(data)
         count = len(listed) + int(data.get("truncatedAlerts") or 0)
         resolved = sum(a.get("status") != "firing" for a in data.get("alerts") or [])
         head = str(data.get("status") or "").upper() + (f":{count}" if count > 1 else "")
@@ -135,6 +134,14 @@ class Renderer:
         return best
 
 
+def alertname(data: Mapping[str, Any]) -> str:
+    """The group's alert name: common to its alerts, its group label, else the first alert's."""
+    first = (_listed(data) or data.get("alerts") or [{}])[0]
+    return str((data.get("commonLabels") or {}).get("alertname")
+               or (data.get("groupLabels") or {}).get("alertname")
+               or (first.get("labels") or {}).get("alertname", ""))
+
+
 def _listed(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The alerts the text lists: a firing group lists its firing alerts, a resolved one all."""
     alerts = data.get("alerts") or []
@@ -143,16 +150,14 @@ def _listed(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return list(alerts)
 
 
-def _context(data: Mapping[str, Any], shown: Sequence[Mapping[str, Any]] | None
-             ) -> dict[str, Any]:
+def _context(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A route template's context: the payload, plus what the default text is made of."""
     alerts = data.get("alerts") or []
-    firing = [a for a in alerts if a.get("status") == "firing"]
-    resolved = [a for a in alerts if a.get("status") != "firing"]
     listed = _listed(data)
-    shown = listed if shown is None else shown
     truncated = int(data.get("truncatedAlerts") or 0)
-    return {**data, "firing": firing, "resolved": resolved, "shown": list(shown),
-            "more": len(listed) - len(shown) + truncated, "count": len(listed) + truncated}
+    return {**data, "firing": [a for a in alerts if a.get("status") == "firing"],
+            "resolved": [a for a in alerts if a.get("status") != "firing"], "shown": listed,
+            "more": truncated, "count": len(listed) + truncated}
 
 
 def _utf8(text: str) -> str:
