@@ -16,7 +16,7 @@ from sms_notify import hookimpl
 from sms_notify.errors import Category, ProviderError
 from sms_notify.http import request, snippet, unexpected
 from sms_notify.model import Account, Balance, Provider, Receipt, Recipient, Submission
-from sms_notify.text import count_parts, is_gsm
+from sms_notify.text import is_gsm
 
 SCHEME = "intellisms"
 PROVIDER = Provider(
@@ -97,7 +97,6 @@ def _post(account: Account, path: str, params: dict[str, Any]) -> str:
 def send_params(submission: Submission) -> dict[str, Any]:
     """The form of one send: numbers in international digits without the plus, GSM text as
     `text`, anything else as type 2 with UCS-2 hex."""
-    parts = count_parts(submission.text).parts
     params: dict[str, Any] = {"to": ",".join(r.digits for r in submission.recipients)}
     if submission.sender:
         digits = submission.sender.removeprefix("+")
@@ -107,7 +106,7 @@ def send_params(submission: Submission) -> dict[str, Any]:
     else:
         params["type"] = "2"
         params["hex"] = submission.text.encode("utf-16-be").hex()
-    params["maxconcat"] = str(min(PROVIDER.max_segments, max(submission.max_segments, parts)))
+    params["maxconcat"] = str(submission.max_segments)  # the core cut the text to fit it
     return params
 
 
