@@ -126,8 +126,9 @@ def _unknown(data: dict[str, Any], allowed: set[str], path: str) -> None:
             raise ConfigError(f"unknown key (known: {', '.join(sorted(allowed))})", where)
 
 
-def loads(text: str, path: str = "") -> Config:
-    """Parse and validate a config document."""
+def loads(text: str, path: str = "", *, templates: bool = True) -> Config:
+    """Parse and validate a config document; `templates=False` skips compiling the route
+    templates, which only the receiver renders (send and nagios start once per alert)."""
     import yaml
 
     try:
@@ -186,7 +187,8 @@ def loads(text: str, path: str = "") -> Config:
             route.send_resolved = body["send_resolved"]
         if body.get("template") is not None:
             route.template = _string(body["template"], f"{where}.template")
-            _check_template(route.template, f"{where}.template")
+            if templates:
+                _check_template(route.template, f"{where}.template")
         config.routes[str(name)] = route
 
     limits = _mapping(data.get("limits"), "limits")
@@ -319,8 +321,8 @@ def _server(body: dict[str, Any]) -> Server:
     return server
 
 
-def load(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load the config from `path`, else $SMS_NOTIFY_CONFIG."""
+def load(path: str | os.PathLike[str] | None = None, *, templates: bool = True) -> Config:
+    """Load the config from `path`, else $SMS_NOTIFY_CONFIG (see loads for `templates`)."""
     path = path or os.environ.get(ENV_VAR)
     if not path:
         raise ConfigError(f"no config file given (use --config FILE or set {ENV_VAR})")
@@ -331,7 +333,7 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 text (byte {exc.start}); save the file as UTF-8",
                           str(path)) from None
-    return loads(text, str(path))
+    return loads(text, str(path), templates=templates)
 
 
 def resolve(
@@ -349,7 +351,7 @@ def resolve(
             accounts.append(parse(spec, Providers()))
             continue
         if config is None:
-            config = load(config_path)
+            config = load(config_path, templates=False)
         accounts.extend(config.accounts_for(spec))
         if spec in config.routes:
             to.extend(config.routes[spec].to)

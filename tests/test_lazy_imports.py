@@ -92,3 +92,23 @@ ONE_PLUGIN = textwrap.dedent("""
 
 def test_a_command_for_one_gateway_imports_only_its_plugin() -> None:
     assert run(ONE_PLUGIN) == {"code": 1, "plugins": ["fastsms"]}
+
+
+# `nagios` with a route whose template only the receiver renders: no Jinja2 for it.
+ROUTE_WITH_TEMPLATE = textwrap.dedent("""
+    import json, sys, tempfile
+    import sms_notify.cli
+
+    config = tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False)
+    config.write("accounts: {a: 'fastsms://T@?endpoint=http://127.0.0.1:9'}\\n"
+                 "routes: {oncall: {to: ['+447700900123'], via: [a],"
+                 " template: '{{ status }} {{ commonLabels.alertname }}'}}\\n")
+    config.close()
+    code = sms_notify.cli.main(["nagios", "oncall", "--config", config.name, "-l", "web01",
+                                "-t", "PROBLEM", "-s", "DOWN", "--dry-run"])
+    print(json.dumps({"code": code, "jinja2": "jinja2" in sys.modules}))
+""")
+
+
+def test_nagios_does_not_compile_the_receivers_route_templates() -> None:
+    assert run(ROUTE_WITH_TEMPLATE) == {"code": 0, "jinja2": False}
