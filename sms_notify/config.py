@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ConfigError, ProviderError
-from .model import Account, check_sender
+from .model import Account
 from .urls import check_region, parse, quote_secret
 
 if TYPE_CHECKING:
@@ -151,11 +151,6 @@ def loads(text: str, path: str = "", *, templates: bool = True) -> Config:
             raise ConfigError("must be a provider URL string", where)
         account = parse(_substitute(url, where, encode=True), known, where)
         account.name = str(name)
-        if account.sender:
-            try:
-                check_sender(known[account.scheme], account.sender)
-            except Exception as exc:
-                raise ConfigError(str(exc), where) from None
         config.accounts[str(name)] = account
 
     defaults = _mapping(data.get("defaults"), "defaults")

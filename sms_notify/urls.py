@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote, unquote
 
-from .errors import ConfigError
-from .model import COMMON_OPTIONS, Account, Provider
+from .errors import ConfigError, ProviderError
+from .model import COMMON_OPTIONS, Account, Provider, check_sender
 
 MASK = "****"
 
@@ -60,6 +60,11 @@ def parse(url: str, providers: Mapping[str, Provider], path: str = "") -> Accoun
         else:
             options[key] = value
     _check_options(options, path)
+    if options.get("from"):
+        try:
+            check_sender(provider, options["from"])
+        except ProviderError as exc:
+            raise ConfigError(str(exc), path) from None
     return Account(scheme, user, password, tuple(targets), options)
 
 

@@ -96,3 +96,10 @@ def test_options_that_cannot_work_are_refused_naming_the_problem(query: str, mes
 
 def test_a_region_is_kept_upper_case() -> None:
     assert parse("fastsms://t@?region=gb", providers()).options["region"] == "GB"
+
+
+def test_a_sender_the_gateway_refuses_is_refused_with_the_url() -> None:
+    """One check for every way in: command line, config file, Apprise."""
+    with pytest.raises(ConfigError, match=r"request: sender 'WayTooLongSender'"):
+        parse("fastsms://t@?from=WayTooLongSender", providers())
+    assert parse("fastsms://t@?from=Alerts", providers()).sender == "Alerts"

@@ -24,7 +24,7 @@ from sms_notify import urls
 from sms_notify.delivery import Clock, RetryPolicy, deliver
 from sms_notify.errors import ConfigError, ProviderError, SmsError
 from sms_notify.manager import providers
-from sms_notify.model import COMMON_OPTIONS, Account, Provider, check_sender
+from sms_notify.model import COMMON_OPTIONS, Account, Provider
 from sms_notify.numbers import normalize
 
 # Query arguments Apprise itself reads on every URL (?format=, ?retry=, ?verify=, ...): they are
@@ -166,9 +166,7 @@ class SmsNotifyBase(NotifyBase):  # type: ignore[misc]
         query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in options.items())
         try:
             account = urls.parse(f"{self.gateway}://{creds}@?{query}", providers())
-            if account.sender:
-                check_sender(provider, account.sender)
-        except (ConfigError, ProviderError) as exc:
+        except ConfigError as exc:
             msg = f"{provider.name} URL: {exc}"
             self.logger.warning(msg)
             raise AppriseImproperlyConfigured(msg) from None
