@@ -43,18 +43,27 @@ def request(
         response = session().request(method, url, timeout=timeout, **kwargs)
     except requests.RequestException as exc:
         raise transport_error(exc, host, timeout, provider) from None
+    error = status_error(response, host, provider)
+    if error is not None:
+        raise error
+    return response
+
+
+def status_error(response: requests.Response, host: str, provider: str) -> ProviderError | None:
+    """What an HTTP status says before the body is read: 429 is a rate limit, 5xx a gateway
+    that is down; None for the rest."""
     if response.status_code == 429:
-        raise ProviderError(
+        return ProviderError(
             Category.RATE_LIMITED, f"{host} answered HTTP 429", code=429, provider=provider
         )
     if response.status_code >= 500:
-        raise ProviderError(
+        return ProviderError(
             Category.UNAVAILABLE,
             f"{host} answered HTTP {response.status_code}: {snippet(response.text)}",
             code=response.status_code,
             provider=provider,
         )
-    return response
+    return None
 
 
 def transport_error(

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from . import safexml
 from .errors import Category, ProviderError
-from .http import USER_AGENT, snippet, transport_error, unexpected
+from .http import USER_AGENT, snippet, status_error, transport_error, unexpected
 from .model import Account, Provider
 
 if TYPE_CHECKING:
@@ -98,17 +98,11 @@ def _post(
         raise transport_error(exc, host, timeout, provider) from None
     if safexml.has_dtd(response.content):  # zeep's own refusal is the second line
         raise _refused(provider)
-    if response.status_code == 429:
-        raise ProviderError(
-            Category.RATE_LIMITED, f"{host} answered HTTP 429", code=429, provider=provider
-        )
+    error = status_error(response, host, provider)
     # ASP.NET sends its SOAP faults with HTTP 500: those go on to zeep, to be read.
-    if response.status_code >= 500 and b"Envelope" not in response.content[:2000]:
-        raise ProviderError(
-            Category.UNAVAILABLE,
-            f"{host} answered HTTP {response.status_code}: {snippet(response.text)}",
-            code=response.status_code, provider=provider,
-        )
+    if error is not None and not (response.status_code >= 500
+                                  and b"Envelope" in response.content[:2000]):
+        raise error
     return response
 
 
@@ -168,6 +162,4 @@ def call(
             Category.REQUEST, f"cannot write the {operation} request: {exc}", provider=name
         ) from None
     except zx.Error as exc:  # XMLSyntaxError, XMLParseError, ...: not the answer of an ASMX
-        raise ProviderError(
-            Category.UNAVAILABLE, f"unexpected answer: {snippet(str(exc))}", provider=name
-        ) from None
+        raise unexpected(name, str(exc)) from None
