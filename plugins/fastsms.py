@@ -143,12 +143,10 @@ def sms_notify_register_providers(register: Callable[[Provider], None]) -> None:
 
 def _source(submission: Submission) -> dict[str, Any]:
     """SourceAddress with its type: 1 (international number, no plus) or 5 (alphanumeric)."""
-    if not submission.sender:
+    sender = submission.sender_field
+    if not sender:
         return {}
-    digits = submission.sender.removeprefix("+")
-    if digits.isdigit():
-        return {"SourceAddress": digits, "SourceTON": "1"}
-    return {"SourceAddress": submission.sender, "SourceTON": "5"}
+    return {"SourceAddress": sender, "SourceTON": "1" if sender.isdigit() else "5"}
 
 
 def _send_numbers(account: Account, submission: Submission) -> list[Receipt]:

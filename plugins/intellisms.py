@@ -99,8 +99,7 @@ def send_params(submission: Submission) -> dict[str, Any]:
     `text`, anything else as type 2 with UCS-2 hex."""
     params: dict[str, Any] = {"to": ",".join(r.digits for r in submission.recipients)}
     if submission.sender:
-        digits = submission.sender.removeprefix("+")
-        params["from"] = digits if digits.isdigit() else submission.sender
+        params["from"] = submission.sender_field
     if is_gsm(submission.text):
         params["text"] = submission.text
     else:

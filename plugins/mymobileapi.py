@@ -185,8 +185,7 @@ def senddata(submission: Submission, is_live: bool, now: datetime) -> str:
     ):
         _add(settings, flag, "True")
     if submission.sender:
-        digits = submission.sender.removeprefix("+")
-        _add(settings, "default_senderid", digits if digits.isdigit() else submission.sender)
+        _add(settings, "default_senderid", submission.sender_field)
     date = f"{now.day:02d}/{MONTHS[now.month - 1]}/{now.year:04d}"
     clock = now.strftime("%H:%M")
     _add(settings, "default_date", date)

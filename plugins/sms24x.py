@@ -153,10 +153,7 @@ def mobile(recipient: Recipient) -> str:
 
 def sender(submission: Submission) -> str:
     """MessageFrom: a name, or a number in digits. Empty when none: 24x answers 02 itself."""
-    if not submission.sender:
-        return ""
-    digits = submission.sender.removeprefix("+")
-    return digits if digits.isdigit() else submission.sender
+    return submission.sender_field
 
 
 def parse_send(answer: str, recipients: Sequence[Recipient]) -> list[Receipt]:

@@ -122,6 +122,13 @@ class Submission:
     max_segments: int = 1
     reference: str = ""  # one reference for the whole request (24x UserField)
 
+    @property
+    def sender_field(self) -> str:
+        """The sender as every gateway here takes it: a number in digits without its plus,
+        else the name; empty when there is none."""
+        digits = (self.sender or "").removeprefix("+")
+        return digits if digits.isdigit() else self.sender or ""
+
 
 @dataclass
 class Receipt:
