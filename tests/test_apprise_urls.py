@@ -376,3 +376,9 @@ def test_secure_flag_follows_the_endpoint_not_the_schema(scheme: str) -> None:
     assert apprise.Apprise.instantiate(good(scheme)).secure is False
     user, _, password = CREDS[scheme].partition(":")
     assert CLASSES[scheme](user=user, password=password or None).secure is True
+
+
+def test_len_counts_a_request_per_list_as_the_core_sends_them() -> None:
+    obj = apprise.Apprise.instantiate(f"fastsms://TOKEN@{N1}/{N2}?list=L1&group=G1",
+                                      suppress_exceptions=False)
+    assert len(obj) == 3  # the two numbers in one request, then the list, then the group

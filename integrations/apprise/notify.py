@@ -21,11 +21,12 @@ from apprise.exception import AppriseImproperlyConfigured
 from apprise.url import URL_TOKEN_ALIASES
 
 from sms_notify import urls
-from sms_notify.delivery import Clock, RetryPolicy, deliver
+from sms_notify.delivery import Clock, RetryPolicy, deliver, gateway_lists, segments_allowed
 from sms_notify.errors import ConfigError, ProviderError, SmsError
 from sms_notify.manager import providers
-from sms_notify.model import COMMON_OPTIONS, Account, Provider
+from sms_notify.model import COMMON_OPTIONS, Account, Provider, Recipient
 from sms_notify.numbers import normalize
+from sms_notify.text import GSM_MULTI, GSM_SINGLE
 
 # Query arguments Apprise itself reads on every URL (?format=, ?retry=, ?verify=, ...): they are
 # not gateway options, so they never reach the core's parser.
@@ -35,7 +36,6 @@ APPRISE_ARGS = frozenset(
 # The common options that become __init__ keywords, in the order url() writes them.
 COMMON_KEYWORDS = ("endpoint", "timeout", "region", "max_segments")
 PHONE_REGEX = (r"^[0-9\s)(+-]+$", "i")
-GSM_PART, GSM_CONCAT_PART = 160, 153
 
 
 def _text(value: Any) -> str | None:
@@ -84,7 +84,7 @@ class SmsNotifyBase(NotifyBase):  # type: ignore[misc]
     # The title is merged into the body: SMS has no title.
     title_maxlen = 0
     # One GSM-7 part; an instance with max_segments raises it (only ?overflow=split|truncate use it).
-    body_maxlen = GSM_PART
+    body_maxlen = GSM_SINGLE
     # The core batches recipients into as few requests as the gateway allows and paces its own
     # retries; Apprise's default of 5.5 s between requests would only add waiting.
     request_rate_per_sec = 0
@@ -144,8 +144,8 @@ class SmsNotifyBase(NotifyBase):  # type: ignore[misc]
         self.secure = (self.account.options.get("endpoint") or provider.base_url).startswith(
             "https://"
         )
-        segments = min(self.account.max_segments or 1, provider.max_segments)
-        self.body_maxlen = GSM_PART if segments <= 1 else GSM_CONCAT_PART * segments
+        segments = segments_allowed(self.account, provider, 1)
+        self.body_maxlen = GSM_SINGLE if segments == 1 else GSM_MULTI * segments
 
     @classmethod
     def _provider(cls) -> Provider:
@@ -190,13 +190,9 @@ class SmsNotifyBase(NotifyBase):  # type: ignore[misc]
         return self._provider()
 
     @property
-    def lists(self) -> list[tuple[str, str]]:
-        """Gateway-side lists named by options, as (option, name): ?list=, ?group=, ?phonebook=."""
-        return [
-            (opt, self.account.options[opt])
-            for opt in self.provider.list_options
-            if self.account.options.get(opt)
-        ]
+    def lists(self) -> list[Recipient]:
+        """Gateway-side lists the account's options name (?list=, ?group=, ?phonebook=)."""
+        return gateway_lists(self.account)
 
     @property
     def url_identifier(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -214,10 +210,10 @@ class SmsNotifyBase(NotifyBase):  # type: ignore[misc]
         return f"{base}{'&' if '?' in base else '?'}{extra}"
 
     def __len__(self) -> int:
-        """Gateway requests one notification takes: numbers and lists, batched as the core does."""
+        """Gateway requests one notification takes, as the core makes them: numbers batched,
+        each list in a request of its own."""
         per = max(1, self.provider.max_recipients)
-        requests = math.ceil(len(self.targets) / per) + math.ceil(len(self.lists) / per)
-        return max(1, requests)
+        return max(1, math.ceil(len(self.targets) / per) + len(self.lists))
 
     def send(
         self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, **kwargs: Any
