@@ -16,6 +16,7 @@ from sms_notify import hookimpl
 from sms_notify.errors import Category, ProviderError
 from sms_notify.http import request, snippet, unexpected
 from sms_notify.model import Account, Balance, Provider, Receipt, Recipient, Submission
+from sms_notify.numbers import match_rows, same_number
 from sms_notify.text import is_gsm
 
 SCHEME = "intellisms"
@@ -64,7 +65,6 @@ _RESULT = r"(ID:\S+|ERR:[A-Z0-9_]+)"
 _SINGLE = re.compile(rf"^{_RESULT}(?:\s.*)?$")
 _LINE = re.compile(rf"^\+?(\d+)\s*,\s*{_RESULT}(?:\s.*)?$")
 _BALANCE = re.compile(r"^BALANCE:\s*(-?\d+(?:\.\d+)?)$")
-_SUFFIX = 9  # national significant digits enough to recognise a number the gateway reformatted
 
 
 def error(code: str) -> ProviderError:
@@ -110,25 +110,17 @@ def send_params(submission: Submission) -> dict[str, Any]:
 
 
 def _match(recipients: Sequence[Recipient], lines: list[tuple[str, str]]) -> dict[int, str]:
-    """Recipient index -> its answer, by exact number, then by trailing digits, then by order
-    among whatever is left when as many lines as recipients remain."""
-    found: dict[int, str] = {}
-    left = list(lines)
-    for rule in (
-        lambda mine, theirs: mine == theirs,
-        lambda mine, theirs: mine[-_SUFFIX:] == theirs[-_SUFFIX:],
-    ):
-        for index, recipient in enumerate(recipients):
-            if index in found:
-                continue
-            hit = next((line for line in left if rule(recipient.digits, line[0])), None)
-            if hit is not None:
-                found[index] = hit[1]
-                left.remove(hit)
+    """Recipient index -> its answer, by exact number, then as the same number written
+    otherwise, then by order among whatever is left when as many lines as recipients remain."""
+    found, left = match_rows(recipients, lines, (
+        lambda r, line: r.digits == line[0],
+        lambda r, line: same_number(r.digits, line[0]),
+    ))
+    answers = {index: line[1] for index, line in found.items()}
     missing = [i for i in range(len(recipients)) if i not in found]
     if missing and len(missing) == len(left):
-        found.update({i: line[1] for i, line in zip(missing, left, strict=True)})
-    return found
+        answers.update({i: line[1] for i, line in zip(missing, left, strict=True)})
+    return answers
 
 
 def parse_send(answer: str, recipients: Sequence[Recipient]) -> list[Receipt]:

@@ -33,6 +33,7 @@ from sms_notify.model import (
     Recipient,
     Submission,
 )
+from sms_notify.numbers import match_rows, same_number
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -111,8 +112,6 @@ STATUSES: dict[str, tuple[str, bool]] = {
     "EXPIRED": ("failed", True),
     "UNKNOWN": ("sent", False),  # sent, no delivery report yet
 }
-
-_SUFFIX = 9  # national significant digits enough to recognise a number the gateway reformatted
 
 
 def call_error(text: str) -> ProviderError:
@@ -252,26 +251,10 @@ def _match(
 ) -> tuple[dict[int, dict[str, str]], list[dict[str, str]]]:
     """Recipient index -> its row, by customerid, then by number (the gateway may write it
     nationally); and the rows that named no recipient left."""
-    found: dict[int, dict[str, str]] = {}
-    left = list(rows)
-    rules: tuple[Callable[[Recipient, dict[str, str]], bool], ...] = (
+    return match_rows(recipients, rows, (
         lambda r, row: bool(r.reference) and row.get("customerid") == r.reference,
-        lambda r, row: len(_digits(row.get("numto", ""))) >= _SUFFIX
-        and r.digits[-_SUFFIX:] == _digits(row.get("numto", ""))[-_SUFFIX:],
-    )
-    for rule in rules:
-        for index, recipient in enumerate(recipients):
-            if index in found or index in taken:
-                continue
-            hit = next((row for row in left if rule(recipient, row)), None)
-            if hit is not None:
-                found[index] = hit
-                left.remove(hit)
-    return found, left
-
-
-def _digits(value: str) -> str:
-    return "".join(c for c in value if c.isdigit())
+        lambda r, row: same_number(r.digits, row.get("numto", "")),
+    ), taken)
 
 
 def message_id(reference: str, eventid: str) -> str | None:

@@ -8,8 +8,14 @@ because an out-of-date table must never silence an alert.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Collection, Sequence
+from typing import TypeVar
 
 from .errors import Category, ProviderError
+from .model import Recipient
+
+T = TypeVar("T")
+SUFFIX_DIGITS = 9  # national significant digits enough to know a number a gateway reformatted
 
 log = logging.getLogger("sms_notify")
 
@@ -36,3 +42,29 @@ def normalize(raw: str, region: str | None = None) -> str:
     if log.isEnabledFor(logging.WARNING) and not phonenumbers.is_valid_number(number):
         log.warning("%s is not a known number range; sending anyway, the gateway decides", e164)
     return e164
+
+
+def same_number(digits: str, written: str) -> bool:
+    """Whether a gateway's `written` form (national, spaced, without the plus) is the number
+    with these international `digits`: the last SUFFIX_DIGITS digits agree."""
+    theirs = "".join(c for c in written if c.isdigit())
+    return len(theirs) >= SUFFIX_DIGITS and digits[-SUFFIX_DIGITS:] == theirs[-SUFFIX_DIGITS:]
+
+
+def match_rows(
+    recipients: Sequence[Recipient], rows: Sequence[T],
+    rules: Sequence[Callable[[Recipient, T], bool]], taken: Collection[int] = (),
+) -> tuple[dict[int, T], list[T]]:
+    """Recipient index -> the gateway's row about it, rule by rule (each row used once, the
+    recipients in `taken` skipped); and the rows no recipient claimed."""
+    found: dict[int, T] = {}
+    left = list(rows)
+    for rule in rules:
+        for index, recipient in enumerate(recipients):
+            if index in found or index in taken:
+                continue
+            hit = next((row for row in left if rule(recipient, row)), None)
+            if hit is not None:
+                found[index] = hit
+                left.remove(hit)
+    return found, left

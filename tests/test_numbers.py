@@ -5,7 +5,8 @@ import logging
 import pytest
 
 from sms_notify.errors import Category, ProviderError
-from sms_notify.numbers import normalize
+from sms_notify.model import Recipient
+from sms_notify.numbers import match_rows, normalize, same_number
 
 
 @pytest.mark.parametrize(
@@ -36,3 +37,22 @@ def test_unknown_range_is_sent_with_a_warning(caplog: pytest.LogCaptureFixture) 
     with caplog.at_level(logging.WARNING, logger="sms_notify"):
         assert normalize("+447700900123") == "+447700900123"
     assert "not a known number range" in caplog.text
+
+
+def test_same_number_knows_a_number_a_gateway_wrote_nationally() -> None:
+    assert same_number("447700900123", "07700 900123")
+    assert same_number("447700900123", "+44 (0)7700-900123")
+    assert not same_number("447700900123", "07700 900124")
+    assert not same_number("447700900123", "900123")  # too few digits to tell
+
+
+def test_match_rows_goes_rule_by_rule_and_uses_each_row_once() -> None:
+    a, b, c = (Recipient(n) for n in ("+447700900123", "+447700900124", "+447700900125"))
+    rows = ["07700900124", "447700900123", "07700900124", "something else"]
+    found, left = match_rows(
+        [a, b, c], rows,
+        (lambda r, row: r.digits == row, lambda r, row: same_number(r.digits, row)),
+        taken={2},
+    )
+    assert found == {0: "447700900123", 1: "07700900124"}
+    assert left == ["07700900124", "something else"]
