@@ -34,16 +34,29 @@ class PayloadError(ValueError):
 class Notification:
     """One validated webhook call. `data` is the normalised payload: the template context."""
 
-    receiver: str
-    status: str
-    alerts: list[dict[str, Any]]
-    group_key: str
-    truncated: int
-    data: dict[str, Any] = field(repr=False, default_factory=dict)
+    data: dict[str, Any] = field(repr=False)
+    group_key: str  # the payload's, or one made from groupLabels for senders that omit it
+
+    @property
+    def receiver(self) -> str:
+        return str(self.data["receiver"])
+
+    @property
+    def status(self) -> str:
+        return str(self.data["status"])
+
+    @property
+    def alerts(self) -> list[dict[str, Any]]:
+        alerts: list[dict[str, Any]] = self.data["alerts"]
+        return alerts
+
+    @property
+    def truncated(self) -> int:
+        return int(self.data["truncatedAlerts"])
 
     @property
     def fingerprints(self) -> list[str]:
-        return sorted(a["fingerprint"] for a in self.alerts)
+        return sorted(a["fingerprint"] for a in self.data["alerts"])
 
 
 def unescape_receiver(name: str) -> str:
@@ -168,7 +181,7 @@ def validate(data: Any, receiver_required: bool = True) -> Notification:
         "truncatedAlerts": truncated,
     }
     group_key = str(normalised["groupKey"]) or "{}:" + json.dumps(group_labels, sort_keys=True)
-    return Notification(receiver, status, alerts, group_key, truncated, normalised)
+    return Notification(normalised, group_key)
 
 
 def parse(body: bytes, receiver_required: bool = True) -> Notification:

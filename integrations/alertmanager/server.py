@@ -286,7 +286,6 @@ class Receiver:
             if not firing:
                 return None
             if len(firing) != len(notification.alerts):
-                notification.alerts = firing
                 notification.data = {**notification.data, "alerts": firing}
         text = route.renderer.render(notification.data)
         key = dedup_key(route.name, notification)
