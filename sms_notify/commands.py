@@ -177,6 +177,11 @@ def check_config(args: argparse.Namespace) -> int:
     from .urls import mask
 
     config = load(args.file)
+    if config.serves:  # what serve would refuse at start
+        from .integrations.alertmanager.server import check_receiver
+        from .listen import parse_listen
+
+        check_receiver(config, parse_listen(config.server.listen)[0])
     for warning in config.warnings:
         print(f"warning: {warning}")
     failed = False

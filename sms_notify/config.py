@@ -29,8 +29,13 @@ ROUTE_KEYS = {"to", "via", "max_segments", "send_resolved", "template"}
 # Filters the Alertmanager receiver adds to route templates (integrations/alertmanager/templates.py
 # passes its functions to template_environment): named here so that check-config knows them.
 TEMPLATE_FILTERS = ("where", "what")
-SERVER_KEYS = {"listen", "bearer_token", "basic_auth", "outbox", "max_body", "synchronous",
-               "max_age", "workers"}
+SERVER_KEYS = {"listen", "bearer_token", "basic_auth", "insecure_no_auth", "outbox", "max_body",
+               "synchronous", "max_age", "workers"}
+MAX_WORKERS = 64  # sender threads; beyond this a typo starts thousands of threads
+MIN_MAX_AGE = 60.0  # seconds: a shorter max_age leaves no time for a retry (a warning)
+# YAML aliases may repeat a node; values the aliases add beyond those written, at most. A
+# 464-byte "billion laughs" expands to 387 million and would take minutes and gigabytes.
+MAX_ALIAS_NODES = 10_000
 
 
 @dataclass
@@ -48,6 +53,7 @@ class Server:
     listen: str = "127.0.0.1:9717"
     bearer_token: str | None = None
     basic_auth: tuple[str, str] | None = None
+    insecure_no_auth: bool = False  # an open receiver on a non-loopback address, on purpose
     outbox: str = "sms-notify-outbox.sqlite"
     max_body: int = 10 * 1024 * 1024
     synchronous: str = "NORMAL"
@@ -65,6 +71,7 @@ class Config:
     server: Server = field(default_factory=Server)
     warnings: list[str] = field(default_factory=list)
     path: str = ""
+    serves: bool = False  # it has a server: block, so check-config checks it as serve does
 
     def accounts_for(self, name: str) -> list[Account]:
         """Accounts named by an account or route name, in failover order."""
@@ -79,9 +86,9 @@ def parse_duration(value: Any, path: str) -> float:
     """Seconds in `10m`, `1h30m`, `45s`, `500ms` or a bare number of seconds."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
         return float(value)
-    text = str(value).strip()
+    text = str(value).strip() if isinstance(value, (str, int, float)) else ""
     if not text or _DURATION.sub("", text):
-        raise ConfigError(f"{value!r} is not a duration (like 30s, 10m, 1h30m)", path)
+        raise ConfigError(f"{_shown(value)} is not a duration (like 30s, 10m, 1h30m)", path)
     return sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
 
 
@@ -129,16 +136,7 @@ def _unknown(data: dict[str, Any], allowed: set[str], path: str) -> None:
 def loads(text: str, path: str = "", *, templates: bool = True) -> Config:
     """Parse and validate a config document; `templates=False` skips compiling the route
     templates, which only the receiver renders (send and nagios start once per alert)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}not valid YAML ({problem})", path) from None
-    data = _mapping(data, "(top level)")
+    data = _mapping(_yaml(text, path), "(top level)")
     _unknown(data, TOP_KEYS, "")
     from .manager import Providers
 
@@ -165,6 +163,8 @@ def loads(text: str, path: str = "", *, templates: bool = True) -> Config:
         if "via" not in body:
             raise ConfigError("missing 'via': the accounts to send through, in order", where)
         via = _strings(body["via"], f"{where}.via")
+        if not via:
+            raise ConfigError("empty: name at least one account to send through", f"{where}.via")
         for i, account_name in enumerate(via):
             if account_name not in config.accounts:
                 raise ConfigError(f"unknown account {account_name!r}", f"{where}.via[{i}]")
@@ -200,17 +200,93 @@ def loads(text: str, path: str = "", *, templates: bool = True) -> Config:
         )
 
     config.server = _server(_mapping(data.get("server"), "server"))
+    config.serves = "server" in data
+    if config.server.max_age < MIN_MAX_AGE:
+        config.warnings.append(f"server.max_age: {config.server.max_age:g}s leaves no time "
+                               "for a retry: a job dies at its first failure")
     return config
 
 
+def _yaml(text: str, path: str) -> Any:
+    """The document, like yaml.safe_load, but refused when aliases expand it past
+    MAX_ALIAS_NODES values (checked on the node graph, before anything is built) or when it
+    nests deeper than the parser can follow."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        sizes = _expanded_sizes(node)
+        if sizes[id(node)] - len(sizes) > MAX_ALIAS_NODES:
+            raise ConfigError(f"YAML aliases expand the config to {sizes[id(node)]} values, "
+                              f"refused (at most {MAX_ALIAS_NODES} repeated by aliases)",
+                              _biggest_key(node, sizes) or path)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}not valid YAML ({problem})", path) from None
+    except RecursionError:
+        raise ConfigError("not valid YAML (nested too deeply)", path) from None
+    finally:
+        loader.dispose()
+
+
+def _children(node: Any) -> list[Any]:
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _expanded_sizes(root: Any) -> dict[int, int]:
+    """id(node) -> how many values the node stands for once every alias is copied out; one
+    entry per distinct node. Iterative: an alias chain must not cost a deep recursion."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if done:
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes
+
+
+def _biggest_key(root: Any, sizes: dict[int, int]) -> str:
+    """The top-level key whose value aliases blow up most, to name in the error."""
+    import yaml
+
+    if not isinstance(root, yaml.MappingNode) or not root.value:
+        return ""
+    key, _ = max(root.value, key=lambda pair: sizes[id(pair[1])])
+    return str(key.value) if isinstance(key, yaml.ScalarNode) else ""
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value as an error quotes it: repr, cut short (a config value may be huge)."""
+    text = repr(value) if not isinstance(value, (list, dict)) else f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _rate(value: Any, path: str) -> tuple[int, float]:
-    text = str(value)
+    text = str(value) if isinstance(value, (str, int)) else ""
     count, sep, window = text.partition("/")
     if not sep or not count.strip().isdigit() or int(count) < 1:
-        raise ConfigError(f"{value!r} is not a rate like 20/1h", path)
+        raise ConfigError(f"{_shown(value)} is not a rate like 20/1h", path)
     seconds = parse_duration(window.strip(), path)
     if seconds <= 0:  # a zero window would divide by zero or never limit anything
-        raise ConfigError(f"{value!r}: the window must be longer than 0", path)
+        raise ConfigError(f"{_shown(value)}: the window must be longer than 0", path)
     return int(count), seconds
 
 
@@ -281,19 +357,26 @@ def _server(body: dict[str, Any]) -> Server:
         if not ok:
             raise ConfigError(f"{server.listen!r} must be HOST:PORT, port 0 to 65535",
                               "server.listen")
-    if body.get("bearer_token") is not None:
-        server.bearer_token = _string(body["bearer_token"], "server.bearer_token")
-    if body.get("basic_auth") is not None:
+    if "bearer_token" in body:
+        server.bearer_token = _secret(body["bearer_token"], "server.bearer_token")
+    if "basic_auth" in body:
         auth = _mapping(body["basic_auth"], "server.basic_auth")
         _unknown(auth, {"username", "password"}, "server.basic_auth")
         if "username" not in auth or "password" not in auth:
             raise ConfigError("needs username and password", "server.basic_auth")
         server.basic_auth = (
-            _string(auth["username"], "server.basic_auth.username"),
-            _string(auth["password"], "server.basic_auth.password"),
+            _secret(auth["username"], "server.basic_auth.username"),
+            _secret(auth["password"], "server.basic_auth.password"),
         )
     if server.bearer_token and server.basic_auth:
         raise ConfigError("use bearer_token or basic_auth, not both", "server")
+    if "insecure_no_auth" in body:
+        if not isinstance(body["insecure_no_auth"], bool):
+            raise ConfigError("must be true or false", "server.insecure_no_auth")
+        server.insecure_no_auth = body["insecure_no_auth"]
+        if server.insecure_no_auth and (server.bearer_token or server.basic_auth):
+            raise ConfigError("insecure_no_auth: true and credentials contradict each other; "
+                              "keep one", "server")
     if "outbox" in body:
         server.outbox = _string(body["outbox"], "server.outbox")
     if "max_body" in body:
@@ -308,12 +391,49 @@ def _server(body: dict[str, Any]) -> Server:
         server.synchronous = sync
     if "max_age" in body:
         server.max_age = parse_duration(body["max_age"], "server.max_age")
+        if server.max_age <= 0:
+            raise ConfigError("must be longer than 0: every job would die unsent",
+                              "server.max_age")
     if "workers" in body:
         w = body["workers"]
-        if isinstance(w, bool) or not isinstance(w, int) or w < 1:
-            raise ConfigError("must be a whole number of at least 1", "server.workers")
+        if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= MAX_WORKERS:
+            raise ConfigError(f"must be a whole number from 1 to {MAX_WORKERS}",
+                              "server.workers")
         server.workers = w
     return server
+
+
+def _secret(value: Any, path: str) -> str:
+    """A credential: set but empty (`${T}` with T empty, or nothing after the key) would let
+    anyone in, so it is an error rather than 'no authentication'."""
+    text = "" if value is None else _string(value, path)
+    if not text:
+        raise ConfigError("is empty: an empty secret would let anyone in (is its environment "
+                          "variable set?); remove the key to serve without authentication",
+                          path)
+    return text
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach `host` (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def check_exposure(server: Server, host: str, path: str) -> None:
+    """No unauthenticated receiver beyond loopback unless insecure_no_auth says so (DESIGN,
+    Decisions 16): anyone who can reach it could text the on-call phones."""
+    if server.bearer_token or server.basic_auth or server.insecure_no_auth or is_loopback(host):
+        return
+    raise ConfigError(f"{host} is not a loopback address and the receiver has no "
+                      "authentication: set server.bearer_token or server.basic_auth (or "
+                      "server.insecure_no_auth: true to serve it open)", path)
 
 
 def load(path: str | os.PathLike[str] | None = None, *, templates: bool = True) -> Config:

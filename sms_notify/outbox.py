@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -75,6 +76,33 @@ class Job:
 
 class OutboxError(Exception):
     """The outbox cannot persist (disk full, locked, corrupt): the receiver answers 503."""
+
+
+class OutboxInUse(OutboxError):
+    """Another process holds the outbox file (DESIGN, Decisions 14: one serve per SQLite file)."""
+
+
+def claim(path: str) -> int:
+    """Hold `path`.lock with flock for as long as the returned descriptor is open; it names our
+    pid for the next one who tries. The kernel releases it when the holder dies, SIGKILL too."""
+    import fcntl
+
+    lock = f"{path}.lock"
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise OutboxError(f"outbox {path}: cannot create {lock}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise OutboxInUse(f"{path} is held by sms-notify serve pid {holder} (one serve per "
+                          "SQLite outbox: stop that one, or give this one another "
+                          "server.outbox)") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
 
 
 @dataclass
@@ -180,10 +208,13 @@ class SqliteOutbox:
     anyway, and one connection keeps prepared statements warm."""
 
     def __init__(
-        self, path: str, synchronous: str = "NORMAL", *, now: Callable[[], float] = time.time
+        self, path: str, synchronous: str = "NORMAL", *, now: Callable[[], float] = time.time,
+        exclusive: bool = False,
     ) -> None:
+        """`exclusive`: hold the file for this process alone (see claim), as serve does."""
         if synchronous.upper() not in ("NORMAL", "FULL"):
             raise ValueError("synchronous must be NORMAL or FULL")
+        self._claim = claim(path) if exclusive else None
         self.path = path
         self.now = now
         self.dedup_window = 0.0  # the longest seen, so pruning never forgets a live dedup key
@@ -201,6 +232,7 @@ class SqliteOutbox:
             self._db.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
+            self._release()
             raise OutboxError(f"outbox {path}: {exc}") from None
         self._readers = threading.local()
         self._closed = threading.Event()
@@ -386,3 +418,9 @@ class SqliteOutbox:
                 self._db.close()
             except sqlite3.Error:
                 pass
+        self._release()
+
+    def _release(self) -> None:
+        if self._claim is not None:
+            os.close(self._claim)
+            self._claim = None

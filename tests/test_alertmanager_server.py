@@ -63,10 +63,13 @@ class Receiver:
     outbox: Any
     dispatcher: Any
     state: Any  # the sandbox's state: inbox, faults
-    headers: dict[str, str]
+    headers: dict[str, Any]
 
     def post(self, payload: Any, route: str | None = None, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("headers", self.headers)
+        """POST as Alertmanager does: its credentials and Content-Type: application/json,
+        unless `headers` says otherwise."""
+        kwargs["headers"] = {"Content-Type": "application/json",
+                             **kwargs.get("headers", self.headers)}
         path = "/alert" if route is None else f"/alert/{route}"
         if isinstance(payload, (dict, list)):
             kwargs["json"] = payload
@@ -90,19 +93,20 @@ def gateways() -> Iterator[tuple[ThreadedServer, Any]]:
 
 @contextmanager
 def receiver(directory: Path, gateways: tuple[ThreadedServer, Any], auth: str = "bearer",
-             max_body: int = 8192) -> Iterator[Receiver]:
+             max_body: int = 8192, token: str = TOKEN) -> Iterator[Receiver]:
     sandbox, state = gateways
+    directory.mkdir(parents=True, exist_ok=True)
     auth_yaml = {
-        "bearer": f"  bearer_token: {json.dumps(TOKEN)}",
-        "basic": "  basic_auth: {username: am, password: " + json.dumps(TOKEN) + "}",
+        "bearer": f"  bearer_token: {json.dumps(token)}",
+        "basic": "  basic_auth: {username: am, password: " + json.dumps(token) + "}",
         "none": "",
     }[auth]
     config = loads(CONFIG.format(endpoint=sandbox.url, outbox=directory / "outbox.sqlite",
                                  max_body=max_body, auth=auth_yaml))
     outbox, dispatcher, metrics = build(config)
-    headers = {"bearer": {"Authorization": f"Bearer {TOKEN}"},
+    headers = {"bearer": {"Authorization": f"Bearer {token}".encode()},
                "basic": {"Authorization": "Basic " + base64.b64encode(
-                   f"am:{TOKEN}".encode()).decode()},
+                   f"am:{token}".encode()).decode()},
                "none": {}}[auth]
     try:
         app = create_app(config, outbox, dispatcher, metrics=metrics, drain_timeout=5)
@@ -275,6 +279,40 @@ def test_basic_auth(tmp_path: Path, gateways: tuple[ThreadedServer, Any]) -> Non
             assert r.post(alert(), headers={"Authorization": junk}).status_code == 401
 
 
+@pytest.mark.parametrize("secret", ["p\u00e4ss-\u00e9t\u00e9-\u2603", "\u00fcser:\u00e9"])
+def test_a_non_ascii_secret_matches_its_utf8_bytes(tmp_path: Path,
+                                                   gateways: tuple[ThreadedServer, Any],
+                                                   secret: str) -> None:
+    """Clients send a token's UTF-8 bytes (curl, Go's net/http): those must match."""
+    with receiver(tmp_path, gateways, token=secret) as r:
+        bearer = b"Bearer " + secret.encode()
+        assert r.post(alert(), headers={"Authorization": bearer}).status_code == 200
+        latin1 = b"Bearer " + secret.encode("utf-8").decode("latin-1").encode("utf-8")
+        assert r.post(alert(), headers={"Authorization": latin1}).status_code == 401
+    with receiver(tmp_path / "basic", gateways, auth="basic", token=secret) as r:
+        basic = b"Basic " + base64.b64encode(b"am:" + secret.encode())
+        assert r.post(alert(), headers={"Authorization": basic}).status_code == 200
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", "application/jsonx"])
+def test_a_body_not_declared_json_is_a_415(rx: Receiver, content_type: str | None) -> None:
+    """What a web page can POST cross-site without a CORS preflight never gets in."""
+    headers = {**rx.headers, "Content-Type": content_type} if content_type else rx.headers
+    body = json.dumps(alert()).encode()
+    answer = requests.post(rx.url + "/alert", data=body, headers=headers, timeout=10)
+    assert answer.status_code == 415, answer.text
+    assert "application/json" in answer.json()["error"]
+    assert rx.outbox.jobs() == []
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "Application/JSON; charset=utf-8",
+                                          "application/vnd.alertmanager+json"])
+def test_json_content_types_are_accepted(rx: Receiver, content_type: str) -> None:
+    answer = rx.post(alert(), headers={**rx.headers, "Content-Type": content_type})
+    assert answer.status_code == 200, answer.text
+
+
 def test_no_auth_configured_means_open(tmp_path: Path, gateways: tuple[ThreadedServer, Any]
                                        ) -> None:
     with receiver(tmp_path, gateways, auth="none") as r:
@@ -285,6 +323,7 @@ def raw_post(rx: Receiver, headers: list[str], body: bytes) -> int:
     """POST /alert with headers exactly as given (repeats included); the status code."""
     host, port = rx.url.removeprefix("http://").split(":")
     head = "".join(f"{h}\r\n" for h in ["POST /alert HTTP/1.1", "Host: x", "Connection: close",
+                                         "Content-Type: application/json",
                                          f"Content-Length: {len(body)}", *headers])
     with socket.create_connection((host, int(port)), timeout=10) as conn:
         conn.sendall(head.encode() + b"\r\n" + body)

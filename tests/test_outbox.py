@@ -156,3 +156,17 @@ def test_a_locked_database_is_an_outbox_error(path: str) -> None:
         other.execute("ROLLBACK")
         other.close()
     assert len(box.enqueue([job()], 600)) == 1
+
+
+def test_an_exclusive_outbox_is_held_by_one_process_at_a_time(path: str) -> None:
+    """serve opens its outbox exclusively (DESIGN, Decisions 14); tools and tests need not."""
+    import os
+
+    from sms_notify.outbox import OutboxInUse
+
+    held = SqliteOutbox(path, exclusive=True)
+    with pytest.raises(OutboxInUse, match=f"held by sms-notify serve pid {os.getpid()} "):
+        SqliteOutbox(path, exclusive=True)
+    SqliteOutbox(path).close()  # a reader, such as the outbox command, is not refused
+    held.close()
+    SqliteOutbox(path, exclusive=True).close()  # released with the descriptor

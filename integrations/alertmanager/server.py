@@ -6,7 +6,8 @@ Alertmanager receiver"), so the answer is the contract:
 - 200 once the jobs (one per route and recipient) are committed to the durable outbox, or the
   payload needs nothing sent (a resolved group on a route with send_resolved false, a duplicate);
 - 4xx with a JSON {"error": ...} naming what is wrong, for what can never succeed: 400 bad JSON,
-  401 bad credentials, 404 unknown route, 413 body over server.max_body, 422 wrong shape;
+  401 bad credentials, 404 unknown route, 413 body over server.max_body, 415 a body not
+  declared application/json, 422 wrong shape;
 - 503 when the outbox cannot persist, so Alertmanager tries again.
 
 Sending happens in the core's dispatcher, in the background; this module only translates.
@@ -39,7 +40,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from sms_notify.config import Config, check_number
+from sms_notify.config import Config, check_exposure, check_number, is_loopback
 from sms_notify.errors import ConfigError
 from sms_notify.listen import address, bind, parse_listen
 from sms_notify.outbox import Job, OutboxError
@@ -88,9 +89,18 @@ class CompiledRoute:
     renderer: Renderer
 
 
+def check_receiver(config: Config, host: str) -> dict[str, CompiledRoute]:
+    """What serve refuses at start, for serve and check-config alike: an open receiver beyond
+    loopback, and routes that can never send. The compiled routes."""
+    check_exposure(config.server, host, "server.listen")
+    return compile_routes(config)
+
+
 def compile_routes(config: Config) -> dict[str, CompiledRoute]:
     """Every route of the config, checked once at start: a number in an account's URL that
     cannot be a phone number is a config error now, not a lost alert later."""
+    if not config.routes:
+        raise ConfigError("the receiver needs at least one route", "routes")
     compiled: dict[str, CompiledRoute] = {}
     for name, route in config.routes.items():
         numbers = dict.fromkeys(route.to)  # E.164 already: the config checked them
@@ -130,16 +140,18 @@ class Authenticator:
     def enabled(self) -> bool:
         return self.bearer is not None or self.basic is not None
 
-    def check(self, header: str | None) -> None:
-        """Raise Reject(401) unless the Authorization header carries the configured secret."""
+    def check(self, header: bytes | None) -> None:
+        """Raise Reject(401) unless the Authorization header carries the configured secret.
+        The header's bytes are compared with the secret's UTF-8 bytes, as a client sends
+        a token that is not ASCII."""
         if not self.enabled:
             return
-        scheme, _, value = (header or "").strip().partition(" ")
+        scheme, _, value = (header or b"").strip().partition(b" ")
         value = value.strip()
         ok = False
-        if self.bearer is not None and scheme.lower() == "bearer":
-            ok = hmac.compare_digest(value.encode("utf-8", "replace"), self.bearer)
-        elif self.basic is not None and scheme.lower() == "basic":
+        if self.bearer is not None and scheme.lower() == b"bearer":
+            ok = hmac.compare_digest(value, self.bearer)
+        elif self.basic is not None and scheme.lower() == b"basic":
             try:
                 user, sep, password = base64.b64decode(value, validate=True).partition(b":")
             except (binascii.Error, ValueError):
@@ -150,6 +162,16 @@ class Authenticator:
         if not ok:
             reason = "missing credentials" if not header else "wrong credentials"
             raise Reject(401, f"unauthorized: {reason}", self.challenge)
+
+
+def check_json(content_type: bytes | None) -> None:
+    """Raise Reject(415) unless the body is declared JSON, as Alertmanager declares it: a web
+    page can POST text/plain (or no type) to any address without a CORS preflight."""
+    media = (content_type or b"").partition(b";")[0].strip().lower()
+    if media != b"application/json" and not (media.startswith(b"application/")
+                                             and media.endswith(b"+json")):
+        shown = media.decode("latin-1")[:100] or "none"
+        raise Reject(415, f"Content-Type: {shown}; the body must be application/json")
 
 
 class Disconnected(Exception):
@@ -326,14 +348,17 @@ class AlertEndpoint:
         receiver, metrics = self.receiver, self.receiver.metrics
         path_route: str | None = scope.get("path_params", {}).get("route")
         route_label = UNKNOWN_ROUTE
-        authorization = declared = None
+        authorization = declared = content_type = None
         for name, value in scope["headers"]:  # the first of a repeated header counts
             if name == b"authorization" and authorization is None:
-                authorization = value.decode("latin-1")
+                authorization = value
             elif name == b"content-length" and declared is None:
                 declared = value
+            elif name == b"content-type" and content_type is None:
+                content_type = value
         try:
             receiver.auth.check(authorization)
+            check_json(content_type)
             body = await read_body(receive, declared, receiver.max_body)
             if len(body) > 65536:  # a big body decodes off the event loop
                 notification = await run_in_threadpool(parse, body, path_route is None)
@@ -462,7 +487,7 @@ def build(config: Config) -> tuple[Any, Any, Metrics]:
     from sms_notify.outbox import SqliteOutbox
 
     try:
-        outbox = SqliteOutbox(config.server.outbox, config.server.synchronous)
+        outbox = SqliteOutbox(config.server.outbox, config.server.synchronous, exclusive=True)
     except OutboxError as exc:
         raise ConfigError(f"cannot open the outbox: {exc}", "server.outbox") from None
     metrics = Metrics(outbox, config.accounts)
@@ -480,15 +505,16 @@ def serve(args: argparse.Namespace) -> int:
     from sms_notify.config import load
 
     config = load(args.config)
-    if not config.routes:
-        raise ConfigError("the receiver needs at least one route", "routes")
     # Sender threads hold the GIL for the CPU part of each gateway request; a short switch
     # interval lets the event loop answer webhooks in between (p99 to the 200).
     sys.setswitchinterval(SWITCH_INTERVAL)
     for warning in config.warnings:
         log.warning(warning)
     host, port = args.listen or parse_listen(config.server.listen)
-    routes = compile_routes(config)  # config errors before anything is opened
+    routes = check_receiver(config, host)  # config errors before anything is opened
+    if config.server.insecure_no_auth and not is_loopback(host):
+        log.warning(logfmt(event="no_auth", listen=host,
+                           reason="insecure_no_auth: anyone who reaches it can send texts"))
     outbox, dispatcher, metrics = build(config)
     shown = ""
 
