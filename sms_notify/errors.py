@@ -84,10 +84,14 @@ class ProviderError(SmsError):
 
     def redact(self, secrets: Iterable[str]) -> ProviderError:
         """Mask the account's secrets in the text: some gateways echo the request back in
-        their error answers, and this text reaches logs, output and Apprise warnings."""
+        their error answers, and this text reaches logs, output and Apprise warnings. Control
+        and format characters go too (a terminal escape, a bidi override), whichever way the
+        answer was decoded."""
+        text = "".join(c if c.isprintable() else " " if c.isspace() else "" for c in self.text)
         for secret in secrets:
             if secret:
-                self.text = _cut_prefix(self.text.replace(secret, "****"), secret)
+                text = _cut_prefix(text.replace(secret, "****"), secret)
+        self.text = text
         self.args = (self.describe(),)
         return self
 

@@ -3,11 +3,16 @@
 Timeouts, refused connections and 5xx are `unavailable`, 429 is `rate_limited`: the convention
 every gateway follows (WIRE-NOTES). Error texts name the host, never the URL, because some
 gateways take credentials in the query string.
+
+An answer is read up to MAX_ANSWER bytes, within the request's timeout, and its control bytes
+are dropped before anything reads it: what a gateway (or whatever answers in its place) sends
+reaches logs, the outbox and terminals.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -17,6 +22,9 @@ if TYPE_CHECKING:
     import requests
 
 USER_AGENT = "sms-notify/0.1"
+MAX_ANSWER = 1024 * 1024  # bytes; the gateways' answers here are a few hundred
+# C0 controls but tab, newline and carriage return, and DEL: NUL, ESC (terminal escapes), ...
+CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _local = threading.local()
 
 
@@ -40,13 +48,46 @@ def request(
 
     host = urlsplit(url).netloc
     try:
-        response = session().request(method, url, timeout=timeout, **kwargs)
+        response = session().request(method, url, timeout=timeout, stream=True, **kwargs)
+        read(response, timeout, provider)
     except requests.RequestException as exc:
         raise transport_error(exc, host, timeout, provider) from None
     error = status_error(response, host, provider)
     if error is not None:
         raise error
     return response
+
+
+def read(response: requests.Response, timeout: float, provider: str) -> None:
+    """Read a streamed answer into response.content: at most MAX_ANSWER bytes (decoded, so a
+    compressed bomb counts at its real size) and within `timeout` in all (a drip-fed answer
+    cannot hold a sender), control bytes dropped. Raises ProviderError past the cap and
+    requests' exceptions for the rest, as requests itself would."""
+    import requests
+    from urllib3.exceptions import HTTPError, ReadTimeoutError
+
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        # read1: what one read of the socket brings (read() waits for a whole chunk)
+        while chunk := response.raw.read1(64 * 1024, decode_content=True):
+            size += len(chunk)
+            if size > MAX_ANSWER:
+                raise unexpected(provider, f"more than {MAX_ANSWER // 1024} KiB, not read")
+            if time.monotonic() > deadline:
+                raise requests.exceptions.ReadTimeout("the whole answer took longer")
+            chunks.append(chunk)
+    except (requests.RequestException, ProviderError):
+        response.close()
+        raise
+    except (ReadTimeoutError, TimeoutError) as exc:
+        response.close()
+        raise requests.exceptions.ReadTimeout(exc) from None
+    except (HTTPError, OSError) as exc:  # what requests would raise as ConnectionError
+        response.close()
+        raise requests.exceptions.ConnectionError(exc) from None
+    response._content = b"".join(chunks).translate(None, CONTROL_BYTES)
 
 
 def status_error(response: requests.Response, host: str, provider: str) -> ProviderError | None:
@@ -85,8 +126,9 @@ def transport_error(
 
 
 def snippet(text: str, limit: int = 120) -> str:
-    """A gateway's answer shortened to one readable line, for errors."""
-    line = " ".join(text.split())
+    """A gateway's answer shortened to one readable line, for errors: no control or format
+    characters (terminal escapes, bidi overrides), whatever decoding produced them."""
+    line = "".join(c for c in " ".join(text.split()) if c.isprintable())
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 

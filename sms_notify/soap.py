@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from . import safexml
 from .errors import Category, ProviderError
-from .http import USER_AGENT, snippet, status_error, transport_error, unexpected
+from .http import USER_AGENT, read, snippet, status_error, transport_error, unexpected
 from .model import Account, Provider
 
 if TYPE_CHECKING:
@@ -92,8 +92,10 @@ def _post(
     host = urlsplit(address).netloc
     try:
         response = session.post(
-            address, data=message, headers={**headers, "User-Agent": USER_AGENT}, timeout=timeout
+            address, data=message, headers={**headers, "User-Agent": USER_AGENT},
+            timeout=timeout, stream=True,
         )
+        read(response, timeout, provider)  # capped, control bytes dropped, before zeep
     except requests.RequestException as exc:
         raise transport_error(exc, host, timeout, provider) from None
     if safexml.has_dtd(response.content):  # zeep's own refusal is the second line
