@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -43,16 +45,57 @@ class ConfigError(SmsError):
         super().__init__(f"{path}: {message}" if path else message)
 
 
-def _cut_prefix(text: str, secret: str, ellipsis: str = "...") -> str:
-    """Mask the start of a secret left where an answer was cut short ("...pass..."): a
-    shortened gateway answer can end in the middle of an echoed password."""
-    if not text.endswith(ellipsis):
-        return text
-    body = text[: -len(ellipsis)]
-    for size in range(min(len(secret) - 1, len(body)), 2, -1):
-        if body.endswith(secret[:size]):
-            return body[:-size] + "****" + ellipsis
-    return text
+MASK = "****"
+MIN_SECRET = 3  # shorter values are not masked: every such fragment would garble the text
+_PREFIX_CHARS = 64  # how much of a secret's start is recognised where an answer was cut
+# the start of an encoded character, where the cut fell inside it: %C3%A, \u00, &#x2
+_PARTIAL = (r"(?:(?:%[0-9a-fA-F]{0,2})+|\\(?:u[0-9a-fA-F]{0,4})?(?:\\(?:u[0-9a-fA-F]{0,3})?)?"
+            r"|&\#?[xX]?[0-9a-zA-Z]{0,7})?")
+
+
+def _char_forms(char: str) -> str:
+    """A regex for one character of a secret in every form a gateway, a proxy's error page or
+    our own error text may show it: raw, percent-encoded (either case, `+` for a space),
+    JSON-escaped, XML/HTML character references and entities, and UTF-8 read as Latin-1."""
+    import html.entities
+    import json
+
+    forms = {re.escape(char)}
+    hexes = [f"{b:02x}" for b in char.encode("utf-8")]
+    forms.add("".join(f"%{_either_case(h)}" for h in hexes))
+    units = char.encode("utf-16-be")
+    forms.add("".join(rf"\\u{_either_case(units[i:i + 2].hex())}"
+                      for i in range(0, len(units), 2)))
+    forms.add(re.escape(json.dumps(char)[1:-1]))
+    forms.add(rf"&\#0*{ord(char)};")
+    forms.add(rf"&\#[xX]0*{_either_case(f'{ord(char):x}')};")
+    name = html.entities.codepoint2name.get(ord(char))
+    if name:
+        forms.add(rf"&{name};")
+    if char == "'":
+        forms.add("&apos;")
+    if char.isspace():
+        forms |= {r"\s+", r"\+"}
+    if not char.isascii():
+        forms.add(re.escape(char.encode("utf-8").decode("latin-1")))
+    return "(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")"
+
+
+def _either_case(hex_digits: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in hex_digits)
+
+
+@functools.lru_cache(maxsize=64)
+def _secret_pattern(secret: str) -> re.Pattern[str]:
+    """The secret whole, in any mix of its forms; or its first MIN_SECRET or more characters
+    where a shortened text ends in "..." (a snippet cut in the middle of an echoed password)."""
+    forms = [_char_forms(c) for c in secret]
+    prefix = forms[:_PREFIX_CHARS]
+    tail = ""
+    for form in reversed(prefix[MIN_SECRET:]):
+        tail = f"(?:{form}{tail})?"
+    cut = "".join(prefix[:MIN_SECRET]) + tail + _PARTIAL + r"(?=\.\.\.$)"
+    return re.compile(f"{''.join(forms)}|{cut}")
 
 
 class ProviderError(SmsError):
@@ -88,9 +131,9 @@ class ProviderError(SmsError):
         and format characters go too (a terminal escape, a bidi override), whichever way the
         answer was decoded."""
         text = "".join(c if c.isprintable() else " " if c.isspace() else "" for c in self.text)
-        for secret in secrets:
-            if secret:
-                text = _cut_prefix(text.replace(secret, "****"), secret)
+        for secret in sorted(set(secrets), key=len, reverse=True):
+            if len(secret) >= MIN_SECRET:
+                text = _secret_pattern(secret).sub(MASK, text)
         self.text = text
         self.args = (self.describe(),)
         return self

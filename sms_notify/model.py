@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from html import escape as html_escape
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 from .errors import Category, ProviderError
 
@@ -77,17 +76,13 @@ class Account:
         return base.rstrip("/") + path
 
     def secrets(self, provider: Provider) -> list[str]:
-        """What must never be shown, as it may appear in a gateway's echo: the password (and
-        a token, which sits in the user part), raw and percent-encoded. Values shorter than 3
-        characters are not masked: replacing every such fragment would garble the text."""
+        """What must never be shown: the password, and a token (which sits in the user part).
+        ProviderError.redact masks each in every form a gateway may echo it (percent-, JSON-
+        and XML-encoded...)."""
         values = [self.password]
         if provider.credentials == ("token",):
             values.append(self.user)
-        found: set[str] = set()
-        for value in values:
-            if len(value) >= 3:
-                found |= {value, quote(value, safe=""), quote_plus(value), html_escape(value)}
-        return sorted(found, key=len, reverse=True)  # longest first: encodings contain the raw
+        return [v for v in values if v]
 
     def label(self) -> str:
         """How output and logs name this account: its config name, else scheme and endpoint host.

@@ -74,6 +74,15 @@ class Job:
         return self.via[self.account_index] if self.via else ""
 
 
+def masked_location(location: str) -> str:
+    """server.outbox as logs and errors show it: the password of a URL masked
+    (`postgresql://USER:PASSWORD@HOST/DB`, DESIGN, Decisions 14), a file path as it is."""
+    import re
+
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:).*@", r"\1****@", location,
+                  flags=re.DOTALL)
+
+
 class OutboxError(Exception):
     """The outbox cannot persist (disk full, locked, corrupt): the receiver answers 503."""
 
@@ -91,14 +100,15 @@ def claim(path: str) -> int:
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        raise OutboxError(f"outbox {path}: cannot create {lock}: {exc.strerror}") from None
+        raise OutboxError(f"outbox {masked_location(path)}: cannot create its lock file: "
+                          f"{exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
         os.close(fd)
-        raise OutboxInUse(f"{path} is held by sms-notify serve pid {holder} (one serve per "
-                          "SQLite outbox: stop that one, or give this one another "
+        raise OutboxInUse(f"{masked_location(path)} is held by sms-notify serve pid {holder} "
+                          "(one serve per SQLite outbox: stop that one, or give this one another "
                           "server.outbox)") from None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
@@ -216,6 +226,7 @@ class SqliteOutbox:
             raise ValueError("synchronous must be NORMAL or FULL")
         self._claim = claim(path) if exclusive else None
         self.path = path
+        self.where = masked_location(path)  # how messages name it
         self.now = now
         self.dedup_window = 0.0  # the longest seen, so pruning never forgets a live dedup key
         self._lock = threading.Lock()
@@ -227,13 +238,13 @@ class SqliteOutbox:
             self._db.execute("PRAGMA busy_timeout = 5000")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
-                raise OutboxError(f"outbox {path}: cannot use WAL mode (got {mode})")
+                raise OutboxError(f"outbox {self.where}: cannot use WAL mode (got {mode})")
             self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             self._db.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             self._release()
-            raise OutboxError(f"outbox {path}: {exc}") from None
+            raise OutboxError(f"outbox {self.where}: {exc}") from None
         self._readers = threading.local()
         self._closed = threading.Event()
         threading.Thread(target=self._checkpoints, name="sms-notify-outbox-checkpoint",
@@ -283,13 +294,13 @@ class SqliteOutbox:
                         self._db.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
-                raise OutboxError(f"outbox {self.path}: {exc}") from None
+                raise OutboxError(f"outbox {self.where}: {exc}") from None
 
     def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
         try:
             return self._reader().execute(sql, args).fetchall()
         except sqlite3.Error as exc:
-            raise OutboxError(f"outbox {self.path}: {exc}") from None
+            raise OutboxError(f"outbox {self.where}: {exc}") from None
 
     def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
         now = self.now()
@@ -318,7 +329,7 @@ class SqliteOutbox:
                 if len(candidates) <= rows:  # the usual case: one statement, one transaction
                     return self._insert(self._db, candidates, since)
         except sqlite3.Error as exc:
-            raise OutboxError(f"outbox {self.path}: {exc}") from None
+            raise OutboxError(f"outbox {self.where}: {exc}") from None
         with self._write() as db:
             return [job for i in range(0, len(candidates), rows)
                     for job in self._insert(db, candidates[i : i + rows], since)]

@@ -170,3 +170,15 @@ def test_an_exclusive_outbox_is_held_by_one_process_at_a_time(path: str) -> None
     SqliteOutbox(path).close()  # a reader, such as the outbox command, is not refused
     held.close()
     SqliteOutbox(path, exclusive=True).close()  # released with the descriptor
+
+
+@pytest.mark.parametrize(("location", "masked"), [
+    ("postgresql://sms:s3cr%40t@db.example:5432/sms", "postgresql://sms:****@db.example:5432/sms"),
+    ("postgres://sms:p@ss:w@rd@db/sms?sslmode=require", "postgres://sms:****@db/sms?sslmode=require"),
+    ("postgresql://sms@db/sms", "postgresql://sms@db/sms"),
+    ("/var/lib/sms-notify/outbox.sqlite", "/var/lib/sms-notify/outbox.sqlite"),
+])
+def test_an_outbox_urls_password_is_masked_where_it_is_shown(location: str, masked: str) -> None:
+    from sms_notify.outbox import masked_location as shown
+
+    assert shown(location) == masked

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import html
 import http.server
+import json
 import os
+import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 import pytest
 import responses
@@ -84,3 +88,74 @@ def test_send_with_failover_never_shows_a_secret(echo_server: str) -> None:
     assert "answered HTTP 500" in done.stdout + done.stderr  # the echo really came back
     for leak in LEAKS:
         assert leak not in done.stdout and leak not in done.stderr, leak
+
+
+# A gateway, proxy or error page that quotes the request back in its own encoding.
+ODD = "Pa\"ss\\w\u00e9&'rd 9"  # JSON escapes " \ é; XML escapes & ' "; percent-encoding all
+
+
+def _lower_hex(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), text)
+
+
+ECHOES: dict[str, Callable[[str], str]] = {
+    "json": lambda raw: json.dumps({"error": "bad request", "request": raw}),
+    "json-utf8": lambda raw: json.dumps({"request": raw}, ensure_ascii=False),
+    "xml": lambda raw: f"<error>{html.escape(raw)}</error>",
+    "xml-apos": lambda raw: f"<error>{html.escape(raw).replace('&#x27;', '&apos;')}</error>",
+    "xml-decimal": lambda raw: f"<e>{html.escape(raw).replace('&#x27;', '&#39;')}</e>",
+    "percent-lower": lambda raw: f"<p>Proxy error for /send?{_lower_hex(quote(raw, safe='='))}</p>",
+    "percent-plus-lower": lambda raw: f"denied: {_lower_hex(quote_plus(raw, safe='='))}",
+}
+FORMS = [ODD, json.dumps(ODD)[1:-1], json.dumps(ODD, ensure_ascii=False)[1:-1], html.escape(ODD),
+         html.escape(ODD).replace("&#x27;", "&apos;"), html.escape(ODD).replace("&#x27;", "&#39;"),
+         quote(ODD, safe=""), _lower_hex(quote(ODD, safe="")), quote_plus(ODD),
+         _lower_hex(quote_plus(ODD)), "Pa%22ss", "Pa\\\"ss", "Pa&quot;ss", "w\\u00e9&"]
+
+
+class EncodingEcho(http.server.BaseHTTPRequestHandler):
+    """Answers with the request's decoded form fields, re-encoded as `server.echo` says."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        raw = " ".join(f"{k}={v}" for k, v in parse_qsl(body + "&" + urlsplit(self.path).query))
+        answer = self.server.echo(raw).encode()  # type: ignore[attr-defined]
+        self.send_response(self.server.status)  # type: ignore[attr-defined]
+        self.send_header("Content-Length", str(len(answer)))
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.end_headers()
+        self.wfile.write(answer)
+
+    do_GET = do_POST
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(params=[500, 200], ids=["error-page", "unexpected-answer"])
+def encoding_echo(request: pytest.FixtureRequest) -> Iterator[http.server.HTTPServer]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EncodingEcho)
+    server.status = request.param  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+@pytest.mark.parametrize("echo", list(ECHOES))
+def test_an_echoed_secret_is_masked_in_every_encoding(
+        encoding_echo: http.server.HTTPServer, echo: str) -> None:
+    """`send` and `balance` as a user runs them, logging at their most verbose: the gateway's
+    answer quotes the password JSON-, XML- or percent-encoded (lower-case hex), and nothing of
+    it reaches stdout or stderr, the `unexpected answer: ...` snippet included."""
+    encoding_echo.echo = ECHOES[echo]  # type: ignore[attr-defined]
+    url = (f"intellisms://user:{quote(ODD, safe='')}@447700900123"
+           f"?endpoint=http://127.0.0.1:{encoding_echo.server_address[1]}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMS_NOTIFY_")}
+    for args in (["send", url, "--timeout", "2", "-m", "x", "-vv"], ["balance", url, "-vv"]):
+        done = subprocess.run([sys.executable, "-m", "sms_notify", *args], capture_output=True,
+                              text=True, timeout=60, env=env, check=False)
+        shown = done.stdout + done.stderr
+        assert done.returncode == 1, shown
+        assert "****" in shown, shown  # the echo came back, masked
+        for form in FORMS:
+            assert form not in shown, (form, shown)

@@ -43,7 +43,7 @@ from starlette.types import Receive, Scope, Send
 from sms_notify.config import Config, check_exposure, check_number, is_loopback
 from sms_notify.errors import ConfigError
 from sms_notify.listen import address, bind, parse_listen
-from sms_notify.outbox import Job, OutboxError
+from sms_notify.outbox import Job, OutboxError, masked_location
 
 from .metrics import UNKNOWN_ROUTE, Metrics
 from .payload import Notification, PayloadError, parse, unescape_receiver
@@ -521,7 +521,7 @@ def serve(args: argparse.Namespace) -> int:
     def ready() -> None:
         print(f"{READY}{shown}", flush=True)
         log.info(logfmt(event="ready", listen=shown, routes=",".join(sorted(config.routes)),
-                        outbox=config.server.outbox, pid=os.getpid()))
+                        outbox=masked_location(config.server.outbox), pid=os.getpid()))
 
     try:
         app = create_app(config, outbox, dispatcher, metrics=metrics, on_ready=ready,

@@ -89,3 +89,16 @@ def test_an_empty_token_does_not_start(tmp_path: Path, fresh_sandbox: Sandbox) -
     done = run_serve(config, {**env, "SMS_NOTIFY_TOKEN": ""})
     assert done.returncode == 2, done
     assert "server.bearer_token: is empty" in done.stderr
+
+
+def test_an_outbox_urls_password_is_never_shown(tmp_path: Path, fresh_sandbox: Sandbox) -> None:
+    """server.outbox will take a database URL; whatever becomes of it, its password stays out
+    of what serve prints."""
+    def edit(data: dict[str, Any]) -> None:
+        data["server"]["outbox"] = "postgresql://sms:TopSecret99@127.0.0.1:9/sms"
+
+    config, env = receiver_config(tmp_path, fresh_sandbox, edit)
+    done = run_serve(config, env)
+    assert done.returncode != 0, done
+    assert "server.outbox" in done.stderr and "sms:****@127.0.0.1:9" in done.stderr, done.stderr
+    assert "TopSecret99" not in done.stdout + done.stderr
