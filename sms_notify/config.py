@@ -311,14 +311,16 @@ def check_number(number: str, region: str | None, path: str) -> str:
 
 def template_environment(
     filters: dict[str, Callable[..., Any]] | None = None,
+    kind: type[ImmutableSandboxedEnvironment] | None = None,
 ) -> ImmutableSandboxedEnvironment:
     """The sandbox route templates run in, shared by the receiver and the config check so that
     a template check-config accepts compiles in serve too. Filters not given are stand-ins that
-    only make their names known (enough to compile)."""
+    only make their names known (enough to compile); `kind` is the receiver's subclass, which
+    adds run-time limits only."""
     from jinja2 import ChainableUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
+    env = (kind or ImmutableSandboxedEnvironment)(autoescape=False, undefined=ChainableUndefined)
     for name in TEMPLATE_FILTERS:
         env.filters[name] = (filters or {}).get(name, _stand_in)
     return env

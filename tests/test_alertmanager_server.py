@@ -49,6 +49,7 @@ routes:
   team a/b c: {{to: ["+447700900126"], via: [backup]}}
   quiet: {{to: ["+447700900127"], via: [primary], send_resolved: false}}
   long: {{to: ["+447700900128"], via: [primary], max_segments: 3}}
+{routes}
 dedup_window: 10m
 server:
   outbox: {outbox}
@@ -93,7 +94,7 @@ def gateways() -> Iterator[tuple[ThreadedServer, Any]]:
 
 @contextmanager
 def receiver(directory: Path, gateways: tuple[ThreadedServer, Any], auth: str = "bearer",
-             max_body: int = 8192, token: str = TOKEN) -> Iterator[Receiver]:
+             max_body: int = 8192, token: str = TOKEN, routes: str = "") -> Iterator[Receiver]:
     sandbox, state = gateways
     directory.mkdir(parents=True, exist_ok=True)
     auth_yaml = {
@@ -102,7 +103,7 @@ def receiver(directory: Path, gateways: tuple[ThreadedServer, Any], auth: str = 
         "none": "",
     }[auth]
     config = loads(CONFIG.format(endpoint=sandbox.url, outbox=directory / "outbox.sqlite",
-                                 max_body=max_body, auth=auth_yaml))
+                                 max_body=max_body, auth=auth_yaml, routes=routes))
     outbox, dispatcher, metrics = build(config)
     headers = {"bearer": {"Authorization": f"Bearer {token}".encode()},
                "basic": {"Authorization": "Basic " + base64.b64encode(
@@ -495,6 +496,49 @@ def test_a_route_with_only_a_gateway_list_says_the_receiver_texts_numbers() -> N
     config = loads("accounts: {a: 'fastsms://t@?list=oncall'}\nroutes: {r: {via: [a]}}")
     with pytest.raises(ConfigError, match=r"routes\.r\.to: no recipient.*\?list= are for send"):
         compile_routes(config)
+
+
+# Templates and huge labels: off the event loop, within a budget.
+
+SLOW = ("{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}"
+        "{{ status }} custom")
+ROUTES = "\n".join(f"  {name}: {{to: [\"+447700900129\"], via: [primary], template: {json.dumps(t)}}}"
+                    for name, t in (("slow", SLOW), ("quick", "{{ status }} custom {{ groupKey }}")))
+
+
+def test_a_slow_template_neither_blocks_the_receiver_nor_holds_the_alert(
+        tmp_path: Path, gateways: tuple[ThreadedServer, Any], caplog: Any) -> None:
+    """A template that loops for seconds: other requests are answered meanwhile, and its alert
+    goes out with the default text once the template is over its budget, with one log line."""
+    caplog.set_level(logging.WARNING, "sms_notify.alertmanager")
+    with receiver(tmp_path, gateways, routes=ROUTES) as r:
+        payload = alert(receiver_name="slow")
+        answers: list[requests.Response] = []
+        post = threading.Thread(target=lambda: answers.append(r.post(payload)))
+        post.start()
+        time.sleep(0.3)  # the slow one is rendering now
+        quick = r.post(alert(receiver_name="quick"))  # another route, meanwhile
+        answered_meanwhile = post.is_alive()
+        post.join(30)
+        assert quick.status_code == 200, quick.text
+        assert answered_meanwhile, "the quick alert waited for the slow template"
+        assert answers and answers[0].status_code == 200, answers
+        (text,) = r.delivered(payload["groupLabels"]["alertname"], 1)
+        assert text.text.startswith("FIRING") and "custom" not in text.text  # the default
+        timeouts = [m for m in caplog.messages if "event=template_timeout" in m]
+        assert len(timeouts) == 1, caplog.messages
+
+
+def test_huge_labels_make_a_short_text(tmp_path: Path, gateways: tuple[ThreadedServer, Any]
+                                       ) -> None:
+    with receiver(tmp_path, gateways, max_body=20_000_000) as r:
+        payload = alert()
+        payload["alerts"][0]["annotations"]["summary"] = "disk full " * 500_000  # 5 MB
+        payload["alerts"][0]["labels"]["instance"] = "db" * 1_000_000
+        answer = r.post(payload)
+        assert answer.status_code == 200, answer.text
+        texts = r.delivered(payload["groupLabels"]["alertname"], 2)
+        assert texts[0].parts == 1 and texts[0].text.startswith("FIRING"), texts[0]
 
 
 # Bad input: never a 5xx, never a crash, and a valid alert afterwards is still delivered.

@@ -148,3 +148,31 @@ def test_the_config_check_and_the_receiver_share_one_environment() -> None:
     source = "{% for a in alerts %}{{ a | where }}: {{ a | what }}{% endfor %}"
     config = loads("accounts: {p: 'fastsms://t@'}\nroutes: {r: {via: p, template: '%s'}}" % source)
     assert Renderer(config.routes["r"].template).render(data(group(1))) == "web0.example.com:9100: web0 is down"
+
+
+@pytest.mark.parametrize(("source", "event"), [
+    ("{{ 'x' * 10**8 }}", "template_error"),  # blocked the receiver 4.7 s, 100 MB
+    ("{{ (['x'] * 10**7) | length }}", "template_error"),
+    ("{{ 7 ** 1000000 }}", "template_error"),
+    ("{% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}{% endfor %}x",
+     "template_timeout"),  # 10**10 empty turns: hours
+    ("{% for a in alerts %}{% for b in range(99999) %}{% for c in shown %}{% for d in range(99999)"
+     " %}{{ c.labels.x }}{% endfor %}{% endfor %}{% endfor %}{% endfor %}x", "template_timeout"),
+    ("{% for k, v in alerts[0].labels.items() %}{% for b in range(99999) %}{% for c in "
+     "range(99999) %}{% endfor %}{% endfor %}{% endfor %}x", "template_timeout"),
+])
+def test_a_runaway_template_ends_at_its_budget_with_the_default_text(
+        source: str, event: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("WARNING", "sms_notify.alertmanager")
+    assert Renderer(source).render(data(FIRING)) == Renderer().render(data(FIRING))
+    assert [m for m in caplog.messages if f"event={event}" in m], caplog.messages
+    assert len(caplog.messages) == 1, caplog.messages
+
+
+def test_huge_labels_and_annotations_make_the_usual_short_text() -> None:
+    payload = copy.deepcopy(FIRING)
+    payload["alerts"][0]["labels"]["instance"] = "db" * 1_000_000
+    payload["alerts"][0]["annotations"]["summary"] = "disk  full " * 500_000
+    payload["commonLabels"]["alertname"] = "A" * 1_000_000
+    text = Renderer(max_segments=2).render(data(payload))
+    assert count_parts(text).parts <= 2 and text.startswith("FIRING AAAA")

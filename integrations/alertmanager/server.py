@@ -300,16 +300,18 @@ class Receiver:
             raise Reject(404, f"{where}: no route named {shown} in the config (routes: {known})")
         return route
 
-    def jobs(self, route: CompiledRoute, notification: Notification) -> list[Any] | None:
+    async def jobs(self, route: CompiledRoute, notification: Notification, heavy: bool = False
+                   ) -> list[Any] | None:
         """One job per recipient with the rendered text; None when nothing is to be sent (a
-        resolved group on a route with send_resolved false)."""
+        resolved group on a route with send_resolved false). The text renders off the event
+        loop when a route template or a `heavy` payload could hold it."""
         if not route.send_resolved:
             firing = [a for a in notification.alerts if a["status"] == "firing"]
             if not firing:
                 return None
             if len(firing) != len(notification.alerts):
                 notification.data = {**notification.data, "alerts": firing}
-        text = route.renderer.render(notification.data)
+        text = await route.renderer.render_off_loop(notification.data, heavy)
         key = dedup_key(route.name, notification)
         summary = alertname(notification.data) or route.name
         return [
@@ -360,16 +362,15 @@ class AlertEndpoint:
             receiver.auth.check(authorization)
             check_json(content_type)
             body = await read_body(receive, declared, receiver.max_body)
-            if len(body) > 65536:  # a big body decodes off the event loop
+            heavy = len(body) > 65536  # a big body decodes and renders off the event loop
+            if heavy:
                 notification = await run_in_threadpool(parse, body, path_route is None)
             else:
                 notification = parse(body, receiver_required=path_route is None)
             route = receiver.route_for(path_route, notification.receiver)
             route_label = route.name
-            if len(notification.alerts) > 100:  # a big group renders off the event loop
-                jobs = await run_in_threadpool(receiver.jobs, route, notification)
-            else:
-                jobs = receiver.jobs(route, notification)
+            jobs = await receiver.jobs(route, notification,
+                                       heavy or len(notification.alerts) > 100)
             new = 0 if jobs is None else await receiver.writer.enqueue(jobs)
         except (Reject, PayloadError) as exc:
             metrics.webhook(route_label, exc.status)

@@ -19,17 +19,26 @@ would halve what a part holds), and the text is shortened to max_segments.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from jinja2 import TemplateError
+from jinja2 import TemplateError, TemplateRuntimeError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from sms_notify.config import template_environment
 from sms_notify.text import count_parts, gsm_friendly, shorten
 
 log = logging.getLogger("sms_notify.alertmanager")
+
+BUDGET = 1.0  # seconds a route template may take; then the default text goes out
+GRACE = 0.5  # seconds more the answer waits for a render that stops itself at BUDGET
+MAX_PRODUCT = 100_000  # items or characters a `*` in a template may make
+_render = threading.local()  # this thread's render deadline (time.monotonic())
 
 # Labels that say where an alert is, most telling first.
 WHERE_LABELS = ("instance", "pod", "host", "hostname", "node", "device", "service", "job",
@@ -60,13 +69,77 @@ def _where(alert: Mapping[str, Any], common: Mapping[str, str] | None = None) ->
     return ""
 
 
-def _what(alert: Mapping[str, Any]) -> str:
-    """What is wrong: the summary annotation, else the description, on one line."""
+def _what(alert: Mapping[str, Any], longest: int | None = None) -> str:
+    """What is wrong: the summary annotation, else the description, on one line (of at most
+    `longest` characters: a 10 MB annotation is not split whole to show its start)."""
     annotations = alert.get("annotations") or {}
     for key in WHAT_ANNOTATIONS:
         if annotations.get(key):
-            return " ".join(str(annotations[key]).split())
+            text = str(annotations[key])
+            if longest is not None:
+                text = text[: 2 * longest]  # room for the whitespace split() drops
+            return " ".join(text.split())[:longest]
     return ""
+
+
+class OverBudget(TemplateRuntimeError):
+    """A route template ran past its time budget."""
+
+
+def _check() -> None:
+    deadline = getattr(_render, "deadline", None)
+    if deadline is not None and time.monotonic() > deadline:
+        raise OverBudget(f"took longer than {BUDGET:g}s")
+
+
+class _Checked(list):  # type: ignore[type-arg]
+    """A list whose iteration checks the render deadline: a template's loops (nested ones
+    over the payload's alerts included) stop at the budget instead of running on."""
+
+    def __iter__(self) -> Iterator[Any]:
+        for i, item in enumerate(super().__iter__()):
+            if not i % 256:
+                _check()
+            yield item
+
+
+def _checked(value: Any) -> Any:
+    if isinstance(value, (list, tuple, range)) or type(value).__name__.startswith("dict_"):
+        return _Checked(value)
+    return value
+
+
+class BudgetedSandbox(ImmutableSandboxedEnvironment):
+    """The route templates' sandbox with run-time limits: every attribute, item, call and
+    filter checks the render's deadline, sequences check it as they are iterated, and `*`
+    and `**` refuse results past MAX_PRODUCT (`'x' * 10**8` blocked the receiver 4.7 s)."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        _check()
+        return _checked(super().getattr(obj, attribute))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        _check()
+        return _checked(super().getitem(obj, argument))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        _check()
+        return _checked(super().call(__context, __obj, *args, **kwargs))
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        _check()
+        if operator == "*":
+            size = next((len(a) * b for a, b in ((left, right), (right, left))
+                         if isinstance(a, (str, list, tuple)) and isinstance(b, int)), 0)
+            if size > MAX_PRODUCT:
+                raise TemplateRuntimeError(f"'*' would make {size} items (at most "
+                                           f"{MAX_PRODUCT})")
+        if operator == "**" and isinstance(right, int) and abs(right) > 64 and (
+                not isinstance(left, (int, float)) or abs(left) > 1):
+            raise TemplateRuntimeError(f"'**' with an exponent of {right} (at most 64)")
+        return super().call_binop(context, operator, left, right)
 
 
 class Renderer:
@@ -74,26 +147,59 @@ class Renderer:
 
     # The config check compiles route templates in the same environment (check-config must
     # refuse what serve cannot compile).
-    _env = template_environment({"where": _where, "what": _what})
+    _env = template_environment({"where": _where, "what": _what}, BudgetedSandbox)
 
     def __init__(self, source: str | None = None, max_segments: int = 1) -> None:
         self.max_segments = max(1, max_segments)
         self._custom = self._env.from_string(source) if source is not None else None
+        self._overrunning = 0  # renders still going past their budget
 
     def render(self, data: Mapping[str, Any]) -> str:
-        """The text for one notification; a route template that fails falls back to the
-        default (an alert is never lost to a template bug)."""
+        """The text for one notification; a route template that fails or runs past BUDGET
+        falls back to the default (an alert is never lost to a template bug)."""
         if self._custom is not None:
+            _render.deadline = time.monotonic() + BUDGET
             try:
                 text = self._custom.render(_context(data))
                 lines = [line.rstrip() for line in gsm_friendly(text).strip().splitlines()]
                 if any(lines):
                     return _utf8(shorten("\n".join(lines), self.max_segments))
                 log.warning("event=template_empty; using the default template")
+            except OverBudget as exc:
+                log.warning("event=template_timeout error=%s; using the default template",
+                            json.dumps(str(exc)))
             except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError,
-                    AttributeError, RecursionError) as exc:
+                    AttributeError, RecursionError, MemoryError) as exc:
                 log.warning("event=template_error error=%s; using the default template",
                             json.dumps(str(exc)[:200]))
+            finally:
+                _render.deadline = None
+        return _utf8(self._fit(data))
+
+    async def render_off_loop(self, data: Mapping[str, Any], heavy: bool = False) -> str:
+        """render() for the event loop: a route template (or, when `heavy`, the default over a
+        big payload) renders in a thread, and the answer never waits past its budget. A render
+        that runs on regardless keeps this route on the default text until it ends, so a
+        runaway template holds one thread, not one per webhook."""
+        if self._custom is None and not heavy:
+            return self.render(data)
+        loop = asyncio.get_running_loop()
+        if self._custom is None or self._overrunning:
+            return await loop.run_in_executor(None, self._default, data)
+        future = loop.run_in_executor(None, self.render, data)
+        done, _ = await asyncio.wait({future}, timeout=BUDGET + GRACE)
+        if done:
+            return future.result()
+        self._overrunning += 1
+        future.add_done_callback(lambda _: self._done_overrunning())
+        log.warning("event=template_timeout error=%s; using the default template",
+                    json.dumps(f"took longer than {BUDGET + GRACE:g}s and runs on"))
+        return await loop.run_in_executor(None, self._default, data)
+
+    def _done_overrunning(self) -> None:
+        self._overrunning -= 1
+
+    def _default(self, data: Mapping[str, Any]) -> str:
         return _utf8(self._fit(data))
 
     def _fit(self, data: Mapping[str, Any]) -> str:
@@ -103,10 +209,11 @@ class Renderer:
         common = data.get("commonLabels") or {}
         group_common = common if len(listed) > 1 else None
         lines = []
+        longest = 160 * self.max_segments  # more of a label than the text can hold is cut now
         for alert in listed[: 160 * self.max_segments // 4]:  # a line takes at least 4 characters
-            where, what = _where(alert, group_common), _what(alert)
+            where, what = _where(alert, group_common)[:longest], _what(alert, longest)
             lines.append(f"{where}: {what}" if where and what else where or what or "-")
-        name = alertname(data)
+        name = alertname(data)[:longest]
         count = len(listed) + int(data.get("truncatedAlerts") or 0)
         resolved = sum(a.get("status") != "firing" for a in data.get("alerts") or [])
         head = str(data.get("status") or "").upper() + (f":{count}" if count > 1 else "")
@@ -151,13 +258,15 @@ def _listed(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def _context(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A route template's context: the payload, plus what the default text is made of."""
+    """A route template's context: the payload, plus what the default text is made of; its
+    lists check the render's deadline as a loop goes over them."""
     alerts = data.get("alerts") or []
     listed = _listed(data)
     truncated = int(data.get("truncatedAlerts") or 0)
-    return {**data, "firing": [a for a in alerts if a.get("status") == "firing"],
-            "resolved": [a for a in alerts if a.get("status") != "firing"], "shown": listed,
-            "more": truncated, "count": len(listed) + truncated}
+    context = {**data, "firing": [a for a in alerts if a.get("status") == "firing"],
+               "resolved": [a for a in alerts if a.get("status") != "firing"], "shown": listed,
+               "more": truncated, "count": len(listed) + truncated}
+    return {key: _checked(value) for key, value in context.items()}
 
 
 def _utf8(text: str) -> str:
