@@ -42,7 +42,7 @@ from starlette.types import Receive, Scope, Send
 
 from sms_notify.config import Config, check_exposure, check_number, is_loopback
 from sms_notify.errors import ConfigError
-from sms_notify.listen import address, bind, parse_listen
+from sms_notify.listen import address, bind, guarded_protocol, parse_listen
 from sms_notify.outbox import Job, OutboxError, masked_location
 
 from .metrics import UNKNOWN_ROUTE, Metrics
@@ -534,7 +534,7 @@ def serve(args: argparse.Namespace) -> int:
     shown = address(sock)
     server = uvicorn.Server(uvicorn.Config(
         app, log_level="info" if args.verbose > 1 else "warning", access_log=args.access_log,
-        lifespan="on", timeout_graceful_shutdown=10,
+        lifespan="on", timeout_graceful_shutdown=10, http=guarded_protocol(),
         timeout_keep_alive=100,  # above Go's 90 s idle timeout: no race with a reused connection
     ))
     # uvicorn re-raises the signal it stopped for once it is done; a handler of our own makes
