@@ -132,6 +132,8 @@ class Outbox(Protocol):
         inside dedup_window are dropped and not returned. Raises OutboxError."""
 
     def stats(self) -> OutboxStats: ...
+    def check(self) -> None:
+        """Raise OutboxError unless a job could be accepted now."""
     def dead_letters(self, limit: int = 100) -> list[Job]: ...
     def close(self) -> None: ...
 
@@ -188,7 +190,15 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_at);
 CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_key, recipient, created) WHERE dedup_key != '';
 CREATE INDEX IF NOT EXISTS jobs_recipient ON jobs (recipient, done_at);
+CREATE TABLE IF NOT EXISTS probe (at REAL NOT NULL);
+INSERT INTO probe SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM probe);
 """
+
+
+def _identity(path: str) -> tuple[int, int]:
+    """The file a path leads to: its device and inode."""
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
 
 
 def _row(job: Job) -> tuple[object, ...]:
@@ -215,7 +225,13 @@ def _job(row: Sequence[object]) -> Job:
 
 class SqliteOutbox:
     """The outbox in one SQLite file. One connection behind a lock: SQLite serialises writers
-    anyway, and one connection keeps prepared statements warm."""
+    anyway, and one connection keeps prepared statements warm.
+
+    The file stays the one this process opened: when its path is deleted or replaced, nothing
+    more is accepted (OutboxError: the receiver answers 503) and, within a second, the open
+    outbox is copied back to the path (a file put there is kept aside, never deleted). A write
+    that fails (disk full, read-only) makes check() fail until one succeeds again; the
+    connections are opened anew before the next try, which a read-only file system needs."""
 
     def __init__(
         self, path: str, synchronous: str = "NORMAL", *, now: Callable[[], float] = time.time,
@@ -228,59 +244,123 @@ class SqliteOutbox:
         self.path = path
         self.where = masked_location(path)  # how messages name it
         self.now = now
+        self.synchronous = synchronous.upper()
         self.dedup_window = 0.0  # the longest seen, so pruning never forgets a live dedup key
         self._lock = threading.Lock()
+        self._fault: str | None = None  # why the last write failed; None once one succeeds
+        self._stale = False  # the connections are to be opened anew before the next write
+        self._pool: list[sqlite3.Connection] = []  # idle read connections
+        self._readers = threading.Condition()  # guards the pool, _reading and _draining
+        self._reading = 0  # read connections in use
+        self._draining = False  # no new reads while the connections are replaced
         try:
-            self._db = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=5.0,
-                cached_statements=64,
-            )
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise OutboxError(f"outbox {self.where}: cannot use WAL mode (got {mode})")
-            self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-            self._db.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
-            self._db.executescript(_SCHEMA)
+            self._db = self._connect()
         except sqlite3.Error as exc:
             self._release()
             raise OutboxError(f"outbox {self.where}: {exc}") from None
-        self._readers = threading.local()
+        except OutboxError:
+            self._release()
+            raise
+        self._identity = _identity(path)
         self._closed = threading.Event()
-        threading.Thread(target=self._checkpoints, name="sms-notify-outbox-checkpoint",
+        threading.Thread(target=self._maintain, name="sms-notify-outbox-checkpoint",
                          daemon=True).start()
 
-    def _checkpoints(self) -> None:
-        """Copy the WAL back into the database from a connection of its own, so the fsync of a
-        checkpoint never stalls a commit that a webhook is waiting for."""
+    def _connect(self, path: str | None = None) -> sqlite3.Connection:
+        """The writer's connection, in WAL mode with the schema in place."""
+        db = sqlite3.connect(path or self.path, isolation_level=None, check_same_thread=False,
+                             timeout=5.0, cached_statements=64)
         try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA busy_timeout = 1000")
-        except sqlite3.Error as exc:
-            log.warning("no background checkpoints (%s); SQLite checkpoints on commit", exc)
-            return
+            db.execute("PRAGMA busy_timeout = 5000")
+            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise OutboxError(f"outbox {self.where}: cannot use WAL mode (got {mode})")
+            db.execute(f"PRAGMA synchronous = {self.synchronous}")
+            db.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
+            db.executescript(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _maintain(self) -> None:
+        """Every second: copy the WAL back into the database from a connection of its own (so
+        the fsync of a checkpoint never stalls a commit a webhook waits for), put the outbox
+        back where its path says if the file was deleted or replaced, and try a write while the
+        last one failed, so the receiver recovers by itself."""
+        db: sqlite3.Connection | None = None
+        said = ""
         while not self._closed.wait(CHECKPOINT_EVERY):
             try:
+                if not self._in_place():
+                    if db is not None:
+                        db.close()
+                        db = None
+                    try:
+                        self._restore()
+                    except (sqlite3.Error, OSError) as exc:
+                        if str(exc) != said:  # once per reason, not every second
+                            log.error("outbox %s was deleted or replaced and cannot be restored "
+                                      "yet (%s); nothing is accepted until it is",
+                                      self.where, exc)
+                        said = str(exc)
+                        continue
+                elif self._fault is not None:
+                    self.check()
+                said = ""
+                if db is None:
+                    db = sqlite3.connect(self.path, isolation_level=None,
+                                         check_same_thread=False)
+                    db.execute("PRAGMA busy_timeout = 1000")
                 db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error as exc:
-                log.debug("checkpoint skipped: %s", exc)
-        db.close()
+            except (sqlite3.Error, OutboxError, OSError) as exc:
+                log.debug("outbox upkeep: %s", exc)
+        if db is not None:
+            db.close()
 
-    def _reader(self) -> sqlite3.Connection:
-        """This thread's read connection: in WAL mode readers never wait for the writer."""
-        db = getattr(self._readers, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                 timeout=5.0)
-            db.execute("PRAGMA busy_timeout = 5000")
-            self._readers.db = db
-        return db
+    def _in_place(self) -> bool:
+        """Whether the path still leads to the file this outbox has open."""
+        try:
+            return _identity(self.path) == self._identity
+        except OSError:
+            return False
+
+    def check(self) -> None:
+        """Raise OutboxError unless a job could be accepted now: the path still leads to the
+        open file and a write commits (readiness: /-/ready)."""
+        if not self._in_place():
+            raise OutboxError(f"outbox {self.where} was deleted or replaced; restoring it")
+        with self._write() as db:
+            db.execute("UPDATE probe SET at = ?", (self.now(),))
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """A read connection from the pool: in WAL mode readers never wait for the writer."""
+        with self._readers:
+            while self._draining:
+                self._readers.wait()
+            db = self._pool.pop() if self._pool else None
+            self._reading += 1
+        try:
+            if db is None:
+                db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                     timeout=5.0)
+                db.execute("PRAGMA busy_timeout = 5000")
+            yield db
+        finally:
+            with self._readers:
+                self._reading -= 1
+                if db is not None:
+                    self._pool.append(db)
+                self._readers.notify_all()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction, committed on exit; any SQLite failure is an OutboxError."""
         with self._lock:
             try:
+                if self._stale:
+                    self._reopen()
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._db
@@ -294,11 +374,80 @@ class SqliteOutbox:
                         self._db.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
-                raise OutboxError(f"outbox {self.where}: {exc}") from None
+                raise self._failed(exc) from None
+            self._fault = None
+
+    def _failed(self, exc: sqlite3.Error) -> OutboxError:
+        """Note a failed write: a busy database is only busy; anything else (full, read-only,
+        I/O error) opens the connections anew before the next write."""
+        self._fault = str(exc)
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in (sqlite3.SQLITE_BUSY,
+                                                               sqlite3.SQLITE_LOCKED):
+            self._stale = True
+        return OutboxError(f"outbox {self.where}: {exc}")
+
+    def _close_connections(self) -> None:
+        """Close the writer and every read connection (holding self._lock, with no read in
+        progress): the last connection to a file removes its -wal by name."""
+        with self._readers:
+            self._draining = True
+            while self._reading:
+                self._readers.wait()
+            pool, self._pool = self._pool, []
+        for db in [self._db, *pool]:
+            try:
+                db.close()
+            except sqlite3.Error:
+                pass
+
+    def _reopen(self) -> None:
+        """Open the connections anew (holding self._lock)."""
+        try:
+            self._close_connections()
+            self._db = self._connect()
+            self._stale = False
+        finally:
+            with self._readers:
+                self._draining = False
+                self._readers.notify_all()
+
+    def _restore(self) -> None:
+        """Put the open outbox back at its path: copy it beside the path, close every
+        connection to it, move aside whatever file now holds the path, and rename the copy
+        into place. Nothing is accepted meanwhile; the dispatcher only waits for the lock."""
+        copy = f"{self.path}.restoring"
+        with self._lock:
+            for leftover in (copy, f"{copy}-wal", f"{copy}-shm"):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+            target = sqlite3.connect(copy, isolation_level=None)
+            try:
+                self._db.backup(target)
+            finally:
+                target.close()
+            try:
+                self._close_connections()
+                kept = ""
+                if os.path.lexists(self.path):
+                    kept = f"{self.path}.replaced-{int(time.time())}"
+                    os.rename(self.path, kept)
+                os.rename(copy, self.path)
+                self._db = self._connect()
+                self._identity = _identity(self.path)
+                self._stale = False
+            finally:
+                with self._readers:
+                    self._draining = False
+                    self._readers.notify_all()
+        self._fault = None
+        log.warning("outbox %s was %s while serve ran; restored from the open outbox%s",
+                    self.where, "replaced" if kept else "deleted",
+                    f" (the file found there is kept as {masked_location(kept)})" if kept else "")
 
     def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
         try:
-            return self._reader().execute(sql, args).fetchall()
+            with self._reader() as db:
+                return db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise OutboxError(f"outbox {self.where}: {exc}") from None
 
@@ -321,15 +470,21 @@ class SqliteOutbox:
         if not candidates:
             return []
         since = now - dedup_window if dedup else float("inf")
-        try:
-            with self._lock:
+        if not self._in_place():  # what is written now would be lost with the old file
+            raise OutboxError(f"outbox {self.where} was deleted or replaced; restoring it")
+        with self._lock:
+            try:
+                if self._stale:
+                    self._reopen()
                 # Each job binds one parameter per column, and `since` one more.
                 limit = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
                 rows = max(1, min(INSERT_ROWS, (limit - 1) // len(_COLUMNS)))
                 if len(candidates) <= rows:  # the usual case: one statement, one transaction
-                    return self._insert(self._db, candidates, since)
-        except sqlite3.Error as exc:
-            raise OutboxError(f"outbox {self.where}: {exc}") from None
+                    accepted = self._insert(self._db, candidates, since)
+                    self._fault = None
+                    return accepted
+            except sqlite3.Error as exc:
+                raise self._failed(exc) from None
         with self._write() as db:
             return [job for i in range(0, len(candidates), rows)
                     for job in self._insert(db, candidates[i : i + rows], since)]
@@ -425,10 +580,13 @@ class SqliteOutbox:
     def close(self) -> None:
         self._closed.set()
         with self._lock:
-            try:
-                self._db.close()
-            except sqlite3.Error:
-                pass
+            with self._readers:
+                pool, self._pool = self._pool, []
+            for db in [self._db, *pool]:
+                try:
+                    db.close()
+                except sqlite3.Error:
+                    pass
         self._release()
 
     def _release(self) -> None:

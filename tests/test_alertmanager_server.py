@@ -412,7 +412,7 @@ def test_health_and_readiness(rx: Receiver, monkeypatch: Any) -> None:
     def broken() -> Any:
         raise OutboxError("closed")
 
-    monkeypatch.setattr(rx.outbox, "stats", broken)
+    monkeypatch.setattr(rx.outbox, "check", broken)
     answer = requests.get(rx.url + "/-/ready", timeout=5)
     assert answer.status_code == 503 and "outbox" in answer.text
 

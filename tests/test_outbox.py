@@ -182,3 +182,18 @@ def test_an_outbox_urls_password_is_masked_where_it_is_shown(location: str, mask
     from sms_notify.outbox import masked_location as shown
 
     assert shown(location) == masked
+
+
+def test_a_connection_that_cannot_write_is_opened_anew(path: str, now: FakeTime) -> None:
+    """As a file system gone read-only and back leaves it: the open connection fails every
+    write. The outbox says so (check fails, the receiver is not ready) and opens its
+    connections anew before the next write, instead of failing until a restart."""
+    box = SqliteOutbox(path, now=now)
+    box.check()
+    box._db.close()  # every write through it fails from now on
+    with pytest.raises(OutboxError):
+        box.enqueue([job(A)], 600)
+    box.check()  # opened anew: a write commits again
+    assert [j.recipient for j in box.enqueue([job(A)], 600)] == [A]
+    box.close()
+

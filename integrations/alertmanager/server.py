@@ -428,12 +428,16 @@ def create_app(
         return PlainTextResponse("OK")
 
     async def ready(request: Request) -> Response:
+        """Ready when an alert posted now would be accepted: the dispatcher runs, the outbox's
+        path leads to the file in use and a write commits."""
         if not receiver.ready or not dispatcher.running:
             return PlainTextResponse("not ready: dispatcher not running", status_code=503)
         try:
-            await run_in_threadpool(outbox.stats)
+            await run_in_threadpool(outbox.check)
         except Exception as exc:  # noqa: BLE001 - not ready is the answer, whatever the cause
-            return PlainTextResponse(f"not ready: outbox ({type(exc).__name__})", status_code=503)
+            log.error(logfmt(event="not_ready", error=str(exc)))
+            return PlainTextResponse("not ready: the outbox cannot accept alerts (see the log)",
+                                     status_code=503)
         return PlainTextResponse("OK")
 
     async def not_found(request: Request, exc: Exception) -> Response:
