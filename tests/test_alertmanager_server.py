@@ -407,7 +407,35 @@ def test_metrics(rx: Receiver) -> None:
     assert "sms_notify_outbox_depth 0.0" in text
     assert "sms_notify_outbox_oldest_pending_age_seconds 0.0" in text
     assert "sms_notify_dead_letters 0.0" in text
+    assert 'sms_notify_jobs_finished_total{route="sms-webhook",state="sent"} 2.0' in text
+    assert 'sms_notify_jobs_finished_total{route="quiet",state="dead"} 0.0' in text  # from start
+    assert 'sms_notify_account_failing{account="primary",provider="fastsms"} 0.0' in text
     assert "nobody" not in text and "_created" not in text
+
+
+def test_a_failing_account_is_said_once_and_counted_until_it_works(
+    rx: Receiver, caplog: Any
+) -> None:
+    from sms_notify.sandbox import parse_fault
+
+    caplog.set_level(logging.INFO, logger="sms_notify.accounts")
+    rx.state.add_fault(parse_fault({"gateway": "fastsms", "kind": "error_code", "code": "auth",
+                                    "count": 1}, rx.state.simulators))
+    first, second = alert(), alert()
+    rx.post(first)
+    rx.delivered(first["groupLabels"]["alertname"], 2)  # through the backup
+    failing = requests.get(rx.url + "/metrics", timeout=5).text
+    assert 'sms_notify_account_failing{account="primary",provider="fastsms"} 1.0' in failing
+    rx.post(second)
+    rx.delivered(second["groupLabels"]["alertname"], 2)  # the primary works again
+    rx.dispatcher.wait_idle(5)
+    text = requests.get(rx.url + "/metrics", timeout=5).text
+    assert 'sms_notify_account_failing{account="primary",provider="fastsms"} 0.0' in text
+    said = [r.getMessage() for r in caplog.records if r.name == "sms_notify.accounts"]
+    assert len(said) == 2, said
+    assert said[0].startswith("event=account_failing account=primary provider=fastsms "
+                              'category=auth reason="auth: -501 ')
+    assert said[1].startswith("event=account_ok account=primary provider=fastsms was=auth ")
 
 
 def test_no_secret_in_answers_metrics_or_logs(rx: Receiver, caplog: Any) -> None:
