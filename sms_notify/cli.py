@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("sms_notify.commands", "status", "delivery status of a message id"),
     "providers": ("sms_notify.commands", "providers", "list gateways, URL forms, capabilities"),
     "check-config": ("sms_notify.commands", "check_config", "validate a config file"),
+    "outbox": ("sms_notify.outbox_command", "outbox", "list, show, retry and purge the receiver's jobs"),
     "serve": ("sms_notify.integrations.alertmanager.server", "serve", "run the Alertmanager receiver"),
     "nagios": ("sms_notify.integrations.nagios", "notify", "Nagios / Icinga 2 notification command"),
     "check-balance": ("sms_notify.integrations.nagios", "check_balance", "Nagios check plugin for credit"),

@@ -142,8 +142,8 @@ def wait_for(predicate: Any, timeout: float) -> bool:
 
 
 def demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--timeout", type=float, default=20.0,
-                        help="seconds to wait for each delivery (default 20)")
+    parser.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
+                        help="how long to wait for each delivery (default 20)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
 
 
