@@ -577,3 +577,31 @@ def test_after_bad_input_a_valid_alert_is_still_delivered(shared_rx: Receiver) -
         t.join()
     assert len(shared_rx.delivered(payload["groupLabels"]["alertname"], 2)) == 2
     assert requests.get(shared_rx.url + "/-/ready", timeout=5).status_code == 200
+
+
+# Grafana's alerting webhook contact point: Alertmanager's shape plus orgId, title, state,
+# message, and per alert values, silenceURL, dashboardURL, panelURL (the example payload of
+# Grafana's "Configure the webhook notifier for Alerting" page).
+GRAFANA = Path(__file__).parent / "fixtures" / "grafana" / "grafana-webhook-firing.json"
+
+
+def test_grafana_contact_point_posting_to_a_route_path(rx: Receiver) -> None:
+    payload = json.loads(GRAFANA.read_text())
+    payload["alerts"][0]["labels"]["alertname"] += " " + uuid.uuid4().hex[:8]  # this test's own
+    name = payload["alerts"][0]["labels"]["alertname"]
+    answer = rx.post(payload, route="sms-webhook")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["jobs"] == 2
+    texts = rx.delivered(name, 2)
+    assert {t.to for t in texts} == set(NUMBERS)
+    assert texts[0].text == (f"FIRING:2\n{name}: This alert was triggered for zone us-1\n"
+                             "High CPU usage: This alert was triggered for zone eu-1")
+    # Grafana's receiver is the contact point's name, not a route: point it at /alert/ROUTE.
+    missing = rx.post(payload)
+    assert missing.status_code == 404
+    assert 'no route named "My Super Webhook"' in missing.json()["error"]
+    gone = resolved(payload)
+    gone["state"] = "ok"
+    assert rx.post(gone, route="sms-webhook").status_code == 200
+    back = [t.text for t in rx.delivered(name, 4) if t.text.startswith("RESOLVED")]
+    assert back and back[0].startswith(f"RESOLVED:2\n{name}: ")
