@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "apprise-plugin": ("sms_notify.integrations.apprise.install", "apprise_plugin", "give Apprise the five schemas"),
     "sandbox": ("sms_notify.sandbox", "sandbox", "local simulator of all five gateway APIs"),
     "demo": ("sms_notify.integrations.alertmanager.demo", "demo", "the whole path on the embedded default"),
+    "help": ("sms_notify.guide", "guide", "print a guide: alertmanager, nagios, config, ..."),
 }
 
 EXIT_USAGE = 2
