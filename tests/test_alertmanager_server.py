@@ -605,3 +605,18 @@ def test_grafana_contact_point_posting_to_a_route_path(rx: Receiver) -> None:
     assert rx.post(gone, route="sms-webhook").status_code == 200
     back = [t.text for t in rx.delivered(name, 4) if t.text.startswith("RESOLVED")]
     assert back and back[0].startswith(f"RESOLVED:2\n{name}: ")
+
+
+def test_without_server_outbox_serve_says_where_the_outbox_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))  # as systemd sets it
+    config = loads("accounts: {p: 'fastsms://t@'}\n"
+                   "routes: {r: {to: ['+447911123456'], via: [p]}}\n")
+    with caplog.at_level(logging.WARNING, logger="sms_notify.alertmanager"):
+        outbox, _, _ = build(config)
+    outbox.close()
+    where = tmp_path / "state" / "outbox.sqlite"
+    assert where.exists()
+    (said,) = [r.getMessage() for r in caplog.records if "outbox_default" in r.getMessage()]
+    assert said.startswith(f"event=outbox_default outbox={where} hint=")
