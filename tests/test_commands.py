@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,15 +34,6 @@ def config(tmp_path: Path) -> str:
     )
     return str(path)
 
-
-@pytest.fixture(autouse=True)
-def _quiet_logging() -> Iterator[None]:
-    """main() sets logging up for a command; leave the root logger as it was."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

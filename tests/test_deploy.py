@@ -5,12 +5,11 @@ promtool; and the guides an installed package prints with `sms-notify help`."""
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +31,6 @@ def require(binary: str) -> str:
         pytest.fail(f"{binary} is not installed (.ci/run installs it with apt-get)")
     return path
 
-
-@pytest.fixture(autouse=True)
-def _keep_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_the_systemd_unit_verifies_with_the_path_a_venv_install_gives(tmp_path: Path) -> None:

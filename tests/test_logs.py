@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,19 +26,6 @@ def record(msg: Any, level: int = logging.WARNING, name: str = "sms_notify.outbo
     rec.created, rec.msecs = 1_700_000_000.25, 250.0
     return rec
 
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """setup() changes the root logger and library levels: put them back after the test."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    names = [*logs.NOISY, *logs.NEVER_DEBUG, *logs.ALWAYS_ON, logs.ACCESS]
-    levels = {n: logging.getLogger(n).level for n in names}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, old in levels.items():
-        logging.getLogger(name).setLevel(old)
 
 
 def test_logfmt_quotes_what_would_break_a_line() -> None:
@@ -84,7 +70,7 @@ def test_text_for_people_at_a_terminal() -> None:
         "sms-notify: warning: event=job state=dead"
 
 
-def test_setup_keeps_zeep_and_urllib3_quiet_unless_asked(restore_logging: None) -> None:
+def test_setup_keeps_zeep_and_urllib3_quiet_unless_asked() -> None:
     logs.setup(2, "logfmt")
     assert logging.getLogger("sms_notify").isEnabledFor(logging.DEBUG)
     assert not logging.getLogger("zeep.wsdl").isEnabledFor(logging.INFO)
@@ -102,8 +88,7 @@ def test_setup_keeps_zeep_and_urllib3_quiet_unless_asked(restore_logging: None) 
     assert len(ours) == 1  # a second setup replaces the first
 
 
-def test_setup_writes_one_line_per_event_to_stderr(restore_logging: None,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_setup_writes_one_line_per_event_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     logs.setup(0, "json")
     logging.getLogger("sms_notify.outbox").warning(event("job", state="dead", error=HTML))
     logging.getLogger("sms_notify.outbox").info(event("job", state="sent"))  # below the level
@@ -125,7 +110,7 @@ def asgi_call(app: Any, path: str, query: bytes, headers: list[tuple[bytes, byte
 
 
 def test_the_access_log_has_no_query_string_or_credentials(
-    restore_logging: None, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 401, "headers": []})

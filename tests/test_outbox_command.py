@@ -4,7 +4,6 @@ end-to-end test runs it beside a live `serve`: tests/e2e/test_operating.py)."""
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,14 +15,6 @@ from sms_notify.outbox import Job, SqliteOutbox
 
 A, B = "+447911123456", "+447911123457"
 
-
-@pytest.fixture(autouse=True)
-def _keep_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture
