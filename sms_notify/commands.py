@@ -50,10 +50,9 @@ def region_argument(value: str) -> str:
     return _argument(check_region)(value)
 
 
-def _common(parser: argparse.ArgumentParser, json_output: bool = True) -> None:
-    if json_output:
-        parser.add_argument("--json", action="store_true",
-                            help="print one JSON object (stable field names, for scripts)")
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object (stable field names, for scripts)")
     parser.add_argument("--config", metavar="FILE", help="config file (default $SMS_NOTIFY_CONFIG)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
 
@@ -99,10 +98,11 @@ def receipt_line(receipt: Receipt) -> str:
 
 
 def receipt_json(receipt: Receipt) -> dict[str, Any]:
+    """One recipient's outcome for --json, as receipt_line says it."""
     return {
         "recipient": receipt.recipient.address, "kind": receipt.recipient.kind,
         "ok": receipt.ok, "parts": receipt.parts if receipt.ok else 0,
-        "message_id": receipt.message_id or None if receipt.ok else None,
+        "message_id": (receipt.message_id or None) if receipt.ok else None,
         "account": receipt.account or None, "error": error_json(receipt.error),
     }
 
@@ -174,9 +174,11 @@ def balance(args: argparse.Namespace) -> int:
             {"account": account.label(), "credits": result.credits if result else None,
              "unit": result.unit if result else None, "error": error_json(error)}
             for account, result, error in results]})
-    for account, result, error in results if not args.json else ():
-        said = error.describe() if error else f"{result.credits:g} {result.unit}" if result else ""
-        print(f"{account.label()}: {said}")
+    else:
+        for account, result, error in results:
+            said = error.describe() if error else f"{result.credits:g} {result.unit}" \
+                if result else ""
+            print(f"{account.label()}: {said}")
     return EXIT_OK if ok else EXIT_FAILED
 
 
@@ -313,11 +315,10 @@ def check_config(args: argparse.Namespace) -> int:
         return EXIT_FAILED if failed else EXIT_OK
     for warning in warnings:
         print(f"warning: {warning}")
-    for name in config.accounts if args.online else ():
-        error = online.get(name)
-        said = (f"no online check for {config.accounts[name].scheme}://" if name in unchecked
-                else error.describe() if error else "credentials accepted")
-        print(f"accounts.{name}: {said}")
+    for name in unchecked:
+        print(f"accounts.{name}: no online check for {config.accounts[name].scheme}://")
+    for name, error in online.items():
+        print(f"accounts.{name}: {error.describe() if error else 'credentials accepted'}")
     verdict = (f"FAILED: {', '.join(failed)} refused the online check" if failed
                else f"OK: {len(config.accounts)} accounts, {len(config.routes)} routes")
     outbox = config.server.outbox + (" (server.outbox not set: the default)"

@@ -118,7 +118,8 @@ def test_the_access_log_has_no_query_string_or_credentials(
 
     logs.setup(0, "logfmt", access_log=True)
     asgi_call(AccessLog(app), "/alert/oncall", b"token=s3cret-query",
-              [(b"authorization", b"Bearer s3cret-header"), (b"user-agent", b"Alertmanager/0.25.0")])
+              [(b"authorization", b"Bearer s3cret-header"),
+               (b"user-agent", b"Alertmanager/0.25.0")])
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "level=info logger=sms_notify.access event=request method=POST path=/alert/oncall " \
