@@ -441,6 +441,11 @@ class SqliteOutbox:
             except sqlite3.Error:
                 pass
 
+    def _done_draining(self) -> None:
+        with self._readers:
+            self._draining = False
+            self._readers.notify_all()
+
     def _reopen(self) -> None:
         """Open the connections anew (holding self._lock)."""
         try:
@@ -448,9 +453,7 @@ class SqliteOutbox:
             self._db = self._connect()
             self._stale = False
         finally:
-            with self._readers:
-                self._draining = False
-                self._readers.notify_all()
+            self._done_draining()
 
     def _restore(self) -> None:
         """Put the open outbox back at its path: copy it beside the path, close every
@@ -477,9 +480,7 @@ class SqliteOutbox:
                 self._identity = _identity(self.path)
                 self._stale = False
             finally:
-                with self._readers:
-                    self._draining = False
-                    self._readers.notify_all()
+                self._done_draining()
         self._fault = None
         log.warning("outbox %s was %s while serve ran; restored from the open outbox%s",
                     self.where, "replaced" if kept else "deleted",
@@ -651,13 +652,8 @@ class SqliteOutbox:
     def close(self) -> None:
         self._closed.set()
         with self._lock:
-            with self._readers:
-                pool, self._pool = self._pool, []
-            for db in [self._db, *pool]:
-                try:
-                    db.close()
-                except sqlite3.Error:
-                    pass
+            self._close_connections()
+            self._done_draining()
         self._release()
 
     def _release(self) -> None:
