@@ -205,11 +205,12 @@ def gateway_answer(python: str, size: int, body: bytes = b"") -> tuple[float, st
 
 
 def alias_bomb(python: str, work: Path) -> list[str]:
-    """check-config on a 403-byte billion laughs, under a 3 GB address-space cap."""
+    """check-config on a billion laughs under dedup_window, under a 3 GB address-space cap."""
     bomb = work / "bomb.yml"
-    text = "a: &a [" + ", ".join(["lol"] * 9) + "]\n" + "".join(
-        f"{x}: &{x} [{', '.join([f'*{y}'] * 9)}]\n" for y, x in zip("abcdefg", "bcdefgh"))
-    bomb.write_text(text + "dedup_window: [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n")
+    levels = ["&a [" + ", ".join(["lol"] * 9) + "]"] + [
+        f"&{x} [{', '.join([f'*{y}'] * 9)}]" for y, x in zip("abcdefg", "bcdefgh")]
+    bomb.write_text("dedup_window: [" + ", ".join([*levels, "[" + ", ".join(["*h"] * 9) + "]"])
+                    + "]\n")
     code = ("import resource, subprocess, sys, time; t = time.monotonic(); done = "
             "subprocess.run(sys.argv[1:], capture_output=True, text=True, timeout=300); "
             "print(round(time.monotonic() - t, 1), resource.getrusage(resource.RUSAGE_CHILDREN)"
