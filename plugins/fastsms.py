@@ -187,9 +187,7 @@ def _send_list(account: Account, submission: Submission, recipient: Recipient) -
 
 
 @hookimpl
-def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_send(account: Account, submission: Submission) -> list[Receipt]:
     lists = [r for r in submission.recipients if r.kind in PROVIDER.list_options]
     if not lists:
         return _send_numbers(account, submission)
@@ -202,9 +200,7 @@ def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] |
 
 
 @hookimpl
-def sms_notify_balance(account: Account) -> Balance | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_balance(account: Account) -> Balance:
     answer = _call(account, {"Action": "CheckCredits"})
     first, _, detail = answer.partition("\n")
     first = first.strip()
@@ -216,9 +212,7 @@ def sms_notify_balance(account: Account) -> Balance | None:
 
 
 @hookimpl
-def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
     answer = _call(account, {"Action": "CheckMessageStatus", "MessageID": message_id})
     first, _, detail = answer.partition("\n")
     word = first.strip()

@@ -167,25 +167,19 @@ def sms_notify_register_providers(register: Callable[[Provider], None]) -> None:
 
 
 @hookimpl
-def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_send(account: Account, submission: Submission) -> list[Receipt]:
     answer = _post(account, SEND_PATH, send_params(submission))
     return parse_send(answer, submission.recipients)
 
 
 @hookimpl
-def sms_notify_balance(account: Account) -> Balance | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_balance(account: Account) -> Balance:
     return parse_balance(_post(account, BALANCE_PATH, {}))
 
 
 @hookimpl
-def sms_notify_check_login(account: Account) -> bool | None:
+def sms_notify_check_login(account: Account) -> bool:
     """getbalance.aspx is the only call that checks credentials without sending."""
-    if account.scheme != SCHEME:
-        return None
     parse_balance(_post(account, BALANCE_PATH, {}))
     return True
 

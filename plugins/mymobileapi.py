@@ -333,9 +333,7 @@ def sms_notify_register_providers(register: Callable[[Provider], None]) -> None:
 
 
 @hookimpl
-def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_send(account: Account, submission: Submission) -> list[Receipt]:
     if any(r.kind != "number" for r in submission.recipients):
         raise ProviderError(
             C.REQUEST, "MyMobileAPI takes numbers only, no lists", provider=PROVIDER.name
@@ -345,9 +343,7 @@ def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] |
 
 
 @hookimpl
-def sms_notify_balance(account: Account) -> Balance | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_balance(account: Account) -> Balance:
     answer = call(account, "Credits_STR")
     credits = (api_result(answer).findtext("data/credits") or "").strip()
     if not re.fullmatch(r"-?\d+(?:[.,]\d+)?", credits):
@@ -356,19 +352,15 @@ def sms_notify_balance(account: Account) -> Balance | None:
 
 
 @hookimpl
-def sms_notify_check_login(account: Account) -> bool | None:
+def sms_notify_check_login(account: Account) -> bool:
     """Credits_STR is the cheapest call that checks credentials."""
-    if account.scheme != SCHEME:
-        return None
     api_result(call(account, "Credits_STR"))
     return True
 
 
 @hookimpl
-def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | None:
+def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
     """By what `send` printed: `CUSTOMERID:EVENTID`, or a bare customerid."""
-    if account.scheme != SCHEME:
-        return None
     customerid, _, eventid = message_id.strip().partition(":")
     row = _changes(account, {customerid}, stop_when_found=False).get(customerid)
     if row is None or (eventid and row.get("eventid") and row["eventid"] != eventid):
@@ -382,10 +374,8 @@ def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | Non
 
 
 @hookimpl
-def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool] | None:
+def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool]:
     """A customerid the feed of sent messages knows was accepted."""
-    if account.scheme != SCHEME:
-        return None
     found = _changes(account, set(references), stop_when_found=True)
     return {ref: ref in found for ref in references}
 

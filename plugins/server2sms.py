@@ -150,17 +150,13 @@ def sms_notify_register_providers(register: Callable[[Provider], None]) -> None:
 
 
 @hookimpl
-def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_send(account: Account, submission: Submission) -> list[Receipt]:
     _post(account, SEND_PATH, send_body(submission), frozenset({OK}))
     return [Receipt(r, message_id=r.reference or None) for r in submission.recipients]
 
 
 @hookimpl
-def sms_notify_balance(account: Account) -> Balance | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_balance(account: Account) -> Balance:
     answer = _post(account, CREDITS_PATH, {}, frozenset({OK}))
     raw = str(answer.get("Credits", "")).strip().replace("'", "").replace(",", ".")
     try:
@@ -170,18 +166,14 @@ def sms_notify_balance(account: Account) -> Balance | None:
 
 
 @hookimpl
-def sms_notify_check_login(account: Account) -> bool | None:
+def sms_notify_check_login(account: Account) -> bool:
     """CheckCredits is the cheapest call that checks credentials."""
-    if account.scheme != SCHEME:
-        return None
     _post(account, CREDITS_PATH, {}, frozenset({OK}))
     return True
 
 
 @hookimpl
-def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
     mine = [
         n for n in _notifications(account, [message_id])
         if str(n.get("TransactionReferenceNumber", "")).strip() == message_id
@@ -205,9 +197,7 @@ def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | Non
 
 
 @hookimpl
-def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool] | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool]:
     seen = {
         str(n.get("TransactionReferenceNumber", "")).strip()
         for n in _notifications(account, references)

@@ -225,9 +225,7 @@ def _send_phonebook(account: Account, submission: Submission, book: Recipient) -
 
 
 @hookimpl
-def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_send(account: Account, submission: Submission) -> list[Receipt]:
     kinds = {r.kind for r in submission.recipients}
     if kinds <= {"number"}:
         return _send_numbers(account, submission)
@@ -244,9 +242,7 @@ def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] |
 
 
 @hookimpl
-def sms_notify_balance(account: Account) -> Balance | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_balance(account: Account) -> Balance:
     answer = checked(call(account, "CreditsAvailable"))
     if not _NUMBER.match(answer):
         raise unexpected(PROVIDER.name, answer)
@@ -254,10 +250,8 @@ def sms_notify_balance(account: Account) -> Balance | None:
 
 
 @hookimpl
-def sms_notify_check_login(account: Account) -> bool | None:
+def sms_notify_check_login(account: Account) -> bool:
     """CheckLoginDetails answers the account's id, 0 for a wrong login, 999999 when locked."""
-    if account.scheme != SCHEME:
-        return None
     answer = checked(call(account, "CheckLoginDetails"))
     if answer == LOCKED:
         raise ProviderError(
@@ -272,9 +266,7 @@ def sms_notify_check_login(account: Account) -> bool | None:
 
 
 @hookimpl
-def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
     if not message_id.isdigit():
         raise ProviderError(
             C.REQUEST, f"24x message ids are numbers, not {message_id!r}", provider=PROVIDER.name
@@ -290,10 +282,8 @@ def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | Non
 
 
 @hookimpl
-def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool] | None:
+def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool]:
     """Our references are UserFields; the report by date gives them back as CustomField."""
-    if account.scheme != SCHEME:
-        return None
     now = _now()
     answer = call(
         account, "GetDeliveryReportByDate",

@@ -99,6 +99,7 @@ class Dispatcher:
         on_result: OnResult | None = None,
         backoff: RetryPolicy = BACKOFF,
         now: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         poll: float = 1.0,
     ) -> None:
@@ -111,6 +112,7 @@ class Dispatcher:
         self.on_result = on_result
         self.backoff = backoff
         self.now = now
+        self.sleep = sleep  # pauses of policy (an outbox that failed); tests make them instant
         self.rng = rng or random.Random()
         self.poll = poll  # longest the scheduler sleeps without a wake() (also re-reads the clock)
         self.recovery = Recovery()
@@ -257,7 +259,7 @@ class Dispatcher:
     @staticmethod
     def _askable(account: Account | None) -> TypeGuard[Account]:
         """Whether the gateway can say if it took a reference (DESIGN, Decisions 1)."""
-        return account is not None and "lookup" in _capabilities(account)
+        return account is not None and "lookup" in provider_for(account.scheme).capabilities
 
     def _recover_later(self, jobs: list[Job]) -> None:
         """Ask about `jobs` once their accounts' request timeout has passed since the start;
@@ -312,7 +314,7 @@ class Dispatcher:
                     log.exception("dispatcher pass failed")
                 self._queue.clear()  # still pending in the outbox: planned again
                 batch, more = [], False
-                time.sleep(1.0)
+                self.sleep(1.0)
             for task in batch:
                 with self._cond:
                     self._busy += 1
@@ -490,7 +492,7 @@ class Dispatcher:
                 if not delay:
                     log.error("cannot record outcomes, jobs stay in flight: %s", exc)
                     break
-                time.sleep(delay)
+                self.sleep(delay)
         for job, receipt in outcomes:
             self._log(job)
             self._report(job, receipt, seconds)
@@ -563,9 +565,3 @@ class Dispatcher:
         except Exception:  # noqa: BLE001 - metrics must not stop delivery
             log.exception("on_result callback failed")
 
-
-def _capabilities(account: Account) -> frozenset[str]:
-    try:
-        return provider_for(account.scheme).capabilities
-    except Exception:  # noqa: BLE001
-        return frozenset()

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -42,11 +42,15 @@ from starlette.types import Receive, Scope, Send
 from sms_notify.config import Config, check_number
 from sms_notify.errors import ConfigError
 from sms_notify.listen import address, bind, parse_listen
-from sms_notify.outbox import Job, OutboxError
+from sms_notify.outbox import Job, Outbox, OutboxError
 
 from .metrics import UNKNOWN_ROUTE, Metrics
 from .payload import Notification, PayloadError, parse, unescape_receiver
 from .templates import Renderer, alertname
+
+if TYPE_CHECKING:
+    from sms_notify.dispatch import Dispatcher
+    from sms_notify.outbox import SqliteOutbox
 
 SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
 log = logging.getLogger("sms_notify.alertmanager")
@@ -187,7 +191,7 @@ class Writer:
 
     MAX_BATCH = 512  # jobs per transaction, so one batch never holds the outbox long
 
-    def __init__(self, outbox: Any, dedup_window: float) -> None:
+    def __init__(self, outbox: Outbox, dedup_window: float) -> None:
         self.outbox = outbox
         self.dedup_window = dedup_window
         self._pending: deque[tuple[list[Any], asyncio.Future[Any]]] = deque()
@@ -205,7 +209,7 @@ class Writer:
             self._cond.notify()
         self._thread.join(10)
 
-    async def enqueue(self, jobs: list[Any]) -> int:
+    async def enqueue(self, jobs: list[Job]) -> int:
         """Commit `jobs`; how many were new (the rest were duplicates). Raises OutboxError."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         with self._cond:
@@ -258,7 +262,7 @@ def _settle(items: list[tuple[asyncio.Future[Any], Any]]) -> None:
 class Receiver:
     """What the endpoints share: compiled routes, auth, the outbox writer, the dispatcher."""
 
-    def __init__(self, config: Config, outbox: Any, dispatcher: Any, metrics: Metrics,
+    def __init__(self, config: Config, outbox: Outbox, dispatcher: Dispatcher, metrics: Metrics,
                  routes: dict[str, CompiledRoute] | None = None) -> None:
         self.routes = routes if routes is not None else compile_routes(config)
         self.dispatcher = dispatcher
@@ -278,7 +282,7 @@ class Receiver:
             raise Reject(404, f"{where}: no route named {shown} in the config (routes: {known})")
         return route
 
-    def jobs(self, route: CompiledRoute, notification: Notification) -> list[Any] | None:
+    def jobs(self, route: CompiledRoute, notification: Notification) -> list[Job] | None:
         """One job per recipient with the rendered text; None when nothing is to be sent (a
         resolved group on a route with send_resolved false)."""
         if not route.send_resolved:
@@ -378,8 +382,8 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
 
 def create_app(
     config: Config,
-    outbox: Any,
-    dispatcher: Any,
+    outbox: Outbox,
+    dispatcher: Dispatcher,
     *,
     metrics: Metrics | None = None,
     on_ready: Callable[[], None] | None = None,
@@ -456,7 +460,7 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
 
 
-def build(config: Config) -> tuple[Any, Any, Metrics]:
+def build(config: Config) -> tuple[SqliteOutbox, Dispatcher, Metrics]:
     """The outbox, dispatcher and metrics for a config (the demo builds the same way)."""
     from sms_notify.dispatch import Dispatcher
     from sms_notify.outbox import SqliteOutbox
