@@ -37,7 +37,7 @@ from sms_notify.plugins import (
 from sms_notify.delivery import RetryPolicy
 from sms_notify.manager import providers
 from sms_notify.sandbox import build_app
-from tests.conftest import InstantClock
+from sms_notify.testing import ManualClock
 
 GW = "http://gw.test"
 CLASSES = {cls.gateway: cls for cls in PLUGINS}
@@ -52,8 +52,8 @@ pytestmark = pytest.mark.usefixtures("apprise_schemas")
 
 
 @pytest.fixture(autouse=True)
-def instant_retries(monkeypatch: pytest.MonkeyPatch) -> InstantClock:
-    clock = InstantClock()
+def instant_retries(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    clock = ManualClock()
     monkeypatch.setattr(SmsNotifyBase, "clock_factory", lambda: clock)
     return clock
 

@@ -23,7 +23,7 @@ from sms_notify.integrations import nagios
 from sms_notify.integrations.nagios import Alert, Range
 from sms_notify.model import Balance
 from sms_notify.text import count_parts
-from tests.conftest import InstantClock
+from sms_notify.testing import ManualClock
 from tests.providers_helpers import ENDPOINT, form
 
 FAST_API = f"{ENDPOINT}/api"
@@ -59,7 +59,7 @@ ICINGA_VARS = {
 
 
 @pytest.fixture
-def instant(monkeypatch: pytest.MonkeyPatch, clock: InstantClock) -> InstantClock:
+def instant(monkeypatch: pytest.MonkeyPatch, clock: ManualClock) -> ManualClock:
     """Retries without waiting: the delivery policy's Clock is the test's."""
     monkeypatch.setattr(delivery, "Clock", lambda: clock)
     return clock
