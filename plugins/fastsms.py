@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sms_notify import hookimpl
 from sms_notify.errors import Category, ProviderError
@@ -22,6 +22,9 @@ from sms_notify.model import (
     Recipient,
     Submission,
 )
+
+if TYPE_CHECKING:
+    from sms_notify.sandbox import Simulator
 
 SCHEME = "fastsms"
 PROVIDER = Provider(
@@ -225,7 +228,9 @@ def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
 
 
 @hookimpl
-def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
-    from sms_notify.plugins.fastsms_sandbox import simulator
+def sms_notify_register_simulators(
+    register: Callable[[str, type[Simulator[Any]]], None],
+) -> None:
+    from sms_notify.sandbox.simulators.fastsms import FastSms
 
-    register(SCHEME, simulator())
+    register(SCHEME, FastSms)

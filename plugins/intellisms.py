@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sms_notify import hookimpl
 from sms_notify.errors import Category, ProviderError
@@ -18,6 +18,9 @@ from sms_notify.http import request, snippet, unexpected
 from sms_notify.model import Account, Balance, Provider, Receipt, Recipient, Submission
 from sms_notify.numbers import match_rows, same_number
 from sms_notify.text import is_gsm
+
+if TYPE_CHECKING:
+    from sms_notify.sandbox import Simulator
 
 SCHEME = "intellisms"
 PROVIDER = Provider(
@@ -185,7 +188,9 @@ def sms_notify_check_login(account: Account) -> bool:
 
 
 @hookimpl
-def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
-    from sms_notify.plugins.intellisms_sandbox import simulator
+def sms_notify_register_simulators(
+    register: Callable[[str, type[Simulator[Any]]], None],
+) -> None:
+    from sms_notify.sandbox.simulators.intellisms import IntelliSms
 
-    register(SCHEME, simulator())
+    register(SCHEME, IntelliSms)

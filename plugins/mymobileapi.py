@@ -36,6 +36,7 @@ from sms_notify.model import (
 from sms_notify.numbers import match_rows, same_number
 
 if TYPE_CHECKING:
+    from sms_notify.sandbox import Simulator
     from lxml import etree
 
 SCHEME = "mymobileapi"
@@ -381,7 +382,9 @@ def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, 
 
 
 @hookimpl
-def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
-    from sms_notify.plugins.mymobileapi_sandbox import simulator
+def sms_notify_register_simulators(
+    register: Callable[[str, type[Simulator[Any]]], None],
+) -> None:
+    from sms_notify.sandbox.simulators.mymobileapi import MyMobileApi
 
-    register(SCHEME, simulator())
+    register(SCHEME, MyMobileApi)

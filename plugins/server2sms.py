@@ -9,13 +9,16 @@ which also tells, after a crash, whether the gateway has seen a reference at all
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sms_notify import hookimpl
 from sms_notify.errors import Category, ProviderError
 from sms_notify.http import request, unexpected
 from sms_notify.model import Account, Balance, DeliveryStatus, Provider, Receipt, Submission
 from sms_notify.text import is_gsm
+
+if TYPE_CHECKING:
+    from sms_notify.sandbox import Simulator
 
 SCHEME = "server2sms"
 PROVIDER = Provider(
@@ -207,7 +210,9 @@ def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, 
 
 
 @hookimpl
-def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
-    from sms_notify.plugins.server2sms_sandbox import simulator
+def sms_notify_register_simulators(
+    register: Callable[[str, type[Simulator[Any]]], None],
+) -> None:
+    from sms_notify.sandbox.simulators.server2sms import Server2Sms
 
-    register(SCHEME, simulator())
+    register(SCHEME, Server2Sms)

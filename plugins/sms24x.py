@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sms_notify import hookimpl, safexml, soap
 from sms_notify.errors import Category, ProviderError
@@ -29,6 +29,9 @@ from sms_notify.model import (
     Recipient,
     Submission,
 )
+
+if TYPE_CHECKING:
+    from sms_notify.sandbox import Simulator
 
 SCHEME = "sms24x"
 PROVIDER = Provider(
@@ -295,7 +298,9 @@ def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, 
 
 
 @hookimpl
-def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
-    from sms_notify.plugins.sms24x_sandbox import simulator
+def sms_notify_register_simulators(
+    register: Callable[[str, type[Simulator[Any]]], None],
+) -> None:
+    from sms_notify.sandbox.simulators.sms24x import Sms24x
 
-    register(SCHEME, simulator())
+    register(SCHEME, Sms24x)

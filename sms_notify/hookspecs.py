@@ -20,6 +20,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .model import Account, Balance, DeliveryStatus, Provider, Receipt, Submission
+    from .sandbox import Simulator
 
 PROJECT = "sms_notify"
 _spec = pluggy.HookspecMarker(PROJECT)
@@ -87,10 +88,12 @@ def sms_notify_check_login(account: Account) -> bool:
 
 
 @_spec
-def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
+def sms_notify_register_simulators(register: Callable[[str, type[Simulator[Any]]], None]) -> None:
     """Bring a simulator of your gateway to ``sms-notify sandbox``.
 
-    Call ``register(scheme, simulator)`` where the simulator is an object with
-    ``routes(state) -> list[starlette.routing.Route]`` serving the gateway's documented paths in
-    its real wire format. Import the simulator lazily: only the sandbox calls this hook.
+    Called once when the sandbox starts, never by the other commands. Call
+    ``register(scheme, SimulatorClass)`` with a subclass of ``sms_notify.sandbox.Simulator``:
+    one method per operation of the gateway's API, answering in its real wire format at its
+    documented paths (docs/sandbox.md). Import it inside this function: only the sandbox
+    needs it.
     """
