@@ -170,7 +170,7 @@ def test_apprise_whose_python_cannot_import_sms_notify_says_so(
         check=False,
     )
     assert (
-        "fastsms://, intellisms://, server2sms://, sms24x:// and mymobileapi:// are NOT available"
+        "mymobileapi:// and those of other sms-notify plugins) are NOT available"
         in out.stderr
     )
     assert "cannot import sms_notify" in out.stderr
