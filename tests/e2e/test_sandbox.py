@@ -36,7 +36,7 @@ ALL = ["fastsms", "intellisms", "server2sms", "sms24x", "mymobileapi"]
 @pytest.fixture(scope="module")
 def schemes(sandbox: Sandbox) -> list[str]:
     found = real_schemes(sandbox)
-    assert found == sorted(ALL), "every built-in gateway has a client and a simulator"
+    assert set(ALL) <= set(found), "every built-in gateway has a client and a simulator"
     return found
 
 
