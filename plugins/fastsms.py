@@ -45,7 +45,7 @@ PROVIDER = Provider(
 PATH = "/api"
 
 C = Category
-# Every documented code (fastsms-http-api.txt; WIRE-NOTES "FastSMS").
+# Every documented code (docs/gateways.md, FastSMS).
 ERRORS: dict[int, tuple[Category, str]] = {
     -100: (C.CREDIT, "Not Enough Credits"),
     -101: (C.REQUEST, "Invalid CreditID"),

@@ -40,7 +40,7 @@ SEND_PATH = "/smsgateway/sendmsg.aspx"
 BALANCE_PATH = "/smsgateway/getbalance.aspx"
 
 C = Category
-# Every documented code (intellisoftware-http-interface.txt; WIRE-NOTES "IntelliSoftware").
+# Every documented code (docs/gateways.md, IntelliSoftware).
 ERRORS: dict[str, tuple[Category, str]] = {
     "LOGIN_INVALID": (C.AUTH, "Username or Password is invalid"),
     "AUTH_PARAMETER_MISSING": (C.AUTH, "Authentication parameter missing"),

@@ -5,7 +5,7 @@ document as a string; both are XML inside XML, and the inner one is parsed here 
 sms_notify.safexml. A send is one `<senddata>`: the text once, as the default, and one
 `<entries>` per recipient with our reference as its `customerid`. The answer lists the
 entries refused, with a reason each, and the batch's `eventid`; there is no id per message,
-so `send` prints `CUSTOMERID:EVENTID` (DESIGN, Decisions 3). Delivery states come from
+so `send` prints `CUSTOMERID:EVENTID` (docs/design.md, Decision 3). Delivery states come from
 Sent_STR_STR, a feed of status changes read from the start, where our customerid finds the
 message again: for `status`, and to look up a send left in doubt by a crash.
 

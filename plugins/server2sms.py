@@ -42,7 +42,7 @@ OK = "1"
 NOTIFICATIONS_OK = frozenset({"0", "1"})  # InquireDeliveryNotifications answers "0" as well
 
 C = Category
-# Every documented StatusCode (WIRE-NOTES "server2sms", the ASPSMS table). Informational codes
+# Every documented StatusCode (docs/gateways.md, server2sms: the ASPSMS table). Informational codes
 # (28, 31, 32, 35, 39) answer originator and token checks; from the calls made here they mean
 # the request went wrong.
 ERRORS: dict[str, tuple[Category, str]] = {

@@ -53,7 +53,8 @@ PROVIDER = Provider(
     capabilities=frozenset({"balance", "status", "lookup", "login"}),
     summary="UK; SOAP web service with username and password; phonebooks with ?phonebook=",
 )
-PATH = "/wssecure/service.asmx"  # the document says service.aspx; clients use .asmx (Decisions 9)
+# The document says service.aspx; clients use .asmx (docs/design.md, Decision 9).
+PATH = "/wssecure/service.asmx"
 NAMESPACE = "http://tempuri.org/"
 BINDING = f"{{{NAMESPACE}}}ServiceSoap"
 WSDL = Path(__file__).with_name("sms24x.wsdl")
@@ -63,8 +64,8 @@ LOCKED = "999999"  # CheckLoginDetails: three failed log-ins lock the account fo
 LOOKUP_DAYS = 7  # how far back the delivery report by date is searched for our references
 
 C = Category
-# Every documented code (24x-sms-web-service.txt; WIRE-NOTES "24x"), and 06, which 24x does not
-# document: the sandbox answers it when no number of a send can be routed.
+# Every documented code (docs/gateways.md, 24x), and 06, which 24x does not document (the
+# sandbox never answers it: 24x takes every number and reports the unreachable ones Failed).
 ERRORS: dict[str, tuple[Category, str]] = {
     "01": (C.AUTH, "Username or Password Incorrect"),
     "02": (C.REQUEST, "No sender specified"),

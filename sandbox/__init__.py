@@ -1,6 +1,6 @@
 """`sms-notify sandbox`: every registered gateway's API on one local port, for tests and trials.
 
-A package of its own, beside the core (DESIGN, Decisions 9 in docs/design.md): the server
+A package of its own, beside the core (docs/design.md, Decision 9): the server
 (routing, inbox, faults, admin) in `server`, what the gateways share in `state`, the base of a
 simulated gateway in `simulator` (`soap` for ASP.NET ASMX services), and the built-in gateways'
 simulators in `simulators`. The core names no gateway: simulators come only through the

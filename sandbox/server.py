@@ -57,7 +57,8 @@ def record(state: State, ex: Exchange, status: int) -> None:
 
 def _http_error(status: int) -> Response:
     reason = HTTP_REASONS.get(status, "Error")
-    body = f"<html><head><title>{status} {reason}</title></head><body><h1>{reason}</h1></body></html>"
+    body = (f"<html><head><title>{status} {reason}</title></head>"
+            f"<body><h1>{reason}</h1></body></html>")
     return HTMLResponse(body, status_code=status)
 
 

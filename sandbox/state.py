@@ -1,7 +1,7 @@
 """What the simulated gateways share: the inbox, balances, ids and the injected faults.
 
 The inbox holds one entry per recipient a gateway accepted, as the phone would show it, never
-deduplicated (DESIGN, Decisions 1: a client that sends twice finds its text twice).
+deduplicated (docs/design.md, Decision 1: a client that sends twice finds its text twice).
 """
 
 from __future__ import annotations

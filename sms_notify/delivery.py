@@ -5,7 +5,7 @@
   jitter, within one time budget for the whole text.
 - Failover: accounts are tried in order and each recipient gets the text through one of them
   only; a recipient moves on on auth, credit, rate_limited and unavailable, while recipient and
-  request errors are final at once (DESIGN, Decisions 2).
+  request errors are final at once (docs/design.md, Decision 2).
 """
 
 from __future__ import annotations
@@ -289,7 +289,8 @@ def balance(
 
 
 def status(account: Account, message_id: str, *, clock: Clock | None = None) -> DeliveryStatus:
-    """A message's delivery state, where the gateway offers a look-up (DESIGN, Decisions 3)."""
+    """A message's delivery state, where the gateway offers a look-up (docs/design.md,
+    Decision 3)."""
     return _ask(account, "status", lambda gw, a: gw.status(a, message_id), clock)
 
 
@@ -301,5 +302,5 @@ def check_login(account: Account, *, clock: Clock | None = None) -> bool:
 def lookup(
     account: Account, references: Sequence[str], *, clock: Clock | None = None
 ) -> dict[str, bool]:
-    """Which references the gateway has accepted (crash recovery, DESIGN Decisions 1)."""
+    """Which references the gateway has accepted (crash recovery, docs/design.md, Decision 1)."""
     return _ask(account, "lookup", lambda gw, a: gw.lookup(a, references), clock)

@@ -2,11 +2,11 @@
 
 One scheduler thread reads due jobs, groups them by (account, text, max_segments) so one
 gateway request carries as many recipients as the gateway takes, and as a sender thread (of
-`workers`) comes free marks a request's jobs in flight and commits before it leaves (DESIGN,
-Decisions 1): a job is "inflight" only while its request may really be on the wire. The
+`workers`) comes free marks a request's jobs in flight and commits before it leaves (docs/design.md,
+Decision 1): a job is "inflight" only while its request may really be on the wire. The
 outbox does the retrying across passes: each pass is one request per job (RetryPolicy with
 attempts=1); transient failures come back later with exponential backoff and jitter, accounts fail
-over in the route's order (Decisions 2), and a job dies at max_age with the last reason.
+over in the route's order (Decision 2), and a job dies at max_age with the last reason.
 
 A job is never sent through two accounts unless the first answered with an error. A request that
 went unanswered (a timeout) may have reached the gateway: the job stays on that account for a few
@@ -128,8 +128,8 @@ class Dispatcher:
 
     # Life cycle.
     def start(self) -> None:
-        """Send in background threads, once what a crash left in flight is settled (DESIGN,
-        Decisions 1). Where the gateway cannot be asked, that is at once: sent again. Where it
+        """Send in background threads, once what a crash left in flight is settled (docs/design.md,
+        Decision 1). Where the gateway cannot be asked, that is at once: sent again. Where it
         can, the asking waits out the account's request timeout, in the background: a gateway
         may take a request after the process that sent it died, and asked at once it would
         have no trace of it yet."""
@@ -206,7 +206,7 @@ class Dispatcher:
     # Crash recovery.
     def recover(self, jobs: Sequence[Job] | None = None) -> Recovery:
         """Jobs found in flight (all, by default) were in flight at a crash: sent where the
-        gateway has a trace of their reference, else sent again (DESIGN, Decisions 1). Adds
+        gateway has a trace of their reference, else sent again (docs/design.md, Decision 1). Adds
         to `recovery`; returns what this call found."""
         jobs = self.outbox.inflight() if jobs is None else list(jobs)
         report = Recovery()
@@ -258,7 +258,7 @@ class Dispatcher:
 
     @staticmethod
     def _askable(account: Account | None) -> TypeGuard[Account]:
-        """Whether the gateway can say if it took a reference (DESIGN, Decisions 1)."""
+        """Whether the gateway can say if it took a reference (docs/design.md, Decision 1)."""
         return account is not None and "lookup" in provider_for(account.scheme).capabilities
 
     def _recover_later(self, jobs: list[Job]) -> None:
@@ -387,7 +387,8 @@ class Dispatcher:
         return tasks, len(due) >= CLAIM_LIMIT or bool(new)
 
     def _claim(self, tasks: Sequence[Task]) -> None:
-        """Mark jobs in flight and commit before their requests leave (DESIGN, Decisions 1)."""
+        """Mark jobs in flight and commit before their requests leave (docs/design.md,
+        Decision 1)."""
         for task in tasks:
             for job in task.jobs:
                 job.state, job.attempts = "inflight", job.attempts + 1
@@ -419,7 +420,7 @@ class Dispatcher:
     def _limit(self, jobs: list[Job], now: float, changed: list[Job], new: list[Job],
                ended: list[Job]) -> list[Job]:
         """Per-recipient rate limit: beyond N texts in the window, alerts fold into one summary
-        that goes out at once and again at the end of the window (DESIGN, Decisions 8)."""
+        that goes out at once and again at the end of the window (docs/design.md, Decision 8)."""
         if not self.per_recipient:
             return jobs
         most, window = self.per_recipient

@@ -597,7 +597,7 @@ def test_jinja2_is_imported_only_for_a_template() -> None:
 @pytest.mark.parametrize(
     ("text", "alerts", "quiet"),
     [
-        ("10", [9.99, 0, -1], [10, 11, 1e9]),  # plain N: alert below N (DESIGN, Decisions 6)
+        ("10", [9.99, 0, -1], [10, 11, 1e9]),  # plain N: alert below N (docs/design.md, Decision 6)
         ("10:", [9.99, -5], [10, 1e9]),
         ("~:10", [10.01, 1e9], [10, 0, -1e9]),
         ("10:20", [9, 21], [10, 15, 20]),

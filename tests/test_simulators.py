@@ -1,6 +1,6 @@
 """The built-in simulators without HTTP: each operation called with a Call as it would arrive,
 its answer read as the gateway writes it. What is checked comes from the gateways' documents
-(/work/shared/providers, docs/gateways.md), not from the clients."""
+(docs/gateways.md), not from the clients."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_parts(text: str, expected: int) -> None:
     assert parts(text) == expected
 
 
-# FastSMS (fastsms-http-api.txt).
+# FastSMS (docs/gateways.md, FastSMS).
 
 def fast(state: State, action: str, **fields: str) -> str:
     sim: FastSms = state.simulators["fastsms"]
@@ -118,7 +118,7 @@ def test_fastsms_bills_each_part(state: State) -> None:
     assert state.credits("fastsms") == 998 and state.inbox[0].parts == 2
 
 
-# IntelliSoftware (intellisoftware-http-interface.txt).
+# IntelliSoftware (docs/gateways.md, IntelliSoftware).
 
 def intelli(state: State, operation: str = "sendmsg", **fields: str) -> str:
     sim: IntelliSms = state.simulators["intellisms"]
@@ -164,7 +164,7 @@ def test_intellisms_credentials_unicode_and_balance(state: State) -> None:
     assert intelli(state, "getbalance") == "BALANCE:999"
 
 
-# server2sms (server2sms-json-api.txt, the ASPSMS status codes).
+# server2sms (docs/gateways.md, server2sms: the ASPSMS status codes).
 
 def s2s(state: State, method: str, **body: Any) -> dict[str, Any]:
     sim: Server2Sms = state.simulators["server2sms"]
@@ -251,7 +251,7 @@ def test_server2sms_credentials_credits_tokens_and_vouchers(state: State) -> Non
         state, "ListAllStatusCodes")["StatusCodes"]
 
 
-# 24x (24x-sms-web-service.txt).
+# 24x (docs/gateways.md, 24x).
 
 def x24(state: State, operation: str, **args: str) -> str:
     sim: Sms24x = state.simulators["sms24x"]
@@ -324,7 +324,7 @@ def test_sms24x_unavailable_is_a_server_fault(state: State) -> None:
     assert fault.value.status == 500 and not fault.value.sender
 
 
-# MyMobileAPI (mymobileapi-legacy-web-services.txt).
+# MyMobileAPI (docs/gateways.md, MyMobileAPI).
 
 SENDDATA = ("<senddata><settings><live>{live}</live><return_credits>True</return_credits>"
             "<return_entries_success_status>True</return_entries_success_status>"

@@ -1,6 +1,6 @@
 """`sms-notify serve`: the Alertmanager webhook receiver (Starlette on uvicorn).
 
-Alertmanager retries 5xx and timeouts, and re-sends 4xx every group_interval (DESIGN, "The
+Alertmanager retries 5xx and timeouts, and re-sends 4xx every group_interval (docs/design.md, "The
 Alertmanager receiver"), so the answer is the contract:
 
 - 200 once the jobs (one per route and recipient) are committed to the durable outbox, or the
@@ -115,7 +115,8 @@ def compile_routes(config: Config) -> dict[str, CompiledRoute]:
 
 
 def dedup_key(route: str, notification: Notification) -> str:
-    """The same group, status and set of alerts on the same route: one key (DESIGN, 3)."""
+    """The same group, status and set of alerts on the same route: one key (docs/design.md,
+    "The Alertmanager receiver" 3)."""
     material = json.dumps([route, notification.group_key, notification.status,
                            notification.fingerprints], ensure_ascii=True)
     return hashlib.sha256(material.encode()).hexdigest()

@@ -1,4 +1,4 @@
-"""FastSMS as its HTTP API document describes it (fastsms-http-api.txt; docs/gateways.md).
+"""FastSMS as its HTTP API document describes it (docs/gateways.md, FastSMS).
 
 Form fields at /api by GET or POST, names as written in the document (Token, Action,
 DestinationAddress, SourceAddress, Body, ...), Action's value not case sensitive; every

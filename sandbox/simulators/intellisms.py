@@ -1,5 +1,5 @@
-"""IntelliSoftware as its HTTP interface describes it (intellisoftware-http-interface.txt and
-its send-unicode and getbalance pages; docs/gateways.md).
+"""IntelliSoftware as its HTTP interface describes it, the send-unicode and getbalance pages
+included (docs/gateways.md, IntelliSoftware).
 
 sendmsg.aspx and getbalance.aspx, form fields by GET or POST, lower-case names as documented.
 Answers are text lines: `ID:<20 digits>` or `ERR:CODE` for one recipient or a whole-submission

@@ -1,6 +1,6 @@
-"""MyMobileAPI (legacy SMSPortal) as its web services document describes it
-(mymobileapi-legacy-web-services.txt, the reference WSDL; docs/gateways.md): /api5/api.asmx,
-SOAP 1.1/1.2, namespace http://www.mymobileapi.com/api5, elements Username, Password, Data.
+"""MyMobileAPI (legacy SMSPortal) as its web services document and WSDL describe it
+(docs/gateways.md, MyMobileAPI): /api5/api.asmx, SOAP 1.1/1.2, namespace
+http://www.mymobileapi.com/api5, elements Username, Password, Data.
 
 `*_STR` results are the `<api_result>` document as a string in `<OpResult>`. A send takes the
 `<senddata>` document, one `<entries>` per message; refused entries come back in

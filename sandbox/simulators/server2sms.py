@@ -1,5 +1,5 @@
-"""server2sms (a white label of ASPSMS's JSON API) as its document describes it
-(server2sms-json-api.txt, the ASPSMS status codes; docs/gateways.md).
+"""server2sms (a white label of ASPSMS's JSON API) as its document describes it, with the
+ASPSMS status codes (docs/gateways.md, server2sms).
 
 POST /<Method> with a JSON object; every answer is HTTP 200 with `{"StatusCode": "1",
 "StatusInfo": "OK", ...}` (strings), errors being other StatusCodes; a body that is not a JSON

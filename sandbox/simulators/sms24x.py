@@ -1,5 +1,5 @@
-"""24x as its web service document describes it (24x-sms-web-service.txt v2.14;
-docs/gateways.md): an ASMX SOAP service, namespace http://tempuri.org/.
+"""24x as its web service document (v2.14) describes it (docs/gateways.md, 24x): an ASMX SOAP
+service, namespace http://tempuri.org/.
 
 Served at /wssecure/service.asmx (what clients use) and /wssecure/service.aspx (what the
 document says). Credentials are `UserName` and `Password` (the live service's spelling, as

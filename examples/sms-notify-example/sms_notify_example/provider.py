@@ -111,7 +111,8 @@ def sms_notify_balance(account: Account) -> Balance:
 
 @hookimpl
 def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
-    status = str(call(account, "GET", f"/v1/messages/{quote(message_id, safe='')}").get("status", ""))
+    answer = call(account, "GET", f"/v1/messages/{quote(message_id, safe='')}")
+    status = str(answer.get("status", ""))
     state, final = STATES.get(status, ("unknown", False))
     return DeliveryStatus(message_id, state, final, detail=status)
 
