@@ -147,13 +147,13 @@ def collect_simulators() -> dict[str, type[Simulator[Any]]]:
         found[scheme] = simulator
 
     pm = get_pm()
-    for name, plugin in list(pm.list_name_plugin()):
-        if not hasattr(plugin, "sms_notify_register_simulators"):
-            continue
+    hook = pm.hook.sms_notify_register_simulators
+    for impl in hook.get_hookimpls():  # one plugin at a time, so a broken one is skipped alone
+        others = [p for p in pm.get_plugins() if p is not impl.plugin]
         try:
-            plugin.sms_notify_register_simulators(register=register)
+            pm.subset_hook_caller(hook.name, remove_plugins=others)(register=register)
         except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the sandbox
-            log.warning("plugin %s: simulator not loaded: %r", name, exc)
+            log.warning("plugin %s: simulator not loaded: %r", impl.plugin_name, exc)
     return found
 
 

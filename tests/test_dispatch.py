@@ -504,3 +504,23 @@ def test_unanswered_without_lookup_moves_on_after_three_tries_with_a_warning(
     [j] = box.jobs()
     assert (j.state, j.account, len(gw.requests), len(backup.requests)) == ("sent", "backup", 3, 1)
     assert "may arrive twice" in caplog.text
+
+
+def test_outcomes_the_outbox_cannot_record_are_saved_again_after_the_clocks_pauses(
+    fake_gateways, path, now, monkeypatch
+) -> None:
+    fake_gateways("fake")
+    box, d = make(path, now, sleep=now.sleep)
+    box.enqueue(jobs(R), 600)
+    failures = [OutboxError("database is locked")] * 2
+    real_save = box.save
+
+    def save(changed=(), new=()):  # type: ignore[no-untyped-def]
+        if failures and any(j.state == "sent" for j in changed):
+            raise failures.pop()
+        real_save(changed, new)
+
+    monkeypatch.setattr(box, "save", save)
+    d.step()
+    assert now.slept == [0.1, 0.5]  # the dispatcher's pauses pass on its clock, not the wall's
+    assert [j.state for j in box.jobs()] == ["sent"]
