@@ -27,6 +27,7 @@ from typing import TypeGuard
 
 from .delivery import RetryPolicy, chunks, lookup, submit
 from .errors import Category, ProviderError
+from .logs import event
 from .manager import provider_for
 from .model import Account, Receipt, Recipient
 from .numbers import normalize
@@ -554,9 +555,10 @@ class Dispatcher:
 
     def _log(self, job: Job) -> None:
         level = logging.WARNING if job.state == "dead" else logging.INFO
-        log.log(level, "job=%d route=%s to=%s state=%s attempts=%d account=%s id=%s error=%s",
-                job.id, job.route, job.recipient, job.state, job.attempts,
-                job.account or job.account_name, job.message_id or "-", job.error or "-")
+        log.log(level, event("job", job=job.id, route=job.route, to=job.recipient,
+                             state=job.state, attempts=job.attempts,
+                             account=job.account or job.account_name, id=job.message_id or "-",
+                             error=job.error or "-"))
 
     def _report(self, job: Job, receipt: Receipt | None, seconds: float) -> None:
         if self.on_result is None:
