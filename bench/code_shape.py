@@ -18,7 +18,9 @@ from pathlib import Path
 def package(path: Path) -> str | None:
     """Which package a source file belongs to, by where it lives and what it is."""
     parts = path.parts
-    if path.suffix != ".py" or parts[0] in ("tests", "bench", "docs", ".venv"):
+    if path.suffix != ".py" or parts[0] in ("tests", "bench", "docs", "build", "dist") or any(
+        part.startswith(".") or part.endswith(".egg-info") for part in parts
+    ):
         return None
     if parts[0] == "sandbox" or path.stem.endswith("_sandbox") or path.stem.startswith(
         "sandbox"

@@ -175,7 +175,7 @@ def build_app(
             seen[route.path] = scheme
             routes.append(Route(route.path, wrap(scheme, route.endpoint, state),
                                 methods=sorted(route.methods or ["GET", "POST"]), name=route.name))
-    routes += admin_routes(state)
+    routes += Admin(state).routes()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -195,100 +195,105 @@ def build_app(
     return CaseInsensitivePaths(app, [r.path for r in routes]), state
 
 
-def admin_routes(state: State) -> list[Route]:
-    """The inbox, faults, balances and health endpoints."""
+class Admin:
+    """The inbox, faults, balances and health endpoints: one method per endpoint."""
 
-    def messages(request: Request) -> list[dict[str, Any]]:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", self.page, methods=["GET"]),
+            Route("/inbox", self.inbox, methods=["GET", "DELETE"]),
+            Route("/admin/faults", self.faults, methods=["GET", "POST", "DELETE"]),
+            Route("/admin/requests", self.requests, methods=["GET", "DELETE"]),
+            Route("/admin/balances", self.balances, methods=["GET", "POST"]),
+            Route("/admin/reset", self.reset, methods=["POST"]),
+            Route("/admin/gateways", self.gateways, methods=["GET"]),
+            Route("/-/healthy", self.healthy, methods=["GET"]),
+        ]
+
+    def messages(self, request: Request) -> list[dict[str, Any]]:
+        """The inbox's entries, filtered by ?gateway= and ?to= (any way a number is written)."""
         gateway = request.query_params.get("gateway")
         to = request.query_params.get("to")
         if to:
             to = phone(to) or to
-        return [state.entry(m) for m in state.inbox
+        return [self.state.entry(m) for m in self.state.inbox
                 if (not gateway or m.gateway == gateway) and (not to or m.to == to)]
 
-    async def inbox(request: Request) -> Response:
+    async def inbox(self, request: Request) -> Response:
         if request.method == "DELETE":
-            state.inbox.clear()
+            self.state.inbox.clear()
             return JSONResponse({"messages": []})
-        return JSONResponse({"messages": messages(request)})
+        return JSONResponse({"messages": self.messages(request)})
 
-    async def page(request: Request) -> Response:
+    async def page(self, request: Request) -> Response:
         rows = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(e[k]))}</td>" for k in
                              ("gateway", "to", "sender", "text", "parts", "id", "status")) + "</tr>"
-            for e in reversed(messages(request))
+            for e in reversed(self.messages(request))
         )
-        gateways = ", ".join(html.escape(g) for g in sorted(state.simulators))
+        gateways = ", ".join(html.escape(g) for g in sorted(self.state.simulators))
         body = (
             "<!doctype html><html><head><meta charset='utf-8'><title>sms-notify sandbox</title>"
             "<style>body{font-family:sans-serif}td,th{border-bottom:1px solid #ccc;padding:4px;"
             "vertical-align:top}td:nth-child(4){white-space:pre-wrap}</style></head><body>"
             f"<h1>sms-notify sandbox</h1><p>Gateways: {gateways}. "
-            f"{len(state.inbox)} message(s); <a href='/inbox'>JSON</a>.</p><table>"
+            f"{len(self.state.inbox)} message(s); <a href='/inbox'>JSON</a>.</p><table>"
             "<tr><th>gateway</th><th>to</th><th>from</th><th>text</th><th>parts</th><th>id</th>"
             f"<th>status</th></tr>{rows}</table></body></html>"
         )
         return HTMLResponse(body)
 
-    async def faults(request: Request) -> Response:
+    async def faults(self, request: Request) -> Response:
         if request.method == "DELETE":
-            state.faults.clear()
+            self.state.faults.clear()
             return JSONResponse({"faults": []})
         if request.method == "GET":
-            return JSONResponse({"faults": [f.public() for f in state.active_faults()]})
+            return JSONResponse({"faults": [f.public() for f in self.state.active_faults()]})
         try:
             spec = json.loads(await request.body() or b"null")
             if not isinstance(spec, dict):
                 raise BadFault("expected a JSON object")
-            fault = state.add_fault(parse_fault(spec, state.kinds))
+            fault = self.state.add_fault(parse_fault(spec, self.state.kinds))
         except (BadFault, ValueError) as exc:
             log.info("admin POST /admin/faults -> bad fault: %s", exc)
             return JSONResponse({"error": str(exc)}, status_code=400)
         log.info("admin POST /admin/faults -> added %s %s", fault.gateway, fault.describe())
         return JSONResponse(fault.public())
 
-    async def requests_log(request: Request) -> Response:
+    async def requests(self, request: Request) -> Response:
         if request.method == "DELETE":
-            state.requests.clear()
+            self.state.requests.clear()
             return JSONResponse({"requests": []})
         gateway = request.query_params.get("gateway")
-        return JSONResponse({"requests": [r for r in state.requests
+        return JSONResponse({"requests": [r for r in self.state.requests
                                           if not gateway or r["gateway"] == gateway]})
 
-    async def balances(request: Request) -> Response:
+    async def balances(self, request: Request) -> Response:
         if request.method == "POST":
             try:
                 spec = json.loads(await request.body() or b"null")
                 gateway, credits = spec["gateway"], float(spec["credits"])
-                if gateway not in state.simulators:
+                if gateway not in self.state.simulators:
                     raise ValueError(f"unknown gateway {gateway!r}")
             except (ValueError, KeyError, TypeError) as exc:
                 return JSONResponse({"error": f"expected {{gateway, credits}}: {exc}"},
                                     status_code=400)
-            state.balances[gateway] = credits
-        return JSONResponse({"balances": state.balances})
+            self.state.balances[gateway] = credits
+        return JSONResponse({"balances": self.state.balances})
 
-    async def reset(request: Request) -> Response:
-        state.reset()
+    async def reset(self, request: Request) -> Response:
+        self.state.reset()
         log.info("admin POST /admin/reset -> reset")
         return JSONResponse({"reset": True})
 
-    async def healthy(request: Request) -> Response:
+    async def healthy(self, request: Request) -> Response:
         return PlainTextResponse("OK")
 
-    async def gateways(request: Request) -> Response:
-        return JSONResponse({"gateways": sorted(state.simulators)})
-
-    return [
-        Route("/", page, methods=["GET"]),
-        Route("/inbox", inbox, methods=["GET", "DELETE"]),
-        Route("/admin/faults", faults, methods=["GET", "POST", "DELETE"]),
-        Route("/admin/requests", requests_log, methods=["GET", "DELETE"]),
-        Route("/admin/balances", balances, methods=["GET", "POST"]),
-        Route("/admin/reset", reset, methods=["POST"]),
-        Route("/admin/gateways", gateways, methods=["GET"]),
-        Route("/-/healthy", healthy, methods=["GET"]),
-    ]
+    async def gateways(self, request: Request) -> Response:
+        return JSONResponse({"gateways": sorted(self.state.simulators)})
 
 
 def sandbox_arguments(parser: argparse.ArgumentParser) -> None:
