@@ -5,7 +5,7 @@
   jitter, within one time budget for the whole text.
 - Failover: accounts are tried in order and each recipient gets the text through one of them
   only; a recipient moves on on auth, credit, rate_limited and unavailable, while recipient and
-  request errors are final at once (DESIGN, Decisions 2).
+  request errors are final at once (docs/design.md, Decision 2).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .model import (
     Account, Balance, DeliveryStatus, Provider, Receipt, Recipient, Submission, check_sender,
 )
 from .numbers import normalize
-from .manager import hook, provider_for
+from .manager import Gateway, gateway, provider_for
 from .text import count_parts, gsm_friendly, is_gsm, shorten
 
 log = logging.getLogger("sms_notify")
@@ -116,37 +116,12 @@ def _with_timeout(account: Account, deadline: float, clock: Clock) -> Account:
 
 def attempt(account: Account, submission: Submission) -> list[Receipt]:
     """One gateway request through the provider's notify hook, its answer checked."""
-    provider = provider_for(account.scheme)
-    secrets = account.secrets(provider)
-    try:
-        result = hook().sms_notify_send(account=account, submission=submission)
-    except ProviderError as exc:
-        exc.provider = exc.provider or provider.name
-        raise exc.redact(secrets) from None
-    except Exception as exc:  # a plugin bug must not look like a crash of the command
-        error = ProviderError(
-            Category.REQUEST, f"{provider.name} plugin failed: {exc!r}", provider=provider.name
-        ).redact(secrets)
-        log.error("%s", error.describe())
-        log.debug("the plugin's traceback", exc_info=True)
-        raise error from exc
-    if result is None:
-        raise ProviderError(Category.REQUEST, f"no plugin answers for {account.scheme}://")
-    receipts = list(result)
-    if len(receipts) != len(submission.recipients):
-        raise ProviderError(
-            Category.REQUEST,
-            f"{provider.name} answered for {len(receipts)} of {len(submission.recipients)} recipients",
-            provider=provider.name,
-        )
+    receipts = gateway(account.scheme).send(account, submission)
     parts = count_parts(submission.text).parts
     label = account.label()
     for receipt in receipts:
         receipt.account = label
         receipt.parts = receipt.parts if receipt.parts > 1 else parts
-        if receipt.error is not None:
-            receipt.error.provider = receipt.error.provider or provider.name
-            receipt.error.redact(secrets)
     return receipts
 
 
@@ -283,64 +258,49 @@ def deliver(
 
 
 def _ask(
-    name: str,
     account: Account,
-    capability: str | None,
+    capability: str,
+    ask: Callable[[Gateway, Account], T],
     clock: Clock | None,
     budget: float | None = None,
-    **kwargs: object,
-) -> object:
-    """Call a query hook (balance, status, ...) with the same retries as a send, inside
+) -> T:
+    """Ask the gateway (balance, status, ...) with the same retries as a send, inside
     `budget` seconds (default: twice the account's request timeout, at least 10 s)."""
-    provider = provider_for(account.scheme)
-    if capability and capability not in provider.capabilities:
+    gw = gateway(account.scheme)
+    if capability not in gw.provider.capabilities:
         raise ProviderError(
             Category.REQUEST,
-            f"{provider.name} offers no {capability} look-up",
-            provider=provider.name,
+            f"{gw.provider.name} offers no {capability} look-up",
+            provider=gw.provider.name,
         )
     clock = clock or Clock()
     policy = RetryPolicy(budget=budget or max(account.timeout * 2, 10.0))
     deadline = clock.now() + policy.budget
-
-    def call() -> object:
-        try:
-            result = getattr(hook(), name)(
-                account=_with_timeout(account, deadline, clock), **kwargs
-            )
-        except ProviderError as exc:
-            exc.provider = exc.provider or provider.name
-            raise exc.redact(account.secrets(provider)) from None
-        if result is None:
-            raise ProviderError(Category.REQUEST, f"no plugin answers {name} for {account.scheme}://")
-        return result
-
-    return retrying(call, policy, deadline, clock)
+    return retrying(
+        lambda: ask(gw, _with_timeout(account, deadline, clock)), policy, deadline, clock
+    )
 
 
 def balance(
     account: Account, *, clock: Clock | None = None, budget: float | None = None
 ) -> Balance:
     """The account's credit, from the gateway, within `budget` seconds for every try."""
-    return _ask("sms_notify_balance", account, "balance", clock, budget)  # type: ignore[return-value]
+    return _ask(account, "balance", Gateway.balance, clock, budget)
 
 
 def status(account: Account, message_id: str, *, clock: Clock | None = None) -> DeliveryStatus:
-    """A message's delivery state, where the gateway offers a look-up (DESIGN, Decisions 3)."""
-    return _ask(  # type: ignore[return-value]
-        "sms_notify_status", account, "status", clock, message_id=message_id
-    )
+    """A message's delivery state, where the gateway offers a look-up (docs/design.md,
+    Decision 3)."""
+    return _ask(account, "status", lambda gw, a: gw.status(a, message_id), clock)
 
 
 def check_login(account: Account, *, clock: Clock | None = None) -> bool:
     """Check credentials online, where the gateway offers it without sending."""
-    return _ask("sms_notify_check_login", account, "login", clock)  # type: ignore[return-value]
+    return _ask(account, "login", Gateway.check_login, clock)
 
 
 def lookup(
     account: Account, references: Sequence[str], *, clock: Clock | None = None
 ) -> dict[str, bool]:
-    """Which references the gateway has accepted (crash recovery, DESIGN Decisions 1)."""
-    return _ask(  # type: ignore[return-value]
-        "sms_notify_lookup", account, "lookup", clock, references=list(references)
-    )
+    """Which references the gateway has accepted (crash recovery, docs/design.md, Decision 1)."""
+    return _ask(account, "lookup", lambda gw, a: gw.lookup(a, references), clock)

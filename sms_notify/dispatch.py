@@ -2,11 +2,11 @@
 
 One scheduler thread reads due jobs, groups them by (account, text, max_segments) so one
 gateway request carries as many recipients as the gateway takes, and as a sender thread (of
-`workers`) comes free marks a request's jobs in flight and commits before it leaves (DESIGN,
-Decisions 1): a job is "inflight" only while its request may really be on the wire. The
+`workers`) comes free marks a request's jobs in flight and commits before it leaves (docs/design.md,
+Decision 1): a job is "inflight" only while its request may really be on the wire. The
 outbox does the retrying across passes: each pass is one request per job (RetryPolicy with
 attempts=1); transient failures come back later with exponential backoff and jitter, accounts fail
-over in the route's order (Decisions 2), and a job dies at max_age with the last reason.
+over in the route's order (Decision 2), and a job dies at max_age with the last reason.
 
 A job is never sent through two accounts unless the first answered with an error. A request that
 went unanswered (a timeout) may have reached the gateway: the job stays on that account for a few
@@ -100,6 +100,7 @@ class Dispatcher:
         on_result: OnResult | None = None,
         backoff: RetryPolicy = BACKOFF,
         now: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         poll: float = 1.0,
     ) -> None:
@@ -112,6 +113,7 @@ class Dispatcher:
         self.on_result = on_result
         self.backoff = backoff
         self.now = now
+        self.sleep = sleep  # pauses of policy (an outbox that failed); tests make them instant
         self.rng = rng or random.Random()
         self.poll = poll  # longest the scheduler sleeps without a wake() (also re-reads the clock)
         self.recovery = Recovery()
@@ -127,8 +129,8 @@ class Dispatcher:
 
     # Life cycle.
     def start(self) -> None:
-        """Send in background threads, once what a crash left in flight is settled (DESIGN,
-        Decisions 1). Where the gateway cannot be asked, that is at once: sent again. Where it
+        """Send in background threads, once what a crash left in flight is settled (docs/design.md,
+        Decision 1). Where the gateway cannot be asked, that is at once: sent again. Where it
         can, the asking waits out the account's request timeout, in the background: a gateway
         may take a request after the process that sent it died, and asked at once it would
         have no trace of it yet."""
@@ -205,7 +207,7 @@ class Dispatcher:
     # Crash recovery.
     def recover(self, jobs: Sequence[Job] | None = None) -> Recovery:
         """Jobs found in flight (all, by default) were in flight at a crash: sent where the
-        gateway has a trace of their reference, else sent again (DESIGN, Decisions 1). Adds
+        gateway has a trace of their reference, else sent again (docs/design.md, Decision 1). Adds
         to `recovery`; returns what this call found."""
         jobs = self.outbox.inflight() if jobs is None else list(jobs)
         report = Recovery()
@@ -257,8 +259,8 @@ class Dispatcher:
 
     @staticmethod
     def _askable(account: Account | None) -> TypeGuard[Account]:
-        """Whether the gateway can say if it took a reference (DESIGN, Decisions 1)."""
-        return account is not None and "lookup" in _capabilities(account)
+        """Whether the gateway can say if it took a reference (docs/design.md, Decision 1)."""
+        return account is not None and "lookup" in provider_for(account.scheme).capabilities
 
     def _recover_later(self, jobs: list[Job]) -> None:
         """Ask about `jobs` once their accounts' request timeout has passed since the start;
@@ -313,7 +315,7 @@ class Dispatcher:
                     log.exception("dispatcher pass failed")
                 self._queue.clear()  # still pending in the outbox: planned again
                 batch, more = [], False
-                time.sleep(1.0)
+                self.sleep(1.0)
             for task in batch:
                 with self._cond:
                     self._busy += 1
@@ -386,7 +388,8 @@ class Dispatcher:
         return tasks, len(due) >= CLAIM_LIMIT or bool(new)
 
     def _claim(self, tasks: Sequence[Task]) -> None:
-        """Mark jobs in flight and commit before their requests leave (DESIGN, Decisions 1)."""
+        """Mark jobs in flight and commit before their requests leave (docs/design.md,
+        Decision 1)."""
         for task in tasks:
             for job in task.jobs:
                 job.state, job.attempts = "inflight", job.attempts + 1
@@ -418,7 +421,7 @@ class Dispatcher:
     def _limit(self, jobs: list[Job], now: float, changed: list[Job], new: list[Job],
                ended: list[Job]) -> list[Job]:
         """Per-recipient rate limit: beyond N texts in the window, alerts fold into one summary
-        that goes out at once and again at the end of the window (DESIGN, Decisions 8)."""
+        that goes out at once and again at the end of the window (docs/design.md, Decision 8)."""
         if not self.per_recipient:
             return jobs
         most, window = self.per_recipient
@@ -491,7 +494,7 @@ class Dispatcher:
                 if not delay:
                     log.error("cannot record outcomes, jobs stay in flight: %s", exc)
                     break
-                time.sleep(delay)
+                self.sleep(delay)
         for job, receipt in outcomes:
             self._log(job)
             self._report(job, receipt, seconds)
@@ -565,9 +568,3 @@ class Dispatcher:
         except Exception:  # noqa: BLE001 - metrics must not stop delivery
             log.exception("on_result callback failed")
 
-
-def _capabilities(account: Account) -> frozenset[str]:
-    try:
-        return provider_for(account.scheme).capabilities
-    except Exception:  # noqa: BLE001
-        return frozenset()

@@ -25,7 +25,7 @@ class Category(StrEnum):
 
     @property
     def fails_over(self) -> bool:
-        """Worth trying the next account: the text itself is fine (DESIGN, Decisions 2)."""
+        """Worth trying the next account: the text itself is fine (docs/design.md, Decision 2)."""
         return self is not Category.RECIPIENT and self is not Category.REQUEST
 
 

@@ -1,8 +1,8 @@
 """HTTP for provider plugins: one pooled session per thread, transport failures as categories.
 
 Timeouts, refused connections and 5xx are `unavailable`, 429 is `rate_limited`: the convention
-every gateway follows (WIRE-NOTES). Error texts name the host, never the URL, because some
-gateways take credentials in the query string.
+every gateway follows (docs/gateways.md, "Every gateway"). Error texts name the host, never the
+URL, because some gateways take credentials in the query string.
 
 An answer is read up to MAX_ANSWER bytes, within the request's timeout, and its control bytes
 are dropped before anything reads it: what a gateway (or whatever answers in its place) sends

@@ -25,7 +25,7 @@ ONCE = RetryPolicy(budget=60, attempts=1)
 SEND_ORDER = ["UserName", "Password", "Mobiles", "MessageFrom", "MessageToSend",
               "DateTimeToSend", "UserField", "EmailAddressToSendReplies"]
 
-# Written from 24x-sms-web-service.txt and WIRE-NOTES, independently of the plugin's table
+# Written from 24x's document (docs/gateways.md, 24x), independently of the plugin's table
 # (06 is the sandbox's own code for "no routable number").
 EXPECTED: dict[str, str] = {
     "01": "auth", "02": "request", "03": "request", "04": "credit", "05": "request",

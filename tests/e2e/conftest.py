@@ -22,7 +22,6 @@ import requests
 
 READY = "sandbox listening on "
 USER = PASSWORD = TOKEN = "sandbox"
-TOKEN_SCHEMES = {"fastsms"}
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -61,7 +60,10 @@ class Sandbox:
         Options are query arguments; `from_` stands for `from`. Values are percent-encoded
         (a `+` becomes %2B), targets keep their `+`.
         """
-        creds = TOKEN if scheme in TOKEN_SCHEMES else f"{USER}:{PASSWORD}"
+        from sms_notify.manager import provider_for
+
+        token = provider_for(scheme).credentials == ("token",)
+        creds = TOKEN if token else f"{USER}:{PASSWORD}"
         path = "/".join(quote(t, safe="+") for t in targets)
         query = {"endpoint": self.url}
         for key, value in options.items():

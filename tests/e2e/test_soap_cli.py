@@ -47,6 +47,9 @@ def test_sms24x_send_balance_status(fresh_sandbox: Sandbox, cli: Cli) -> None:
     assert second.stdout == f"{message_id}: delivered, final (Delivered)\n", second.stdout
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 13: 24x documents no id for SendToPhonebook (the sandbox answers 'Message Sent'); "
+    "the client wants one"))
 def test_sms24x_phonebook(fresh_sandbox: Sandbox, cli: Cli) -> None:
     url = fresh_sandbox.url_for("sms24x", phonebook="Oncall", from_="Alerts")
     done = cli("send", url, "-m", "all hands")
