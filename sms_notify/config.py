@@ -457,8 +457,8 @@ def is_loopback(host: str) -> bool:
 
 
 def check_exposure(server: Server, host: str, path: str) -> None:
-    """No unauthenticated receiver beyond loopback unless insecure_no_auth says so (DESIGN,
-    Decisions 16): anyone who can reach it could text the on-call phones."""
+    """No unauthenticated receiver beyond loopback unless insecure_no_auth says so (docs/design.md,
+    Decision 16): anyone who can reach it could text the on-call phones."""
     if server.bearer_token or server.basic_auth or server.insecure_no_auth or is_loopback(host):
         return
     raise ConfigError(f"{host} is not a loopback address and the receiver has no "

@@ -76,7 +76,7 @@ class Job:
 
 def masked_location(location: str) -> str:
     """server.outbox as logs and errors show it: the password of a URL masked
-    (`postgresql://USER:PASSWORD@HOST/DB`, DESIGN, Decisions 14), a file path as it is."""
+    (`postgresql://USER:PASSWORD@HOST/DB`, Decision 14), a file path as it is."""
     import re
 
     return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:).*@", r"\1****@", location,
@@ -88,7 +88,7 @@ class OutboxError(Exception):
 
 
 class OutboxInUse(OutboxError):
-    """Another process holds the outbox file (DESIGN, Decisions 14: one serve per SQLite file)."""
+    """Another process holds the outbox file (Decision 14: one serve per SQLite file)."""
 
 
 def claim(path: str) -> int:

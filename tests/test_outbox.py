@@ -224,7 +224,7 @@ def test_purge_deletes_only_finished_jobs_older_than_asked(path: str, now: FakeT
 
 
 def test_an_exclusive_outbox_is_held_by_one_process_at_a_time(path: str) -> None:
-    """serve opens its outbox exclusively (DESIGN, Decisions 14); tools and tests need not."""
+    """serve opens its outbox exclusively (Decision 14); tools and tests need not."""
     import os
 
     from sms_notify.outbox import OutboxInUse

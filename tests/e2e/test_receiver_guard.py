@@ -1,4 +1,4 @@
-"""What `sms-notify serve` refuses to start with (DESIGN, Decisions 14 and 16): a second serve on
+"""What `sms-notify serve` refuses to start with (docs/design.md, Decisions 14 and 16): a second serve on
 one SQLite outbox, an open receiver beyond loopback, an empty secret. Each is a real process
 that exits 2 with a line saying why, and leaves a running receiver untouched.
 """
