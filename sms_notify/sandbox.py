@@ -47,7 +47,7 @@ DELIVER_AFTER = 1.0  # seconds from "sent" to "delivered"
 TIMEOUT_HOLD = 60.0  # longest a "timeout" fault holds a request
 UNROUTABLE_SUFFIX = "0000"  # numbers ending so are refused as the gateway's invalid number
 UNDELIVERABLE_SUFFIX = "0001"  # accepted, then reported failed
-FAULT_KINDS = ("http_error", "timeout", "slow", "error_code")
+FAULT_KINDS = ("http_error", "timeout", "slow", "error_code", "garble")
 HTTP_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
                 504: "Gateway Timeout", 429: "Too Many Requests"}
 
@@ -95,10 +95,12 @@ class Fault:
     seconds: float | None = None
     id: int = 0
     until: float | None = None  # monotonic deadline from `seconds`
+    body: str = ""  # garble: what the answer says instead (HTTP 200), once the endpoint has run
 
     def describe(self) -> str:
         what = {"http_error": f"HTTP {self.status}", "error_code": f"code {self.code}",
-                "slow": f"{self.delay:g}s late", "timeout": "no answer"}[self.kind]
+                "slow": f"{self.delay:g}s late", "timeout": "no answer",
+                "garble": f"answer {self.body!r}"}[self.kind]
         return f"fault {self.kind} ({what})"
 
     def public(self) -> dict[str, Any]:
@@ -153,21 +155,23 @@ def parse_fault(spec: Mapping[str, Any], known: Mapping[str, Any]) -> Fault:
             raise BadFault("error_code needs a code (the gateway's own, or a category like auth)")
         codes: Mapping[str, str] = getattr(known[gateway], "error_codes", {}) or {}
         code = codes.get(code, code)
-    return Fault(gateway, kind, status, code, delay, count, seconds)
+    return Fault(gateway, kind, status, code, delay, count, seconds,
+                 body=str(spec.get("body") or "garbled") if kind == "garble" else "")
 
 
 def parse_fault_flag(text: str) -> dict[str, Any]:
     """`GATEWAY:KIND[:ARG][:count=N][:seconds=S]` -> the admin JSON. ARG is the status of
-    http_error, the code of error_code, the delay of slow and timeout."""
+    http_error, the code of error_code, the delay of slow and timeout, the body of garble."""
     fields = text.split(":")
     if len(fields) < 2:
         raise BadFault(f"{text!r}: expected GATEWAY:KIND[:ARG][:count=N][:seconds=S]")
     spec: dict[str, Any] = {"gateway": fields[0], "kind": fields[1]}
-    arg_key = {"http_error": "status", "error_code": "code", "slow": "delay", "timeout": "delay"}
+    arg_key = {"http_error": "status", "error_code": "code", "slow": "delay", "timeout": "delay",
+               "garble": "body"}
     for item in fields[2:]:
         key, eq, value = item.partition("=")
         if eq:
-            if key not in ("count", "seconds", "status", "code", "delay"):
+            if key not in ("count", "seconds", "status", "code", "delay", "body"):
                 raise BadFault(f"{text!r}: unknown setting {key!r}")
             spec[key] = value
         elif fields[1] in arg_key:
@@ -416,7 +420,7 @@ def wrap(gateway: str, endpoint: Callable[[Request], Any], state: State) -> Endp
                 # that gives up (or dies) meanwhile does not stop the text going out.
                 await request.body()
                 await asyncio.sleep(fault.delay)
-            else:
+            elif fault.kind == "error_code":
                 ex.code = fault.code
         if response is None:
             try:
@@ -425,6 +429,9 @@ def wrap(gateway: str, endpoint: Callable[[Request], Any], state: State) -> Endp
             except Exception as exc:  # noqa: BLE001 - a simulator bug must not reach a client
                 ex.outcome = f"sandbox error {type(exc).__name__}: {exc}"
                 response = PlainTextResponse("sandbox error", status_code=500)
+        if fault is not None and fault.kind == "garble":  # done as usual, answered unreadably
+            ex.outcome = f"{ex.outcome}, answered {fault.body!r} instead"
+            response = PlainTextResponse(fault.body, status_code=200)
         state.record(ex, response.status_code)
         return response
 
