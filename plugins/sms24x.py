@@ -45,6 +45,8 @@ PROVIDER = Provider(
     unicode=False,
     sender_max_alnum=11,  # "11 characters alphanumeric or 12 numeric"
     sender_max_digits=12,
+    sender_char="[A-Za-z0-9]",  # alphanumeric only: no spaces or punctuation
+    sender_required=True,  # MessageFrom: "02 No sender specified"
     options={"phonebook": "send to a 24x phonebook, by its name"},
     list_options=("phonebook",),
     capabilities=frozenset({"balance", "status", "lookup", "login"}),
@@ -64,7 +66,7 @@ C = Category
 # document: the sandbox answers it when no number of a send can be routed.
 ERRORS: dict[str, tuple[Category, str]] = {
     "01": (C.AUTH, "Username or Password Incorrect"),
-    "02": (C.REQUEST, "No sender specified"),
+    "02": (C.SENDER, "No sender specified"),
     "03": (C.REQUEST, "No message specified"),
     "04": (C.CREDIT, "You have insufficient credit to send (X) messages"),
     "05": (C.REQUEST, "Date to send greater than a year in advance."),
@@ -152,7 +154,8 @@ def mobile(recipient: Recipient) -> str:
 
 
 def sender(submission: Submission) -> str:
-    """MessageFrom: a name, or a number in digits. Empty when none: 24x answers 02 itself."""
+    """MessageFrom: a name, or a number in digits (the core refuses an account without one;
+    24x answers 02 to an empty one)."""
     return submission.sender_field
 
 
@@ -165,11 +168,11 @@ def parse_send(answer: str, recipients: Sequence[Recipient]) -> list[Receipt]:
     if len(values) == 1:
         return [Receipt(r, message_id=values[0]) for r in recipients]
     if len(values) != len(recipients):
-        # The gateway acted on the request: a retry or failover could send the text twice.
+        # The gateway acted on the request, for whom it does not say.
         raise ProviderError(
-            C.REQUEST,
+            C.UNAVAILABLE,
             f"answered {len(values)} ids for {len(recipients)} numbers: {snippet(answer)}",
-            provider=PROVIDER.name,
+            provider=PROVIDER.name, unknown_outcome=True,
         )
     return [Receipt(r, message_id=v) for r, v in zip(recipients, values, strict=True)]
 

@@ -68,6 +68,8 @@ def receipt_line(receipt: Receipt) -> str:
         parts = f"{receipt.parts} part" + ("s" if receipt.parts != 1 else "")
         return f"{who}: sent, {parts}, id {receipt.message_id or '-'}{via}"
     assert receipt.error is not None
+    if receipt.unconfirmed:  # given up without knowing: it was not sent again
+        return f"{who}: unconfirmed (the gateway may have sent it): {receipt.error.describe()}{via}"
     return f"{who}: failed: {receipt.error.describe()}{via}"
 
 

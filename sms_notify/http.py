@@ -1,8 +1,12 @@
 """HTTP for provider plugins: one pooled session per thread, transport failures as categories.
 
-Timeouts, refused connections and 5xx are `unavailable`, 429 is `rate_limited`: the convention
-every gateway follows (WIRE-NOTES). Error texts name the host, never the URL, because some
-gateways take credentials in the query string.
+The HTTP status is read before the body: only a 2xx answer is the gateway's own (none of these
+gateways answers an error with another status, WIRE-NOTES), so a proxy's or a web server's 404
+page is never read as a message id. Refused connections, connect timeouts, 5xx and 429 never
+reached the gateway's sending logic and are worth a retry; a request that was written but got no
+answer, or a 2xx answer that cannot be read, has an unknown outcome (DESIGN, Decisions 12).
+Error texts name the host, never the URL, because some gateways take credentials in the query
+string.
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ def session() -> requests.Session:
 def request(
     method: str, url: str, *, provider: str, timeout: float, **kwargs: Any
 ) -> requests.Response:
-    """Send a request; raise ProviderError for transport failures, 5xx and 429 (HTTP 200 and
-    the other 4xx come back for the provider to read its gateway's own error answer)."""
+    """Send a request; raise ProviderError for transport failures and any status but 2xx, so
+    that what comes back is the gateway's own answer for the provider to read."""
     import requests
 
     host = urlsplit(url).netloc
@@ -50,38 +54,60 @@ def request(
 
 
 def status_error(response: requests.Response, host: str, provider: str) -> ProviderError | None:
-    """What an HTTP status says before the body is read: 429 is a rate limit, 5xx a gateway
-    that is down; None for the rest."""
-    if response.status_code == 429:
-        return ProviderError(
-            Category.RATE_LIMITED, f"{host} answered HTTP 429", code=429, provider=provider
-        )
-    if response.status_code >= 500:
-        return ProviderError(
-            Category.UNAVAILABLE,
-            f"{host} answered HTTP {response.status_code}: {snippet(response.text)}",
-            code=response.status_code,
-            provider=provider,
-        )
-    return None
+    """What an HTTP status says before the body is read; None for 2xx."""
+    return http_error(response.status_code, response.text, host, provider)
+
+
+def http_error(status: int, body: str, host: str, provider: str) -> ProviderError | None:
+    """None for 2xx; else 429 is a rate limit, 5xx and 408 a gateway that is down (worth a
+    retry), 401, 403 and 407 refused credentials, and any other status a request the web server
+    refused (a wrong endpoint= answers 404)."""
+    if 200 <= status < 300:
+        return None
+    if status == 429:
+        return ProviderError(Category.RATE_LIMITED, f"{host} answered HTTP 429", code=429,
+                             provider=provider)
+    if status >= 500 or status == 408:
+        category = Category.UNAVAILABLE
+    elif status in (401, 403, 407):
+        category = Category.AUTH
+    else:
+        category = Category.REQUEST
+    return ProviderError(
+        category, f"{host} answered HTTP {status}: {snippet(body) or '(empty)'}",
+        code=status, provider=provider,
+    )
 
 
 def transport_error(
     exc: requests.RequestException, host: str, timeout: float, provider: str
 ) -> ProviderError:
-    """A request that got no HTTP answer, as the core's category: always `unavailable`, and
-    `unanswered` when it left but no answer came back (it may have reached the gateway)."""
+    """A request that got no HTTP answer, as the core's category: always `unavailable`, with an
+    unknown outcome when the request was written and the answer never came (a read timeout, a
+    connection dropped after the request left, an answer cut short): the gateway may have taken
+    it. A refused connection or a connect timeout never reached it."""
     import requests
+    from urllib3.exceptions import ProtocolError
 
+    unknown = False
     if isinstance(exc, requests.ConnectTimeout):
-        text, unanswered = f"cannot connect to {host} within {timeout:g}s", False
+        text = f"cannot connect to {host} within {timeout:g}s"
     elif isinstance(exc, requests.Timeout):
-        text, unanswered = f"no answer from {host} within {timeout:g}s", True
+        text, unknown = f"no answer from {host} within {timeout:g}s", True
+    elif isinstance(exc, (requests.exceptions.SSLError, requests.exceptions.ProxyError)):
+        text = f"cannot connect to {host} ({type(exc).__name__})"
+    elif isinstance(exc, requests.ConnectionError) and exc.args and isinstance(
+        exc.args[0], ProtocolError
+    ):
+        text, unknown = f"{host} dropped the connection without an answer", True
     elif isinstance(exc, requests.ConnectionError):
-        text, unanswered = f"cannot connect to {host}", False
+        text = f"cannot connect to {host}"
+    elif isinstance(exc, (requests.exceptions.ChunkedEncodingError,
+                          requests.exceptions.ContentDecodingError)):
+        text, unknown = f"{host} broke off its answer ({type(exc).__name__})", True
     else:
-        text, unanswered = f"request to {host} failed ({type(exc).__name__})", False
-    return ProviderError(Category.UNAVAILABLE, text, provider=provider, unanswered=unanswered)
+        text = f"request to {host} failed ({type(exc).__name__})"
+    return ProviderError(Category.UNAVAILABLE, text, provider=provider, unknown_outcome=unknown)
 
 
 def snippet(text: str, limit: int = 120) -> str:
@@ -91,8 +117,10 @@ def snippet(text: str, limit: int = 120) -> str:
 
 
 def unexpected(provider: str, answer: str) -> ProviderError:
-    """The gateway answered something we cannot read: say what, and treat it as transient
-    (a proxy's error page or a half-deployed gateway, most likely)."""
+    """The gateway answered, but not in its documented format: say what came back. Its outcome
+    is unknown (a gateway that changed its answers may well have sent the text), so a send is
+    never repeated blindly on it; a query is simply asked again."""
     return ProviderError(
-        Category.UNAVAILABLE, f"unexpected answer: {snippet(answer) or '(empty)'}", provider=provider
+        Category.UNAVAILABLE, f"unexpected answer: {snippet(answer) or '(empty)'}",
+        provider=provider, unknown_outcome=True,
     )

@@ -23,11 +23,13 @@ from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 from .delivery import new_reference
+from .feeds import Feeds, SqliteFeeds
 
 log = logging.getLogger("sms_notify.outbox")
 
 DAY = 86400.0
-STATES = ("pending", "inflight", "sent", "dead", "dropped")
+# unconfirmed: given up with an unknown outcome, it may have been sent (DESIGN, Decisions 12)
+STATES = ("pending", "inflight", "sent", "dead", "dropped", "unconfirmed")
 CHECKPOINT_EVERY = 1.0  # seconds between background WAL checkpoints
 AUTOCHECKPOINT_PAGES = 20000  # the writer's own checkpoint: only if the background one stalls
 
@@ -46,7 +48,7 @@ class Job:
     # filled by the outbox:
     id: int = 0
     created: float = 0.0  # wall clock, time.time()
-    state: str = "pending"  # pending | inflight | sent | dead | dropped
+    state: str = "pending"  # pending | inflight | sent | dead | dropped | unconfirmed
     attempts: int = 0
     account_index: int = 0  # index into via of the account to try next
     next_at: float = 0.0
@@ -57,11 +59,13 @@ class Job:
     # the dispatcher's bookkeeping (beyond the receiver's contract):
     kind: str = "alert"  # alert | summary (a rate-limit summary, exempt from the limit)
     account_attempts: int = 0  # failures on via[account_index] since the job moved to it
-    doubt: bool = False  # a request to that account went unanswered: it may have the text
+    doubt: bool = False  # a request to that account has an unknown outcome: ask it, don't send
     folded: dict[str, int] = field(default_factory=dict)  # summary: summary_key -> count
     done_at: float = 0.0  # when it reached sent, dead or dropped
     request_ref: str = ""  # the reference of the request it last went in (its first job's):
     # gateways that keep one reference per request (24x UserField) know it by that one
+    refused: int = 0  # bit i: via[i] refused it in this round (auth, credit, sender)
+    unsure: int = 0  # bit i: via[i] may have sent it (unknown outcome): never used again
 
     @property
     def references(self) -> list[str]:
@@ -84,6 +88,7 @@ class OutboxStats:
     inflight: int
     sent: int
     dead: int
+    unconfirmed: int = 0  # given up with an unknown outcome: they may have been sent
 
 
 class Outbox(Protocol):
@@ -112,6 +117,8 @@ class Outbox(Protocol):
         """The summary still collecting folded alerts for `recipient`."""
     def prune(self, before: float) -> int:
         """Forget sent and dropped jobs finished before `before`."""
+    def feeds(self) -> Feeds:
+        """Where gateways' change feeds were read to (sms_notify.feeds), kept with the jobs."""
 
 
 _COLUMNS = [f.name for f in fields(Job) if f.name != "id"]
@@ -145,12 +152,19 @@ CREATE TABLE IF NOT EXISTS jobs (
     account_index INTEGER NOT NULL, next_at REAL NOT NULL, reference TEXT NOT NULL,
     message_id TEXT NOT NULL, account TEXT NOT NULL, error TEXT NOT NULL, kind TEXT NOT NULL,
     account_attempts INTEGER NOT NULL, doubt INTEGER NOT NULL, folded TEXT NOT NULL,
-    done_at REAL NOT NULL, request_ref TEXT NOT NULL DEFAULT ''
+    done_at REAL NOT NULL, request_ref TEXT NOT NULL DEFAULT '',
+    refused INTEGER NOT NULL DEFAULT 0, unsure INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_at);
 CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_key, recipient, created) WHERE dedup_key != '';
 CREATE INDEX IF NOT EXISTS jobs_recipient ON jobs (recipient, done_at);
 """
+# Columns added since the first release, for outboxes made before them.
+_ADDED = {
+    "request_ref": "TEXT NOT NULL DEFAULT ''",
+    "refused": "INTEGER NOT NULL DEFAULT 0",
+    "unsure": "INTEGER NOT NULL DEFAULT 0",
+}
 
 
 def _row(job: Job) -> tuple[object, ...]:
@@ -200,9 +214,14 @@ class SqliteOutbox:
             self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             self._db.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
             self._db.executescript(_SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            for column, kind in _ADDED.items():
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
         except sqlite3.Error as exc:
             raise OutboxError(f"outbox {path}: {exc}") from None
         self._readers = threading.local()
+        self._feeds = SqliteFeeds(path, now=now)
         self._closed = threading.Event()
         threading.Thread(target=self._checkpoints, name="sms-notify-outbox-checkpoint",
                          daemon=True).start()
@@ -337,7 +356,7 @@ class SqliteOutbox:
     def recent(self, recipient: str, since: float) -> int:
         row = self._read(
             "SELECT COUNT(*) FROM jobs WHERE recipient = ? AND kind = 'alert' AND ("
-            "(state = 'sent' AND done_at >= ?) OR state = 'inflight'"
+            "(state IN ('sent', 'unconfirmed') AND done_at >= ?) OR state = 'inflight'"
             " OR (state = 'pending' AND attempts > 0))", (recipient, since),
         )
         return int(row[0][0])  # type: ignore[call-overload]
@@ -371,7 +390,8 @@ class SqliteOutbox:
         oldest = self._read("SELECT MIN(created) FROM jobs WHERE state = 'pending'")[0][0]
         age = 0.0 if oldest is None else max(0.0, self.now() - float(oldest))  # type: ignore[arg-type]
         get = lambda s: int(counts.get(s, 0))  # type: ignore[call-overload]  # noqa: E731
-        return OutboxStats(get("pending"), age, get("inflight"), get("sent"), get("dead"))
+        return OutboxStats(get("pending"), age, get("inflight"), get("sent"), get("dead"),
+                           get("unconfirmed"))
 
     def dead_letters(self, limit: int = 100) -> list[Job]:
         rows = self._read(
@@ -379,7 +399,11 @@ class SqliteOutbox:
         )
         return [_job(r) for r in rows]
 
+    def feeds(self) -> Feeds:
+        return self._feeds
+
     def close(self) -> None:
+        self._feeds.close()
         self._closed.set()
         with self._lock:
             try:

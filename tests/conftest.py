@@ -57,17 +57,29 @@ def _no_user_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SMS_NOTIFY_LOAD_PLUGINS", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _feeds_of_the_test(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The one-shot commands' change-feed store in the test's own folder, never the user's."""
+    from sms_notify import feeds
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setattr(feeds, "_default", None)
+
+
 @dataclass(eq=False)
 class FakeGateway:
     """A provider plugin whose answers the test queues; it records every request it gets."""
 
     scheme: str = "fake"
     max_recipients: int = 2
+    lookup: bool = False  # the gateway can say which of our references it has
     requests: list[tuple[Account, Submission]] = field(default_factory=list)
     # Each entry answers one request: an exception to raise, or a function of the submission.
     answers: list[ProviderError | Callable[[Submission], Sequence[Receipt]]] = field(
         default_factory=list
     )
+    known: set[str] = field(default_factory=set)  # references it took (what a look-up finds)
+    asked: list[list[str]] = field(default_factory=list)  # the look-ups it answered
 
     @property
     def provider(self) -> Provider:
@@ -76,7 +88,7 @@ class FakeGateway:
             max_recipients=self.max_recipients, max_segments=3,
             options={"list": "a gateway-side list", "roster": "one no built-in gateway has"},
             list_options=("list", "roster"),
-            capabilities=frozenset({"balance"}),
+            capabilities=frozenset({"balance", "lookup"} if self.lookup else {"balance"}),
         )
 
     @hookimpl
@@ -93,8 +105,22 @@ class FakeGateway:
             raise answer
         if answer is not None:
             return list(answer(submission))
+        self.known.update(r.reference for r in submission.recipients)
         return [Receipt(r, message_id=f"{self.scheme}-{len(self.requests)}-{i}")
                 for i, r in enumerate(submission.recipients)]
+
+    @hookimpl
+    def sms_notify_lookup(self, account: Account, references: Sequence[str]) -> dict[str, bool] | None:
+        if account.scheme != self.scheme:
+            return None
+        self.asked.append(list(references))
+        return {ref: ref in self.known for ref in references}
+
+    def took_without_answer(self, submission: Submission) -> list[Receipt]:
+        """An answer for `answers`: the gateway takes the text, and the answer never comes."""
+        self.known.update(r.reference for r in submission.recipients)
+        raise ProviderError("unavailable", "no answer from gw.invalid within 10s",
+                            unknown_outcome=True)
 
     @hookimpl
     def sms_notify_balance(self, account: Account) -> Balance | None:

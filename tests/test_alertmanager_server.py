@@ -429,8 +429,8 @@ def test_config_with_an_impossible_number_fails_at_start(tmp_path: Path) -> None
     from sms_notify.integrations.alertmanager.server import compile_routes
 
     with pytest.raises(ConfigError, match=r"routes\.r\.to\[0\]"):  # the config check refuses it
-        loads("accounts: {a: 'fastsms://t@'}\nroutes: {r: {to: ['+44', '12ab'], via: [a]}}")
-    config = loads("accounts: {a: 'fastsms://t@'}\nroutes: {r: {via: [a]}}")
+        loads("accounts: {a: 'fastsms://t@?from=A'}\nroutes: {r: {to: ['+44', '12ab'], via: [a]}}")
+    config = loads("accounts: {a: 'fastsms://t@?from=A'}\nroutes: {r: {via: [a]}}")
     with pytest.raises(ConfigError, match=r"routes\.r\.to: no recipient"):
         compile_routes(config)
 
@@ -438,7 +438,7 @@ def test_config_with_an_impossible_number_fails_at_start(tmp_path: Path) -> None
 def test_recipients_from_account_urls_count(tmp_path: Path) -> None:
     from sms_notify.integrations.alertmanager.server import compile_routes
 
-    config = loads("accounts: {a: 'fastsms://t@+447700900123'}\nroutes: {r: {via: [a]}}")
+    config = loads("accounts: {a: 'fastsms://t@+447700900123?from=A'}\nroutes: {r: {via: [a]}}")
     assert compile_routes(config)["r"].recipients == ("+447700900123",)
 
 
@@ -446,14 +446,14 @@ def test_an_accounts_region_reads_its_national_numbers(tmp_path: Path) -> None:
     """As `send` reads them: the account's ?region= when the config sets none."""
     from sms_notify.integrations.alertmanager.server import compile_routes
 
-    config = loads("accounts: {a: 'fastsms://t@07700900123?region=GB'}\nroutes: {r: {via: [a]}}")
+    config = loads("accounts: {a: 'fastsms://t@07700900123?region=GB&from=A'}\nroutes: {r: {via: [a]}}")
     assert compile_routes(config)["r"].recipients == ("+447700900123",)
 
 
 def test_a_route_with_only_a_gateway_list_says_the_receiver_texts_numbers() -> None:
     from sms_notify.integrations.alertmanager.server import compile_routes
 
-    config = loads("accounts: {a: 'fastsms://t@?list=oncall'}\nroutes: {r: {via: [a]}}")
+    config = loads("accounts: {a: 'fastsms://t@?list=oncall&from=A'}\nroutes: {r: {via: [a]}}")
     with pytest.raises(ConfigError, match=r"routes\.r\.to: no recipient.*\?list= are for send"):
         compile_routes(config)
 

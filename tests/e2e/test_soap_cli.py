@@ -62,10 +62,13 @@ def test_sms24x_phonebook(fresh_sandbox: Sandbox, cli: Cli) -> None:
     assert "phonebook:Nobody: failed: request: 09 The phonebook does not exist" in missing.stdout
 
 
-def test_sms24x_without_a_sender_gets_the_gateways_02(fresh_sandbox: Sandbox, cli: Cli) -> None:
-    done = cli("send", fresh_sandbox.url_for("sms24x", TO), "-m", "who am I")
-    assert done.returncode == 1
-    assert f"{TO}: failed: request: 02 No sender specified" in done.stdout
+def test_sms24x_without_a_sender_is_refused_before_sending(fresh_sandbox: Sandbox,
+                                                          cli: Cli) -> None:
+    """24x answers 02 to every text without MessageFrom: such a URL can never send."""
+    done = cli("send", fresh_sandbox.url_for("sms24x", TO, from_=""), "-m", "who am I")
+    assert done.returncode == 2
+    assert "24x needs a sender: add from=NAME or a number" in done.stderr
+    assert fresh_sandbox.requests("sms24x") == []
 
 
 def test_mymobileapi_send_balance_status(fresh_sandbox: Sandbox, cli: Cli) -> None:
