@@ -150,6 +150,7 @@ def providers_arguments(parser: argparse.ArgumentParser) -> None:
 
 def providers(args: argparse.Namespace) -> int:
     from .manager import providers as registered
+    from .model import COMMON_OPTIONS
 
     for scheme, p in sorted(registered().items()):
         caps = ", ".join(sorted(p.capabilities)) or "send only"
@@ -160,8 +161,9 @@ def providers(args: argparse.Namespace) -> int:
             f"{'GSM-7 and Unicode' if p.unicode else 'GSM-7 only'}; {caps}{lists}"
         )
         if args.verbose:
-            for key, help_ in p.options.items():
-                print(f"{'':<18}?{key}=  {help_}")
+            for key, help_ in p.url_options.items():
+                if key not in COMMON_OPTIONS:  # the gateway's own (list=, live=, validity=)
+                    print(f"{'':<18}?{key}=  {help_}")
     return EXIT_OK
 
 
