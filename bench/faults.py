@@ -22,17 +22,15 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
-from common import machine, sandbox, table
+from common import machine, sandbox, started, table
 
 HERE = Path(__file__).resolve().parent
 FIRING = json.loads((HERE.parent / "tests" / "fixtures" / "alertmanager" / "am-0.25-firing.json")
@@ -101,31 +99,10 @@ def payload(name: str) -> dict[str, Any]:
     return data
 
 
-@contextmanager
-def serve(config_path: Path, env: dict[str, str]) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sms_notify", "serve", "--config", str(config_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-    )
-    assert proc.stdout is not None
-    url = ""
-    for line in proc.stdout:
-        if line.startswith(READY):
-            url = line[len(READY):].strip()
-            break
-    if not url:
-        proc.kill()
-        raise SystemExit("serve did not start")
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+def serve(config_path: Path, env: dict[str, str]) -> AbstractContextManager[str]:
+    """`sms-notify serve` on this config; yields its URL."""
+    return started([sys.executable, "-m", "sms_notify", "serve", "--config", str(config_path)],
+                   READY, env)
 
 
 def idle(url: str) -> bool:
