@@ -387,6 +387,10 @@ def _notify(args: argparse.Namespace) -> int:
 
     accounts, route_to, config = resolve(args.targets, args.config)
     max_segments = args.max_segments or route_max_segments(config, args.targets) or 1
+    if args.max_segments:
+        from sms_notify.commands import warn_segments
+
+        warn_segments(accounts, args.max_segments, "--max-segments")
     started = time.monotonic()
     text, problem = compose(alert, max_segments, args.template, render_share(args.timeout))
     if problem:
@@ -493,7 +497,8 @@ def check_balance_arguments(parser: argparse.ArgumentParser) -> None:
         "Nagios / Icinga 2 check plugin for the SMS credit: WARNING below -w, CRITICAL below -c "
         "(Nagios ranges accepted: 500:, ~:10, @10:20). A route checks each of its accounts."
     )
-    parser.add_argument("target", metavar="ROUTE|ACCOUNT|URL")
+    parser.add_argument("target", metavar="ROUTE|ACCOUNT|URL",
+                        help="a route (each of its accounts), an account name or a provider URL")
     parser.add_argument("-w", "--warning", type=Range.parse, metavar="RANGE", help="e.g. 500 or 500:")
     parser.add_argument("-c", "--critical", type=Range.parse, metavar="RANGE", help="e.g. 100 or 100:")
     parser.add_argument(

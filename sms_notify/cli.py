@@ -20,12 +20,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("sms_notify.commands", "status", "delivery status of a message id"),
     "providers": ("sms_notify.commands", "providers", "list gateways, URL forms, capabilities"),
     "check-config": ("sms_notify.commands", "check_config", "validate a config file"),
+    "outbox": ("sms_notify.outbox_command", "outbox", "list, show, retry and purge the receiver's jobs"),
     "serve": ("sms_notify.integrations.alertmanager.server", "serve", "run the Alertmanager receiver"),
     "nagios": ("sms_notify.integrations.nagios", "notify", "Nagios / Icinga 2 notification command"),
     "check-balance": ("sms_notify.integrations.nagios", "check_balance", "Nagios check plugin for credit"),
     "apprise-plugin": ("sms_notify.integrations.apprise.install", "apprise_plugin", "give Apprise the five schemas"),
     "sandbox": ("sms_notify.sandbox", "sandbox", "local simulator of all five gateway APIs"),
     "demo": ("sms_notify.integrations.alertmanager.demo", "demo", "the whole path on the embedded default"),
+    "help": ("sms_notify.guide", "guide", "print a guide: alertmanager, nagios, config, ..."),
 }
 
 EXIT_USAGE = 2
@@ -38,9 +40,9 @@ def _top_parser() -> argparse.ArgumentParser:
         description="SMS alerting for monitoring systems.",
         epilog=f"commands:\n{lines}\n\nRun 'sms-notify COMMAND --help' for a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="sms-notify [--version] COMMAND [ARGS...]",
+        usage="sms-notify [-V] COMMAND [ARGS...]",
     )
-    parser.add_argument("--version", action="store_true", help="print the version")
+    parser.add_argument("-V", "--version", action="store_true", help="print the version")
     return parser
 
 
@@ -49,14 +51,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         _top_parser().print_help()
         return 0 if argv else EXIT_USAGE
-    if argv[0] == "--version":
+    if argv[0] in ("-V", "--version"):
         from . import __version__
 
         print(f"sms-notify {__version__}")
         return 0
     name = argv[0]
     if name not in COMMANDS:
-        print(f"sms-notify: unknown command {name!r}; see 'sms-notify --help'", file=sys.stderr)
+        import difflib
+
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        print(f"sms-notify: unknown command {name!r}; {hint}see 'sms-notify --help'",
+              file=sys.stderr)
         return EXIT_USAGE
     module_name, function, help_ = COMMANDS[name]
     module = importlib.import_module(module_name)
@@ -64,25 +71,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = parser_class(prog=f"sms-notify {name}", description=help_)
     getattr(module, f"{function}_arguments")(parser)
     args = parser.parse_args(argv[1:])
-    _setup_logging(getattr(args, "verbose", 0))
+    from .logs import setup
+
+    setup(getattr(args, "verbose", 0), getattr(args, "log_format", "text"),
+          access_log=getattr(args, "access_log", False))
     from .errors import ConfigError, UsageError
 
     try:
         return int(getattr(module, function)(args))
     except (ConfigError, UsageError) as exc:
         print(f"sms-notify {name}: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):  # a script reading --json gets the reason too
+            import json
+
+            print(json.dumps({"error": str(exc)}))
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `sms-notify outbox list | head`: the reader has had enough
+        import os
 
-
-def _setup_logging(verbose: int) -> None:
-    import logging
-
-    level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="sms-notify: %(levelname)s: %(message)s")
-    # urllib3 logs whole URLs at DEBUG, and a gateway may one day take credentials in a query.
-    logging.getLogger("urllib3").setLevel(max(level, logging.INFO))
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

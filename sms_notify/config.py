@@ -46,7 +46,8 @@ class Server:
     listen: str = "127.0.0.1:9717"
     bearer_token: str | None = None
     basic_auth: tuple[str, str] | None = None
-    outbox: str = "sms-notify-outbox.sqlite"
+    outbox: str = field(default_factory=lambda: default_outbox())
+    outbox_default: bool = True  # server.outbox not set: serve says where the outbox is
     max_body: int = 10 * 1024 * 1024
     synchronous: str = "NORMAL"
     max_age: float = 6 * 3600.0  # how long a job keeps being retried before it is dead
@@ -70,7 +71,27 @@ class Config:
             return [self.accounts[name]]
         if name in self.routes:
             return [self.accounts[v] for v in self.routes[name].via]
-        raise ConfigError(f"no account or route named {name!r} in {self.path or 'the config'}")
+        raise ConfigError(f"no account or route named {name!r} in {self.path or 'the config'}"
+                          + did_you_mean(name, [*self.accounts, *self.routes]))
+
+
+def did_you_mean(name: str, known: Sequence[str]) -> str:
+    """`; did you mean 'primary'?` for a name close to a known one, else nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def default_outbox() -> str:
+    """The outbox when server.outbox is not set: systemd's StateDirectory ($STATE_DIRECTORY),
+    else $XDG_STATE_HOME/sms-notify (~/.local/state/sms-notify), never the current folder."""
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if not state:
+        home = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                ".local", "state")
+        state = os.path.join(home, "sms-notify")
+    return os.path.join(state, "outbox.sqlite")
 
 
 def parse_duration(value: Any, path: str) -> float:
@@ -136,6 +157,9 @@ def loads(text: str, path: str = "", *, templates: bool = True) -> Config:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}not valid YAML ({problem})", path) from None
+    if data is None:
+        raise ConfigError("the file is empty: it needs at least `accounts:` (see "
+                          "'sms-notify help config')", path)
     data = _mapping(data, "(top level)")
     _unknown(data, TOP_KEYS, "")
     from .manager import Providers
@@ -165,7 +189,9 @@ def loads(text: str, path: str = "", *, templates: bool = True) -> Config:
         via = _strings(body["via"], f"{where}.via")
         for i, account_name in enumerate(via):
             if account_name not in config.accounts:
-                raise ConfigError(f"unknown account {account_name!r}", f"{where}.via[{i}]")
+                raise ConfigError(f"unknown account {account_name!r}"
+                                  + did_you_mean(account_name, list(config.accounts)),
+                                  f"{where}.via[{i}]")
         route = Route(str(name), _strings(body.get("to", []), f"{where}.to"), via)
         route.to = [check_number(n, config.region, f"{where}.to[{i}]")
                     for i, n in enumerate(route.to)]
@@ -226,7 +252,7 @@ def check_number(number: str, region: str | None, path: str) -> str:
     from .numbers import normalize
 
     try:
-        return normalize(number, region)
+        return normalize(number, region, warn=False)  # check-config says it in its own words
     except ProviderError as exc:
         raise ConfigError(exc.text, path) from None
 
@@ -294,6 +320,7 @@ def _server(body: dict[str, Any]) -> Server:
         raise ConfigError("use bearer_token or basic_auth, not both", "server")
     if "outbox" in body:
         server.outbox = _string(body["outbox"], "server.outbox")
+        server.outbox_default = False
     if "max_body" in body:
         mb = body["max_body"]
         if isinstance(mb, bool) or not isinstance(mb, int) or mb < 1024:

@@ -28,6 +28,7 @@ from typing import TypeGuard
 
 from .delivery import RetryPolicy, askable, chunks, lookup, submit
 from .errors import Category, ProviderError
+from .logs import event
 from .manager import provider_for
 from .model import VALIDITY_OPTION, Account, Receipt, Recipient
 from .numbers import normalize
@@ -550,10 +551,8 @@ class Dispatcher:
         if decision.step is Step.SENT:
             job.state, job.done_at, job.error = "sent", now, ""
             job.message_id = (receipt.message_id if receipt else "") or job.reference
-        elif decision.step in (Step.DEAD, Step.UNCONFIRMED):
+        elif decision.step in (Step.DEAD, Step.UNCONFIRMED):  # with the last reason
             job.state, job.done_at = str(decision.step), now
-            if now + self.policy.reserve >= job.created + self.max_age and job.error:
-                job.error = f"expired after max_age ({_span(self.max_age)}): {job.error}"
         else:
             job.state, job.next_at = "pending", now + decision.pause
 
@@ -571,9 +570,10 @@ class Dispatcher:
     def _log(self, job: Job) -> None:
         """One line per outcome; dead letters and unconfirmed texts at WARNING (Decisions 16)."""
         level = logging.WARNING if job.state in ("dead", "unconfirmed") else logging.INFO
-        log.log(level, "job=%d route=%s to=%s state=%s attempts=%d account=%s id=%s error=%s",
-                job.id, job.route, job.recipient, job.state, job.attempts,
-                job.account or job.account_name, job.message_id or "-", job.error or "-")
+        log.log(level, event("job", job=job.id, route=job.route, to=job.recipient,
+                             state=job.state, attempts=job.attempts,
+                             account=job.account or job.account_name, id=job.message_id or "-",
+                             error=job.error or "-"))
 
     def _report(self, job: Job, receipt: Receipt | None, seconds: float) -> None:
         if self.on_result is None:

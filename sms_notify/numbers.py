@@ -21,20 +21,28 @@ SUFFIX_DIGITS = 9  # national significant digits enough to know a number a gatew
 log = logging.getLogger("sms_notify")
 
 
-def normalize(raw: str, region: str | None = None) -> str:
-    """E.164 for `raw`: `+447700900123`, `447700900123`, `00447700900123` or national with a region."""
+REGION_HINT = ("a national number needs a region: defaults.region in the config, ?region= in "
+               "the URL, or --region")
+_warned: set[str] = set()  # numbers already warned about: once per number per process
+
+
+def normalize(raw: str, region: str | None = None, *, warn: bool = True) -> str:
+    """E.164 for `raw`: `+447700900123`, `447700900123`, `00447700900123` or national with a
+    region. A number outside the known ranges is logged once (`warn=False`: not at all)."""
     import phonenumbers
 
     text = raw.strip()
     compact = "".join(c for c in text if c not in " -().")
     if compact.startswith("00"):
         compact = "+" + compact[2:]
+    national = not compact.startswith("+") and not region and compact.startswith("0")
     if not compact.startswith("+") and not region:
         compact = "+" + compact  # international digits without the plus
     try:
         number = phonenumbers.parse(compact, None if compact.startswith("+") else (region or "").upper())
     except phonenumbers.NumberParseException as exc:
-        raise ProviderError(Category.RECIPIENT, f"{raw!r} is not a phone number ({exc})") from None
+        hint = REGION_HINT if national else str(exc)
+        raise ProviderError(Category.RECIPIENT, f"{raw!r} is not a phone number ({hint})") from None
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible == phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
         raise ProviderError(
@@ -43,13 +51,23 @@ def normalize(raw: str, region: str | None = None) -> str:
             "its area code and region=",
         )
     if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
-        raise ProviderError(Category.RECIPIENT, f"{raw!r} cannot be a phone number")
+        hint = f" ({REGION_HINT})" if national else ""
+        raise ProviderError(Category.RECIPIENT, f"{raw!r} cannot be a phone number{hint}")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     # The range check only feeds a warning, and costs ~10 ms of regex compiling in a fresh
     # process: skip it where nobody would see the warning (the quiet Nagios command).
-    if log.isEnabledFor(logging.WARNING) and not phonenumbers.is_valid_number(number):
+    if warn and e164 not in _warned and log.isEnabledFor(logging.WARNING) \
+            and not phonenumbers.is_valid_number(number):
+        _warned.add(e164)
         log.warning("%s is not a known number range; sending anyway, the gateway decides", e164)
     return e164
+
+
+def known_range(e164: str) -> bool:
+    """Whether phonenumbers' tables know the range of this E.164 number."""
+    import phonenumbers
+
+    return bool(phonenumbers.is_valid_number(phonenumbers.parse(e164, None)))
 
 
 def same_number(digits: str, written: str) -> bool:

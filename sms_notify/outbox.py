@@ -84,7 +84,7 @@ class OutboxError(Exception):
 @dataclass
 class OutboxStats:
     depth: int  # pending jobs
-    oldest_pending_age: float  # seconds since the oldest pending job was accepted
+    oldest_pending_age: float  # seconds since the oldest pending alert job was accepted
     inflight: int
     sent: int
     dead: int
@@ -119,6 +119,47 @@ class Outbox(Protocol):
         """Forget sent and dropped jobs finished before `before`."""
     def feeds(self) -> Feeds:
         """Where gateways' change feeds were read to (sms_notify.feeds), kept with the jobs."""
+
+    # For the outbox command (a second process, while serve runs).
+    def select(self, query: JobQuery) -> list[Job]:
+        """Jobs matching `query`, newest first."""
+    def get(self, job_id: int) -> Job | None: ...
+    def requeue(self, ids: Sequence[int], now: float) -> list[int]:
+        """Dead and unconfirmed jobs among `ids` back to pending, due at `now`, with a fresh
+        max_age and the route's first account; returns the ids requeued."""
+    def purge(self, states: Sequence[str], before: float) -> int:
+        """Delete jobs in finished `states` that finished before `before`."""
+
+
+FINISHED = ("sent", "dead", "dropped", "unconfirmed")  # states a job never leaves by itself
+REQUEUEABLE = ("dead", "unconfirmed")
+
+
+@dataclass
+class JobQuery:
+    """Which jobs the outbox command lists: each field set narrows it."""
+
+    states: Sequence[str] = ()
+    route: str | None = None
+    recipient: str | None = None
+    created_before: float | None = None  # wall clock
+    created_after: float | None = None
+    limit: int = 100
+
+    def where(self) -> tuple[str, list[object]]:
+        """The WHERE clause (or "") and its parameters."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if self.states:
+            clauses.append(f"state IN ({', '.join('?' * len(self.states))})")
+            params.extend(self.states)
+        for clause, value in (("route = ?", self.route), ("recipient = ?", self.recipient),
+                              ("created < ?", self.created_before),
+                              ("created >= ?", self.created_after)):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 _COLUMNS = [f.name for f in fields(Job) if f.name != "id"]
@@ -384,10 +425,40 @@ class SqliteOutbox:
                 "DELETE FROM jobs WHERE state IN ('sent', 'dropped') AND done_at < ?", (before,)
             ).rowcount
 
+    def select(self, query: JobQuery) -> list[Job]:
+        where, params = query.where()
+        rows = self._read(f"{_SELECT}{where} ORDER BY id DESC LIMIT ?", (*params, query.limit))
+        return [_job(r) for r in rows]
+
+    def requeue(self, ids: Sequence[int], now: float) -> list[int]:
+        marks = ", ".join("?" * len(REQUEUEABLE))
+        with self._write() as db:
+            done = []
+            for job_id in ids:
+                changed = db.execute(
+                    "UPDATE jobs SET state = 'pending', next_at = ?, created = ?, done_at = 0,"
+                    " account_index = 0, account_attempts = 0, doubt = 0"
+                    f" WHERE id = ? AND state IN ({marks})", (now, now, job_id, *REQUEUEABLE),
+                ).rowcount
+                if changed:
+                    done.append(job_id)
+            return done
+
+    def purge(self, states: Sequence[str], before: float) -> int:
+        unknown = set(states) - set(FINISHED)
+        if unknown:
+            raise ValueError(f"only finished jobs can be purged, not {sorted(unknown)}")
+        with self._write() as db:
+            return db.execute(
+                f"DELETE FROM jobs WHERE state IN ({', '.join('?' * len(states))})"
+                " AND done_at < ?", (*states, before),
+            ).rowcount
+
     def stats(self) -> OutboxStats:
         rows = self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state")
         counts = {state: count for state, count in rows}
-        oldest = self._read("SELECT MIN(created) FROM jobs WHERE state = 'pending'")[0][0]
+        oldest = self._read("SELECT MIN(created) FROM jobs WHERE state = 'pending'"
+                            " AND kind = 'alert'")[0][0]  # a summary waits for its window
         age = 0.0 if oldest is None else max(0.0, self.now() - float(oldest))  # type: ignore[arg-type]
         get = lambda s: int(counts.get(s, 0))  # type: ignore[call-overload]  # noqa: E731
         return OutboxStats(get("pending"), age, get("inflight"), get("sent"), get("dead"),

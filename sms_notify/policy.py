@@ -10,8 +10,9 @@ pause; ask the gateway whether it has the text; the next account; or given up, e
   are retried with exponential backoff and jitter until the deadline (the command's --timeout,
   the job's max_age), `tries_per_account` times on an account before the next is tried; after
   the last account the round starts again from the first.
-- auth, credit and sender refusals belong to the account: the next one is tried at once, and
-  a round of nothing but refusals waits at least `account_pause` before the next.
+- auth, credit and sender refusals belong to the account: the next one is tried at once. After
+  a round of nothing but refusals the round starts again only if `account_pause` is left before
+  the deadline: nobody fixes a password or tops up credit within a one-shot command's seconds.
 - recipient and request errors are final.
 - An unknown outcome (a request written but never answered, an answer that cannot be read) is
   never retried blindly: where the gateway can be asked, it is asked once the account's timeout
@@ -56,7 +57,7 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 300.0
     jitter: float = 0.5  # the delay is scaled by a random factor in [1 - jitter, 1]
-    account_pause: float = 60.0  # before a round in which every account refused starts again
+    account_pause: float = 60.0  # time that must be left to try again after every account refused
     reserve: float = 0.5  # the least time a request needs: no pause ends closer to the deadline
 
     def delay(self, attempt: int, rng: random.Random) -> float:
@@ -156,7 +157,7 @@ def _later(progress: Progress, step: Step, pause: float, at: Situation,
 
 def _move_on(progress: Progress, at: Situation) -> Decision:
     """The next account of this round at once; after the last, a new round from the first,
-    after a backoff (at least `account_pause` when every account refused)."""
+    after a backoff (when every account refused, only with `account_pause` left)."""
     usable = _usable(progress, at)
     later = [i for i in usable if i > progress.account]
     if later:
@@ -164,12 +165,12 @@ def _move_on(progress: Progress, at: Situation) -> Decision:
         return _later(progress, Step.NEXT, 0.0, at)
     if not usable:
         return _give_up(progress)
-    pause, least = _backoff(progress, at), 0.0
-    if all(progress.refused & (1 << i) for i in usable):  # nobody to fix it within seconds
-        pause = least = max(pause, at.policy.account_pause)
+    least = 0.0
+    if all(progress.refused & (1 << i) for i in usable):  # only worth it with time to fix them
+        least = at.policy.account_pause
     progress.refused = 0
     _switch(progress, usable[0])
-    return _later(progress, Step.NEXT, pause, at, least)
+    return _later(progress, Step.NEXT, _backoff(progress, at), at, least)
 
 
 def _unsure(progress: Progress, at: Situation) -> Decision:

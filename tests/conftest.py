@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,23 @@ def apprise_schemas() -> Iterator[None]:
     register()
     yield
     NotificationManager().unload_modules()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Commands set logging up (sms_notify.logs.setup: a root handler, levels of the libraries
+    it quiets): each test leaves it as it found it."""
+    from sms_notify import logs
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    names = [*logs.NOISY, *logs.NEVER_DEBUG, *logs.ALWAYS_ON, logs.ACCESS]
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
 
 
 @pytest.fixture(autouse=True)

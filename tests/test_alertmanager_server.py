@@ -407,7 +407,35 @@ def test_metrics(rx: Receiver) -> None:
     assert "sms_notify_outbox_depth 0.0" in text
     assert "sms_notify_outbox_oldest_pending_age_seconds 0.0" in text
     assert "sms_notify_dead_letters 0.0" in text
+    assert 'sms_notify_jobs_finished_total{route="sms-webhook",state="sent"} 2.0' in text
+    assert 'sms_notify_jobs_finished_total{route="quiet",state="dead"} 0.0' in text  # from start
+    assert 'sms_notify_account_failing{account="primary",provider="fastsms"} 0.0' in text
     assert "nobody" not in text and "_created" not in text
+
+
+def test_a_failing_account_is_said_once_and_counted_until_it_works(
+    rx: Receiver, caplog: Any
+) -> None:
+    from sms_notify.sandbox import parse_fault
+
+    caplog.set_level(logging.INFO, logger="sms_notify.accounts")
+    rx.state.add_fault(parse_fault({"gateway": "fastsms", "kind": "error_code", "code": "auth",
+                                    "count": 1}, rx.state.simulators))
+    first, second = alert(), alert()
+    rx.post(first)
+    rx.delivered(first["groupLabels"]["alertname"], 2)  # through the backup
+    failing = requests.get(rx.url + "/metrics", timeout=5).text
+    assert 'sms_notify_account_failing{account="primary",provider="fastsms"} 1.0' in failing
+    rx.post(second)
+    rx.delivered(second["groupLabels"]["alertname"], 2)  # the primary works again
+    rx.dispatcher.wait_idle(5)
+    text = requests.get(rx.url + "/metrics", timeout=5).text
+    assert 'sms_notify_account_failing{account="primary",provider="fastsms"} 0.0' in text
+    said = [r.getMessage() for r in caplog.records if r.name == "sms_notify.accounts"]
+    assert len(said) == 2, said
+    assert said[0].startswith("event=account_failing account=primary provider=fastsms "
+                              'category=auth reason="auth: -501 ')
+    assert said[1].startswith("event=account_ok account=primary provider=fastsms was=auth ")
 
 
 def test_no_secret_in_answers_metrics_or_logs(rx: Receiver, caplog: Any) -> None:
@@ -549,3 +577,46 @@ def test_after_bad_input_a_valid_alert_is_still_delivered(shared_rx: Receiver) -
         t.join()
     assert len(shared_rx.delivered(payload["groupLabels"]["alertname"], 2)) == 2
     assert requests.get(shared_rx.url + "/-/ready", timeout=5).status_code == 200
+
+
+# Grafana's alerting webhook contact point: Alertmanager's shape plus orgId, title, state,
+# message, and per alert values, silenceURL, dashboardURL, panelURL (the example payload of
+# Grafana's "Configure the webhook notifier for Alerting" page).
+GRAFANA = Path(__file__).parent / "fixtures" / "grafana" / "grafana-webhook-firing.json"
+
+
+def test_grafana_contact_point_posting_to_a_route_path(rx: Receiver) -> None:
+    payload = json.loads(GRAFANA.read_text())
+    payload["alerts"][0]["labels"]["alertname"] += " " + uuid.uuid4().hex[:8]  # this test's own
+    name = payload["alerts"][0]["labels"]["alertname"]
+    answer = rx.post(payload, route="sms-webhook")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["jobs"] == 2
+    texts = rx.delivered(name, 2)
+    assert {t.to for t in texts} == set(NUMBERS)
+    assert texts[0].text == (f"FIRING:2\n{name}: This alert was triggered for zone us-1\n"
+                             "High CPU usage: This alert was triggered for zone eu-1")
+    # Grafana's receiver is the contact point's name, not a route: point it at /alert/ROUTE.
+    missing = rx.post(payload)
+    assert missing.status_code == 404
+    assert 'no route named "My Super Webhook"' in missing.json()["error"]
+    gone = resolved(payload)
+    gone["state"] = "ok"
+    assert rx.post(gone, route="sms-webhook").status_code == 200
+    back = [t.text for t in rx.delivered(name, 4) if t.text.startswith("RESOLVED")]
+    assert back and back[0].startswith(f"RESOLVED:2\n{name}: ")
+
+
+def test_without_server_outbox_serve_says_where_the_outbox_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))  # as systemd sets it
+    config = loads("accounts: {p: 'fastsms://t@?from=A'}\n"
+                   "routes: {r: {to: ['+447911123456'], via: [p]}}\n")
+    with caplog.at_level(logging.WARNING, logger="sms_notify.alertmanager"):
+        outbox, _, _ = build(config)
+    outbox.close()
+    where = tmp_path / "state" / "outbox.sqlite"
+    assert where.exists()
+    (said,) = [r.getMessage() for r in caplog.records if "outbox_default" in r.getMessage()]
+    assert said.startswith(f"event=outbox_default outbox={where} hint=")

@@ -315,6 +315,17 @@ def test_apprise_plugin_exits_2_when_dir_cannot_be_written(
     assert "sms-notify apprise-plugin DIR" in err
 
 
+def test_apprise_plugin_says_a_file_is_not_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostname = tmp_path / "hostname"
+    hostname.write_text("web01\n")
+    assert main(["apprise-plugin", str(hostname)]) == 2
+    err = capsys.readouterr().err
+    assert f"{hostname} is a file, not a folder" in err and "File exists" not in err
+    assert hostname.read_text() == "web01\n"
+
+
 def test_apprise_plugin_exits_2_for_a_package_dir(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

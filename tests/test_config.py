@@ -82,6 +82,42 @@ def test_errors_name_the_key_path(text: str, message: str) -> None:
         loads(text)
 
 
+@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n", "---\n"])
+def test_an_empty_config_file_is_an_error(text: str) -> None:
+    with pytest.raises(ConfigError, match="sms.yml: the file is empty"):
+        loads(text, "sms.yml")
+
+
+def test_unknown_names_get_a_did_you_mean() -> None:
+    text = "accounts: {primary: 'fastsms://t@?from=A'}\nroutes: {oncall: {via: [primray]}}"
+    with pytest.raises(ConfigError, match=r"routes.oncall.via\[0\]: unknown account 'primray'; "
+                                          "did you mean 'primary'"):
+        loads(text)
+    config = loads("accounts: {primary: 'fastsms://t@?from=A'}\nroutes: {oncall: {via: [primary]}}")
+    with pytest.raises(ConfigError, match="no account or route named 'oncal'.*did you mean 'oncall'"):
+        config.accounts_for("oncal")
+    with pytest.raises(ConfigError, match="named 'zzz' in the config$"):
+        config.accounts_for("zzz")  # nothing close: no guess
+
+
+def test_without_server_outbox_the_outbox_is_in_the_state_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/sms-notify:/var/lib/other")
+    assert loads("accounts: {}").server.outbox == "/var/lib/sms-notify/outbox.sqlite"
+    monkeypatch.delenv("STATE_DIRECTORY")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    server = loads("accounts: {}").server
+    assert (server.outbox, server.outbox_default) == (
+        str(tmp_path / "sms-notify" / "outbox.sqlite"), True)
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert loads("accounts: {}").server.outbox == str(
+        tmp_path / ".local" / "state" / "sms-notify" / "outbox.sqlite")
+    server = loads("server: {outbox: /srv/o.sqlite}").server
+    assert (server.outbox, server.outbox_default) == ("/srv/o.sqlite", False)
+
+
 def test_route_templates_may_use_the_receivers_filters() -> None:
     text = ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {via: p, template: "
             "\"{% for a in alerts %}{{ a | where }} {{ a | what }}{% endfor %}\"}}")

@@ -6,7 +6,8 @@ import pytest
 
 from sms_notify.errors import Category, ProviderError
 from sms_notify.model import Recipient
-from sms_notify.numbers import match_rows, normalize, same_number
+from sms_notify import numbers
+from sms_notify.numbers import known_range, match_rows, normalize, same_number
 
 
 @pytest.mark.parametrize(
@@ -48,10 +49,44 @@ def test_a_region_makes_a_national_number_whole() -> None:
     assert normalize("020 7946 0018", "GB") == "+442079460018"
 
 
-def test_unknown_range_is_sent_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.fixture
+def unwarned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No number warned about yet in this process."""
+    monkeypatch.setattr(numbers, "_warned", set())
+
+
+def test_unknown_range_is_sent_with_a_warning(
+    unwarned: None, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="sms_notify"):
         assert normalize("+447700900123") == "+447700900123"
     assert "not a known number range" in caplog.text
+
+
+def test_the_range_warning_comes_once_per_number(
+    unwarned: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="sms_notify"):
+        for raw in ("+447700900123", "447700900123", "+447700900124", "+447700900123"):
+            normalize(raw)
+        normalize("+447700900125", warn=False)
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["+447700900123 is not a known number range; sending anyway, the gateway "
+                    "decides", "+447700900124 is not a known number range; sending anyway, "
+                    "the gateway decides"]
+
+
+@pytest.mark.parametrize("raw", ["07700900123", "07700 900123", "0791234567"])
+def test_a_national_number_without_a_region_says_how_to_give_one(raw: str) -> None:
+    with pytest.raises(ProviderError) as info:
+        normalize(raw)
+    assert "a national number needs a region" in info.value.text
+    assert "defaults.region" in info.value.text and "--region" in info.value.text
+
+
+def test_known_range() -> None:
+    assert known_range("+447911123456")
+    assert not known_range("+447700900123")  # the drama range
 
 
 def test_same_number_knows_a_number_a_gateway_wrote_nationally() -> None:

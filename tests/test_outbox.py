@@ -193,3 +193,68 @@ def test_an_outbox_from_before_a_column_was_added_is_upgraded(path: str) -> None
     db.close()
     [old] = SqliteOutbox(path).jobs()
     assert (old.reference, old.request_ref, old.refused, old.unsure) == ("ref", "", 0, 0)
+
+
+def test_a_summary_waiting_for_its_window_is_not_a_stuck_text(path: str, now: FakeTime) -> None:
+    """The README's alert rule reads oldest_pending_age: a rate-limit summary that waits an
+    hour for the end of its window must not look like a text that cannot go out."""
+    box = SqliteOutbox(path, now=now)
+    box.save(new=[Job("oncall", A, "+3 more alerts", ("primary",), kind="summary",
+                      next_at=now.t + 3600)])
+    now.t += 3000
+    stats = box.stats()
+    assert (stats.depth, stats.oldest_pending_age) == (1, 0.0)
+    box.enqueue([job(B)], 600)  # an alert text waits: that counts
+    now.t += 400
+    assert box.stats().oldest_pending_age == 400
+
+
+def finished(box: SqliteOutbox, now: FakeTime, states: list[str]) -> list[Job]:
+    jobs = box.enqueue([job(A, f"k{i}") for i in range(len(states))], 600)
+    for j, state in zip(jobs, states, strict=True):
+        j.state, j.error = state, f"{state}: why" if state != "sent" else ""
+        j.done_at = now.t if state != "pending" else 0.0
+        j.attempts, j.account_index = 3, 1
+    box.save(jobs)
+    return jobs
+
+
+def test_select_filters_and_lists_newest_first(path: str, now: FakeTime) -> None:
+    from sms_notify.outbox import JobQuery
+
+    box = SqliteOutbox(path, now=now)
+    old = finished(box, now, ["dead", "sent"])
+    now.t += 3600
+    new = box.enqueue([job(B, "x"), Job("other", A, "t", ("primary",), dedup_key="y")], 600)
+    assert [j.id for j in box.select(JobQuery())] == [4, 3, 2, 1]
+    assert [j.id for j in box.select(JobQuery(states=["dead", "pending"]))] == [4, 3, 1]
+    assert [j.id for j in box.select(JobQuery(route="other"))] == [new[1].id]
+    assert [j.id for j in box.select(JobQuery(recipient=A, route="oncall"))] == [2, 1]
+    assert [j.id for j in box.select(JobQuery(created_before=now.t - 60))] == [o.id for o in
+                                                                              old[::-1]]
+    assert [j.id for j in box.select(JobQuery(created_after=now.t - 60, limit=1))] == [4]
+
+
+def test_requeue_takes_only_dead_and_unconfirmed_jobs_back(path: str, now: FakeTime) -> None:
+    box = SqliteOutbox(path, now=now)
+    dead, sent, pending = finished(box, now, ["dead", "sent", "pending"])
+    now.t += 7 * 3600  # older than max_age: requeued, it gets a fresh one
+    assert box.requeue([dead.id, sent.id, pending.id, 99], now.t) == [dead.id]
+    again = box.get(dead.id)
+    assert again is not None
+    assert (again.state, again.next_at, again.created, again.done_at) == (
+        "pending", now.t, now.t, 0.0)
+    assert (again.account_index, again.account_attempts, again.attempts) == (0, 0, 3)
+    assert [j.id for j in box.due(now.t, 10)] == [pending.id, dead.id]
+    assert box.get(sent.id).state == "sent"  # type: ignore[union-attr]
+
+
+def test_purge_deletes_only_finished_jobs_older_than_asked(path: str, now: FakeTime) -> None:
+    box = SqliteOutbox(path, now=now)
+    jobs = finished(box, now, ["dead", "sent", "dropped", "pending"])
+    now.t += 100
+    assert box.purge(["dead", "sent"], now.t - 200) == 0
+    assert box.purge(["dead", "sent", "dropped"], now.t - 50) == 3
+    assert [j.id for j in box.jobs()] == [jobs[3].id]
+    with pytest.raises(ValueError, match="pending"):
+        box.purge(["pending"], now.t)

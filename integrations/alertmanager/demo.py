@@ -85,8 +85,8 @@ class ThreadedServer:
 
         self.sock = bind(host, 0)
         self.url = address(self.sock)
-        self.server = uvicorn.Server(uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="on",
+        self.server = uvicorn.Server(uvicorn.Config(  # uvicorn logs through ours (logs.py)
+            app, log_config=None, access_log=False, lifespan="on",
             timeout_graceful_shutdown=5,
         ))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
@@ -142,8 +142,8 @@ def wait_for(predicate: Any, timeout: float) -> bool:
 
 
 def demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--timeout", type=float, default=20.0,
-                        help="seconds to wait for each delivery (default 20)")
+    parser.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
+                        help="how long to wait for each delivery (default 20)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
 
 
@@ -198,6 +198,7 @@ def demo(args: argparse.Namespace) -> int:
                 dispatcher.wait_idle(5.0)
         finally:
             outbox.close()
-    print("\nDone: both gateways received the texts. Next: docs/alertmanager.md shows the "
-          "alertmanager.yml and config to do this for real.")
+    print("\nDone: both gateways received the texts. Next: 'sms-notify help alertmanager' "
+          "shows the config and alertmanager.yml to do this for real, and 'sms-notify help' "
+          "lists every guide.")
     return 0

@@ -9,7 +9,7 @@ Outbox gauges are read from outbox.stats() at scrape time, so they cannot drift.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -22,6 +22,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from sms_notify.outbox import FINISHED
+
 log = logging.getLogger("sms_notify.alertmanager")
 
 UNKNOWN_ROUTE = "(unknown)"
@@ -29,7 +31,7 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 class _OutboxCollector(Collector):
-    """Depth, age of the oldest pending job, in-flight, dead and unconfirmed jobs, read when
+    """Depth, age of the oldest pending alert, in-flight, dead and unconfirmed jobs, read when
     scraped."""
 
     def __init__(self, outbox: Any) -> None:
@@ -43,8 +45,10 @@ class _OutboxCollector(Collector):
             return
         yield GaugeMetricFamily("sms_notify_outbox_depth",
                                 "Jobs waiting to be sent", stats.depth)
-        yield GaugeMetricFamily("sms_notify_outbox_oldest_pending_age_seconds",
-                                "Age of the oldest job not sent yet", stats.oldest_pending_age)
+        yield GaugeMetricFamily(
+            "sms_notify_outbox_oldest_pending_age_seconds",
+            "Age of the oldest alert text not sent yet (a rate-limit summary waiting for the "
+            "end of its window is not counted)", stats.oldest_pending_age)
         yield GaugeMetricFamily("sms_notify_outbox_inflight",
                                 "Jobs whose gateway request is under way", stats.inflight)
         yield GaugeMetricFamily("sms_notify_outbox_sent", "Jobs sent, kept in the outbox",
@@ -57,12 +61,31 @@ class _OutboxCollector(Collector):
                                 "sent them (see the log)", stats.unconfirmed)
 
 
+class _HealthCollector(Collector):
+    """1 for each account failing now (auth, credit, sender, unavailable), else 0."""
+
+    def __init__(self, health: Any, providers: Mapping[str, str]) -> None:
+        self.health = health
+        self.providers = providers
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        failing = self.health.failing()
+        family = GaugeMetricFamily(
+            "sms_notify_account_failing", "1 while an account's sends fail with auth, credit, "
+            "sender or unavailable (the log says why)", labels=["provider", "account"])
+        for account, provider in sorted(self.providers.items()):
+            family.add_metric([provider, account], 1.0 if account in failing else 0.0)
+        yield family
+
+
 class Metrics:
     """The receiver's counters and histograms; `on_result` is the dispatcher's callback."""
 
-    def __init__(self, outbox: Any, accounts: Mapping[str, Any]) -> None:
+    def __init__(self, outbox: Any, accounts: Mapping[str, Any], health: Any = None,
+                 routes: Iterable[str] = ()) -> None:
         disable_created_metrics()  # the *_created series only double what a scrape shows
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[Any, ...], Any] = {}
         self._providers = {name: getattr(a, "scheme", "") for name, a in accounts.items()}
         self.webhooks = Counter(
             "sms_notify_webhooks", "Webhook requests by route and HTTP status code",
@@ -82,8 +105,16 @@ class Metrics:
         self.latency = Histogram(
             "sms_notify_send_seconds", "Time of one gateway send, by provider and account",
             ["provider", "account"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.finished = Counter(
+            "sms_notify_jobs_finished", "Jobs that ended, by route and state: sent, dead (failed "
+            "for good), dropped (folded into a rate-limit summary) or unconfirmed",
+            ["route", "state"], registry=self.registry)
+        for route in routes:  # at 0 from the start: increase() misses a series' first sample
+            for state in FINISHED:
+                self._child(self.finished, route, state)
         self.registry.register(_OutboxCollector(outbox))
-        self._children: dict[tuple[Any, ...], Any] = {}
+        if health is not None:
+            self.registry.register(_HealthCollector(health, self._providers))
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """A labelled series, looked up once: `labels()` takes a lock and builds a key on every
@@ -123,6 +154,9 @@ class Metrics:
                 self.parts.labels(provider, account, outcome).inc(parts)
             if receipt is not None and seconds >= 0:
                 self.latency.labels(provider, account).observe(seconds)
+            state = str(getattr(job, "state", ""))
+            if state in FINISHED:
+                self._child(self.finished, str(getattr(job, "route", "") or "-"), state).inc()
         except Exception:  # noqa: BLE001 - metrics must never break delivery
             log.exception("event=metrics_failed")
 

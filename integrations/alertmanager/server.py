@@ -42,6 +42,7 @@ from starlette.types import Receive, Scope, Send
 from sms_notify.config import Config, check_number
 from sms_notify.errors import ConfigError
 from sms_notify.listen import address, bind, parse_listen
+from sms_notify.logs import AccessLog, event
 from sms_notify.outbox import Job, OutboxError
 
 from .metrics import UNKNOWN_ROUTE, Metrics
@@ -54,17 +55,6 @@ log = logging.getLogger("sms_notify.alertmanager")
 READY = "sms-notify serve listening on "
 DRAIN_TIMEOUT = 30.0  # seconds the dispatcher gets to finish sends in flight at shutdown
 REALM = 'realm="sms-notify"'
-
-
-def logfmt(**fields: Any) -> str:
-    """`key=value` pairs for one log line; values with spaces or quotes are JSON-quoted."""
-    out = []
-    for key, value in fields.items():
-        text = str(value)
-        if not text or any(c in text for c in ' "=\\\n\r\t') or not text.isprintable():
-            text = json.dumps(text)
-        out.append(f"{key}={text}")
-    return " ".join(out)
 
 
 class Reject(Exception):
@@ -348,11 +338,11 @@ class AlertEndpoint:
             new = 0 if jobs is None else await receiver.writer.enqueue(jobs)
         except (Reject, PayloadError) as exc:
             metrics.webhook(route_label, exc.status)
-            log.warning(logfmt(event="rejected", code=exc.status, error=str(exc)))
+            log.warning(event("rejected", code=exc.status, error=str(exc)))
             return exc.status, {"error": str(exc)}, getattr(exc, "headers", {})
         except OutboxError as exc:
             metrics.webhook(route_label, 503)
-            log.error(logfmt(event="outbox_error", route=route_label, error=str(exc)))
+            log.error(event("outbox_error", route=route_label, error=str(exc)))
             return 503, {"error": f"outbox cannot persist the alert: {exc}; retry later"}, {}
         metrics.webhook(route.name, 200)
         result: dict[str, Any]
@@ -364,10 +354,10 @@ class AlertEndpoint:
             if new:
                 receiver.dispatcher.wake()
         if log.isEnabledFor(logging.INFO):
-            log.info(logfmt(event=result["status"], route=route.name,
-                            status=notification.status, alerts=len(notification.alerts),
-                            jobs=result.get("jobs", 0), duplicates=result.get("duplicates", 0),
-                            group_key=notification.group_key[:200]))
+            log.info(event(result["status"], route=route.name,
+                           status=notification.status, alerts=len(notification.alerts),
+                           jobs=result.get("jobs", 0), duplicates=result.get("duplicates", 0),
+                           group_key=notification.group_key[:200]))
         result["route"] = route.name
         return 200, result, {}
 
@@ -416,7 +406,7 @@ def create_app(
         return _error(status, f"{message}: {request.method} {request.url.path[:100]}")
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        log.exception(logfmt(event="internal_error", path=request.url.path[:100]))
+        log.exception(event("internal_error", path=request.url.path[:100]))
         return _error(500, "internal error (see the receiver's log)")
 
     @asynccontextmanager
@@ -430,7 +420,7 @@ def create_app(
             yield
         finally:
             receiver.ready = False
-            log.info(logfmt(event="draining", timeout=drain_timeout))
+            log.info(event("draining", timeout=drain_timeout))
             await run_in_threadpool(receiver.writer.stop)
             await run_in_threadpool(dispatcher.drain, drain_timeout)
 
@@ -452,23 +442,38 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="config file (default $SMS_NOTIFY_CONFIG)")
     parser.add_argument("--listen", type=parse_listen, metavar="HOST:PORT",
                         help="address to serve on, overriding server.listen (port 0 picks one)")
-    parser.add_argument("--access-log", action="store_true", help="log every request")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("--access-log", action="store_true",
+                        help="log one line per request (no query string or credentials)")
+    parser.add_argument("--log-format", choices=("logfmt", "json"), default="logfmt",
+                        help="log lines as logfmt key=value pairs or JSON objects (default logfmt)")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output: -v each webhook and text, -vv debug")
 
 
 def build(config: Config) -> tuple[Any, Any, Metrics]:
     """The outbox, dispatcher and metrics for a config (the demo builds the same way)."""
     from sms_notify.dispatch import Dispatcher
+    from sms_notify.health import AccountHealth
     from sms_notify.outbox import SqliteOutbox
 
+    if config.server.outbox_default:
+        os.makedirs(os.path.dirname(config.server.outbox), mode=0o700, exist_ok=True)
+        log.warning(event("outbox_default", outbox=config.server.outbox,
+                          hint="server.outbox is not set; set it to choose where the outbox is"))
     try:
         outbox = SqliteOutbox(config.server.outbox, config.server.synchronous)
     except OutboxError as exc:
         raise ConfigError(f"cannot open the outbox: {exc}", "server.outbox") from None
-    metrics = Metrics(outbox, config.accounts)
+    health = AccountHealth(config.accounts)
+    metrics = Metrics(outbox, config.accounts, health, routes=config.routes)
+
+    def on_result(job: Job, receipt: Any, seconds: float) -> None:
+        metrics.on_result(job, receipt, seconds)
+        health.on_result(job, receipt, seconds)
+
     dispatcher = Dispatcher(
         outbox, config.accounts, workers=config.server.workers, max_age=config.server.max_age,
-        per_recipient=config.per_recipient, region=config.region, on_result=metrics.on_result,
+        per_recipient=config.per_recipient, region=config.region, on_result=on_result,
     )
     return outbox, dispatcher, metrics
 
@@ -486,7 +491,7 @@ def serve(args: argparse.Namespace) -> int:
     # interval lets the event loop answer webhooks in between (p99 to the 200).
     sys.setswitchinterval(SWITCH_INTERVAL)
     for warning in config.warnings:
-        log.warning(warning)
+        log.warning(event("config_warning", warning=warning))
     host, port = args.listen or parse_listen(config.server.listen)
     routes = compile_routes(config)  # config errors before anything is opened
     outbox, dispatcher, metrics = build(config)
@@ -494,8 +499,8 @@ def serve(args: argparse.Namespace) -> int:
 
     def ready() -> None:
         print(f"{READY}{shown}", flush=True)
-        log.info(logfmt(event="ready", listen=shown, routes=",".join(sorted(config.routes)),
-                        outbox=config.server.outbox, pid=os.getpid()))
+        log.info(event("ready", listen=shown, routes=",".join(sorted(config.routes)),
+                       outbox=config.server.outbox, pid=os.getpid()))
 
     try:
         app = create_app(config, outbox, dispatcher, metrics=metrics, on_ready=ready,
@@ -505,8 +510,8 @@ def serve(args: argparse.Namespace) -> int:
         outbox.close()
         raise
     shown = address(sock)
-    server = uvicorn.Server(uvicorn.Config(
-        app, log_level="info" if args.verbose > 1 else "warning", access_log=args.access_log,
+    server = uvicorn.Server(uvicorn.Config(  # uvicorn logs through ours (sms_notify.logs)
+        AccessLog(app) if args.access_log else app, log_config=None, access_log=False,
         lifespan="on", timeout_graceful_shutdown=10,
         timeout_keep_alive=100,  # above Go's 90 s idle timeout: no race with a reused connection
     ))
@@ -522,5 +527,5 @@ def serve(args: argparse.Namespace) -> int:
     if not server.started:
         print("sms-notify serve: could not start (see the log above)", file=sys.stderr)
         return 1
-    log.info(logfmt(event="stopped"))
+    log.info(event("stopped"))
     return 0

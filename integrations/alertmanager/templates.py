@@ -106,11 +106,15 @@ class Renderer:
         for alert in listed[: 160 * self.max_segments // 4]:  # a line takes at least 4 characters
             where, what = _where(alert, group_common), _what(alert)
             lines.append(f"{where}: {what}" if where and what else where or what or "-")
-        name = alertname(data)
+        names = {(a.get("labels") or {}).get("alertname") for a in listed}
+        # A group of different alerts (grouped by another label, or Grafana's contact point)
+        # has no one name: each line names its alert instead.
+        name = alertname(data) if len(names) <= 1 or common.get("alertname") else ""
         count = len(listed) + int(data.get("truncatedAlerts") or 0)
         resolved = sum(a.get("status") != "firing" for a in data.get("alerts") or [])
         head = str(data.get("status") or "").upper() + (f":{count}" if count > 1 else "")
-        head += f" {name}" + (f" {common['severity']}" if common.get("severity") else "")
+        head += (f" {name}" if name else "") + (
+            f" {common['severity']}" if common.get("severity") else "")
         if data.get("status") == "firing" and resolved:
             head += f" ({resolved} resolved)"
 

@@ -43,6 +43,7 @@ def register(force: bool = False) -> list[str]:
         )
     from .notify import PLUGINS
 
+    _log_as_apprise_does()
     manager = apprise.NotificationManager()
     registered: list[str] = []
     for plugin in PLUGINS:
@@ -70,3 +71,19 @@ def register(force: bool = False) -> list[str]:
             stacklevel=2,
         )
     return registered
+
+
+def _log_as_apprise_does() -> None:
+    """Inside the `apprise` command, sms-notify's own warnings (a number in an unknown range,
+    a failover) follow its -v: they go to the handlers and level the command gave its logger.
+    A program that uses Apprise as a library keeps its own logging setup."""
+    import logging
+
+    ours, theirs = logging.getLogger("sms_notify"), logging.getLogger("apprise")
+    handlers = [h for h in theirs.handlers if not isinstance(h, logging.NullHandler)]
+    if not handlers or ours.handlers:
+        return
+    for handler in handlers:
+        ours.addHandler(handler)
+    ours.setLevel(theirs.level)
+    ours.propagate = False

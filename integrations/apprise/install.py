@@ -40,6 +40,11 @@ def apprise_plugin(args: argparse.Namespace) -> int:
     """Write the plugin file into DIR and print its path; exit 2 when DIR cannot take it."""
     directory = Path(args.dir).expanduser() if args.dir else default_dir()
     target = directory / FILE_NAME
+    if directory.exists() and not directory.is_dir():
+        print(f"sms-notify apprise-plugin: {directory} is a file, not a folder; give the Apprise "
+              "plugin folder to write the plugin file into (sms-notify apprise-plugin DIR)",
+              file=sys.stderr)
+        return EXIT_USAGE
     if (directory / "__init__.py").exists():
         print(
             f"sms-notify apprise-plugin: {directory} holds an __init__.py: Apprise would load only "

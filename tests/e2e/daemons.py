@@ -11,8 +11,9 @@ Recipes: /work/shared/e2e/RECIPES.md (sections 2 and 3). What matters from there
 - Both only log a failed notification; the tests read the sandbox inbox, and show the daemon's
   log when a text does not arrive.
 
-The doc snippets below use /usr/local/bin/sms-notify and /etc/sms-notify/sms-notify.yml; the
-tests put the venv's command and a temporary config in their place, and nothing else changes.
+The doc snippets below use /opt/sms-notify/bin/sms-notify (a venv's command) and
+/etc/sms-notify/sms-notify.yml; the tests put this venv's command and a temporary config in their
+place, and nothing else changes.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from tests.e2e.conftest import Sandbox, child_env, stop
 
 T = TypeVar("T")
 
-DOC_COMMAND = "/usr/local/bin/sms-notify"
+DOC_COMMAND = "/opt/sms-notify/bin/sms-notify"
 DOC_CONFIG = "/etc/sms-notify/sms-notify.yml"
 PAGER = "+447700900123"  # the contact's / user's pager in the doc snippets
 
@@ -42,17 +43,17 @@ PAGER = "+447700900123"  # the contact's / user's pager in the doc snippets
 NAGIOS_DEFINITIONS = """\
 define command {
     command_name    notify-host-by-sms
-    command_line    /usr/local/bin/sms-notify nagios oncall --config /etc/sms-notify/sms-notify.yml --to "$CONTACTPAGER$" -t "$NOTIFICATIONTYPE$" -l "$HOSTNAME$" -s "$HOSTSTATE$" -o "$HOSTOUTPUT$" -d "$LONGDATETIME$" -b "$NOTIFICATIONAUTHOR$" -c "$NOTIFICATIONCOMMENT$"
+    command_line    /opt/sms-notify/bin/sms-notify nagios oncall --config /etc/sms-notify/sms-notify.yml --to "$CONTACTPAGER$" -t "$NOTIFICATIONTYPE$" -l "$HOSTNAME$" -s "$HOSTSTATE$" -o "$HOSTOUTPUT$" -d "$LONGDATETIME$" -b "$NOTIFICATIONAUTHOR$" -c "$NOTIFICATIONCOMMENT$"
 }
 
 define command {
     command_name    notify-service-by-sms
-    command_line    /usr/local/bin/sms-notify nagios oncall --config /etc/sms-notify/sms-notify.yml --to "$CONTACTPAGER$" -t "$NOTIFICATIONTYPE$" -l "$HOSTNAME$" -e "$SERVICEDESC$" -s "$SERVICESTATE$" -o "$SERVICEOUTPUT$" -d "$LONGDATETIME$" -b "$NOTIFICATIONAUTHOR$" -c "$NOTIFICATIONCOMMENT$"
+    command_line    /opt/sms-notify/bin/sms-notify nagios oncall --config /etc/sms-notify/sms-notify.yml --to "$CONTACTPAGER$" -t "$NOTIFICATIONTYPE$" -l "$HOSTNAME$" -e "$SERVICEDESC$" -s "$SERVICESTATE$" -o "$SERVICEOUTPUT$" -d "$LONGDATETIME$" -b "$NOTIFICATIONAUTHOR$" -c "$NOTIFICATIONCOMMENT$"
 }
 
 define command {
     command_name    check_sms_credit
-    command_line    /usr/local/bin/sms-notify check-balance $ARG1$ --config /etc/sms-notify/sms-notify.yml -w $ARG2$ -c $ARG3$
+    command_line    /opt/sms-notify/bin/sms-notify check-balance $ARG1$ --config /etc/sms-notify/sms-notify.yml -w $ARG2$ -c $ARG3$
 }
 
 define contact {
@@ -81,7 +82,7 @@ object User "oncall" {
 }
 
 object NotificationCommand "sms-host-notification" {
-  command = [ "/usr/local/bin/sms-notify", "nagios", "oncall", "--config", "/etc/sms-notify/sms-notify.yml" ]
+  command = [ "/opt/sms-notify/bin/sms-notify", "nagios", "oncall", "--config", "/etc/sms-notify/sms-notify.yml" ]
   arguments = {
     "--to" = "$user.pager$"
     "-t" = "$notification.type$"
@@ -95,7 +96,7 @@ object NotificationCommand "sms-host-notification" {
 }
 
 object NotificationCommand "sms-service-notification" {
-  command = [ "/usr/local/bin/sms-notify", "nagios", "oncall", "--config", "/etc/sms-notify/sms-notify.yml" ]
+  command = [ "/opt/sms-notify/bin/sms-notify", "nagios", "oncall", "--config", "/etc/sms-notify/sms-notify.yml" ]
   arguments = {
     "--to" = "$user.pager$"
     "-t" = "$notification.type$"
@@ -124,7 +125,7 @@ apply Notification "sms" to Service {
 }
 
 object CheckCommand "sms-credit" {
-  command = [ "/usr/local/bin/sms-notify", "check-balance", "$sms_credit_account$", "--config", "/etc/sms-notify/sms-notify.yml" ]
+  command = [ "/opt/sms-notify/bin/sms-notify", "check-balance", "$sms_credit_account$", "--config", "/etc/sms-notify/sms-notify.yml" ]
   arguments = {
     "-w" = "$sms_credit_warning$"
     "-c" = "$sms_credit_critical$"
@@ -155,7 +156,7 @@ CREDIT_WARNING, CREDIT_CRITICAL = 2_000_000, 1_000_000
 
 
 def sms_notify_command() -> str:
-    """The venv's console script (what /usr/local/bin/sms-notify stands for)."""
+    """The venv's console script (what /opt/sms-notify/bin/sms-notify stands for)."""
     path = Path(sys.executable).with_name("sms-notify")
     assert path.is_file(), f"the sms-notify console script is missing: {path}"
     return str(path)

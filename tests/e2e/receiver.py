@@ -1,9 +1,10 @@
 """Helpers for the receiver's end-to-end tests: `sms-notify serve` and the real Alertmanager as
 child processes on free ports of 127.0.0.1.
 
-The receiver's config, its env file, the systemd unit's command line and alertmanager.yml are
-read from docs/alertmanager.md (the blocks marked `<!-- test: NAME -->`), so the tests run what
-the documentation shows. Only addresses, paths, secrets and timings are replaced.
+The receiver's config, its env file and alertmanager.yml are read from docs/alertmanager.md (the
+blocks marked `<!-- test: NAME -->`), and the command line from the systemd unit that ships in
+deploy/, so the tests run what the documentation shows. Only addresses, paths, secrets and
+timings are replaced.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ import yaml
 from .conftest import Sandbox, child_env, start_ready, stop
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "alertmanager.md"
+UNIT = Path(__file__).resolve().parents[2] / "deploy" / "sms-notify.service"
 READY = "sms-notify serve listening on "
 TOKEN = "e2e-Token/with+odd=chars"
-DOC_COMMAND = "/usr/local/bin/sms-notify"
+DOC_COMMAND = "/opt/sms-notify/bin/sms-notify"  # the unit's venv
 DOC_CONFIG = "/etc/sms-notify/sms-notify.yml"
 NUMBERS = ("+447700900123", "+447700900124")  # the doc config's route
 AM_BINARY = "prometheus-alertmanager"
@@ -69,7 +71,7 @@ def receiver_config(directory: Path, sandbox: Sandbox, edit: Callable[[dict[str,
 
 def serve_command(config: Path) -> list[str]:
     """The systemd unit's ExecStart with this interpreter and config, on a free port."""
-    unit = doc_block("sms-notify.service")
+    unit = UNIT.read_text(encoding="utf-8")
     line = next(l for l in unit.splitlines() if l.startswith("ExecStart="))
     argv = shlex.split(line.removeprefix("ExecStart="))
     assert argv[0] == DOC_COMMAND and DOC_CONFIG in argv, argv

@@ -66,6 +66,25 @@ def test_apprise_with_plugin_path_sends_through_each_schema(
     assert "sandbox:sandbox@" not in out.stdout + out.stderr
 
 
+def test_the_number_range_warning_follows_apprise_verbosity(
+    fresh_sandbox: Sandbox, cli: Cli, tmp_path: Path
+) -> None:
+    """+447700900123 is in the drama range phonenumbers does not know: without -v Apprise
+    says nothing about it, as about its own warnings; with -v once, in Apprise's format."""
+    plugins = tmp_path / "plugins"
+    write_plugin(cli, str(plugins))
+    url = fresh_sandbox.url_for("fastsms", NUMBER, from_="Alerts")
+    for flags, times in (((), 0), (("-v",), 1)):
+        out = subprocess.run(
+            [str(APPRISE), *flags, "--plugin-path", str(plugins), "-b", "DISK FULL", url],
+            capture_output=True, text=True, timeout=120, env=apprise_env(tmp_path),
+            stdin=subprocess.DEVNULL, check=False)
+        assert out.returncode == 0, out.stdout + out.stderr
+        said = (out.stdout + out.stderr).count("not a known number range")
+        assert said == times, (flags, out.stdout, out.stderr)
+    assert len(fresh_sandbox.inbox(gateway="fastsms")) == 2
+
+
 def test_apprise_finds_the_plugin_in_the_default_dir(
     fresh_sandbox: Sandbox, cli: Cli, tmp_path: Path
 ) -> None:

@@ -31,3 +31,14 @@ def test_demo_prints_the_texts_each_gateway_received(cli: Cli, tmp_path: object)
     assert out.count("HTTP 200") == 2
     assert "Traceback" not in result.stderr
     assert took < 30, f"the demo took {took:.1f}s"
+
+
+def test_the_demos_next_step_is_in_the_installed_package(cli: Cli, tmp_path: object) -> None:
+    """The demo ends by naming a guide; an installed wheel has no docs/ folder, so the guide
+    is a `sms-notify help` topic."""
+    result = cli("demo", timeout=60, HOME=str(tmp_path))
+    topic = re.search(r"Next: 'sms-notify help (\S+)'", result.stdout)
+    assert topic, result.stdout
+    guide = cli("help", topic.group(1))
+    assert guide.returncode == 0, guide.stderr
+    assert guide.stdout.startswith("# Prometheus Alertmanager") and "alertmanager.yml" in guide.stdout

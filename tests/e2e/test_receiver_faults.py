@@ -94,7 +94,7 @@ def test_a_garbled_answer_on_the_last_account_is_unconfirmed(tmp_path: Path,
         assert len(fresh_sandbox.requests("fastsms")) == 1
         assert 'outcome="unconfirmed"' in rx.metrics()
         lines = [line for line in rx.log().splitlines() if "state=unconfirmed" in line]
-        assert len(lines) == len(NUMBERS) and all("WARNING" in line for line in lines), lines
+        assert len(lines) == len(NUMBERS) and all("level=warn" in line for line in lines), lines
 
 
 def test_a_sender_refusal_fails_over(tmp_path: Path, fresh_sandbox: Sandbox) -> None:

@@ -123,7 +123,8 @@ def test_check_config_online_checks_both_logins(fresh_sandbox: Sandbox, cli: Cli
         f"  wrong: '{good24.replace('sandbox@', 'nope@', 1)}'\n"
     )
     done = cli("check-config", str(config), "--online")
-    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr  # valid, but an account refused
+    assert f"{config}: FAILED: wrong refused the online check" in done.stdout
     assert "accounts.uk: credentials accepted" in done.stdout
     assert "accounts.za: credentials accepted" in done.stdout
     assert "accounts.wrong: auth: 0 Username or Password Incorrect" in done.stdout

@@ -1,0 +1,1 @@
+"""Deployment files, packaged as sms_notify.deploy so that `sms-notify help TOPIC` prints them from a wheel."""

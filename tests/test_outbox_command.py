@@ -1,0 +1,147 @@
+"""`sms-notify outbox list|show|retry|purge`, in this process against an outbox file (the
+end-to-end test runs it beside a live `serve`: tests/e2e/test_operating.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sms_notify.cli import main
+from sms_notify.outbox import Job, SqliteOutbox
+
+A, B = "+447911123456", "+447911123457"
+
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[tuple[str, list[Job]]]:
+    """A config whose outbox holds a dead, a sent, a pending and a summary job (ids 1 to 4)."""
+    outbox = tmp_path / "outbox.sqlite"
+    config = tmp_path / "sms.yml"
+    config.write_text("accounts: {primary: 'fastsms://t@?from=Alerts'}\n"
+                      "routes: {oncall: {to: ['+447911123456'], via: [primary]}}\n"
+                      f"defaults: {{region: GB}}\nserver: {{outbox: '{outbox}'}}\n")
+    store = SqliteOutbox(str(outbox))
+    an_hour_ago = time.time() - 3600
+    jobs = store.enqueue([Job("oncall", A, "FIRING DiskFull\ndb1: disk full", ("primary",),
+                              dedup_key="a", created=an_hour_ago),
+                          Job("oncall", B, "FIRING DiskFull", ("primary",), dedup_key="b",
+                              created=an_hour_ago),
+                          Job("other", A, "RESOLVED", ("primary",), dedup_key="c")], 600)
+    dead, sent, _ = jobs
+    dead.state, dead.attempts, dead.account, dead.done_at = "dead", 5, "primary", an_hour_ago
+    dead.error = "auth: -501 Unknown Username/Password"
+    sent.state, sent.message_id, sent.done_at, sent.attempts = "sent", "73786923", an_hour_ago, 1
+    store.save([dead, sent], new=[Job("oncall", A, "+3 more alerts", ("primary",),
+                                      kind="summary", next_at=time.time() + 3600)])
+    store.close()
+    yield str(config), jobs
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["outbox", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list(box: tuple[str, list[Job]], capsys: pytest.CaptureFixture[str]) -> None:
+    config, _ = box
+    code, out, _ = run(capsys, "list", "--config", config)
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[0].split() == ["ID", "STATE", "AGE", "ROUTE", "TO", "TRIES", "ACCOUNT", "ID",
+                                "OR", "ERROR"]
+    assert [line.split()[:2] for line in lines[1:5]] == [
+        ["4", "pending*"], ["3", "pending"], ["2", "sent"], ["1", "dead"]]
+    assert lines[3].split()[2:] == ["1h", "oncall", B, "1", "primary", "id", "73786923"]
+    assert lines[4].endswith("auth: -501 Unknown Username/Password")
+    assert lines[-1] == "4 jobs (* a rate-limit summary)"
+    _, out, _ = run(capsys, "list", "--config", config, "--state", "dead", "--state", "sent")
+    assert [line.split()[0] for line in out.splitlines()[1:-1]] == ["2", "1"]
+    _, out, _ = run(capsys, "list", "--config", config, "--route", "oncall", "--to", "07911123456",
+                    "--older-than", "30m")
+    assert out.splitlines()[1].split()[0] == "1" and out.splitlines()[-1] == "1 job"
+    _, out, _ = run(capsys, "list", "--config", config, "--newer-than", "30m", "--limit", "1")
+    assert out.splitlines()[-1] == "1 job (the limit: --limit N for more) (* a rate-limit summary)"
+
+
+def test_list_json_has_the_documented_fields(box: tuple[str, list[Job]],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    config, jobs = box
+    code, out, _ = run(capsys, "list", "--config", config, "--json", "--state", "dead")
+    assert code == 0
+    (job,) = json.loads(out)["jobs"]
+    assert set(job) == {"id", "state", "kind", "route", "recipient", "created", "next_at",
+                        "done_at", "attempts", "via", "account", "message_id", "reference",
+                        "error", "text"}
+    assert (job["id"], job["state"], job["kind"], job["recipient"], job["via"]) == (
+        1, "dead", "alert", A, ["primary"])
+    assert job["error"] == "auth: -501 Unknown Username/Password" and job["next_at"] is None
+    assert job["created"].endswith("Z") and job["reference"] == jobs[0].reference
+
+
+def test_show_prints_one_job_whole(box: tuple[str, list[Job]],
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    config, _ = box
+    code, out, _ = run(capsys, "show", "1", "--config", config)
+    assert code == 0
+    assert "state:        dead\n" in out and "recipient:    +447911123456\n" in out
+    assert out.endswith("text:\n  FIRING DiskFull\n  db1: disk full\n")
+    assert json.loads(run(capsys, "show", "2", "--config", config, "--json")[1])["job"][
+        "message_id"] == "73786923"
+    code, out, err = run(capsys, "show", "99", "--config", config)
+    assert code == 2 and "no job 99 in the outbox" in err
+
+
+def test_retry_requeues_dead_jobs_only(box: tuple[str, list[Job]], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    config, _ = box
+    code, out, _ = run(capsys, "retry", "1", "2", "--config", config)
+    assert code == 1  # job 2 was named but is sent
+    assert out.splitlines() == [
+        "requeued 1 job: 1 (serve sends them within a second)",
+        "job 2: sent, not dead or unconfirmed; not requeued"]
+    store = SqliteOutbox(str(tmp_path / "outbox.sqlite"))
+    assert [(j.id, j.state) for j in store.jobs()][:2] == [(1, "pending"), (2, "sent")]
+    store.close()
+    code, out, _ = run(capsys, "retry", "--all", "--config", config, "--json")
+    assert (code, json.loads(out)) == (0, {"requeued": [], "skipped": []})
+    code, _, err = run(capsys, "retry", "--config", config)
+    assert code == 2 and "name the jobs" in err
+    code, _, err = run(capsys, "retry", "--state", "sent", "--config", config)
+    assert code == 2 and "only dead and unconfirmed jobs are retried, not sent" in err
+
+
+def test_retry_by_filter(box: tuple[str, list[Job]], capsys: pytest.CaptureFixture[str]) -> None:
+    config, _ = box
+    code, out, _ = run(capsys, "retry", "--route", "oncall", "--config", config, "--json")
+    assert (code, json.loads(out)) == (0, {"requeued": [1], "skipped": []})
+
+
+def test_purge_keeps_what_dedup_still_needs(box: tuple[str, list[Job]],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    config, _ = box
+    code, _, err = run(capsys, "purge", "--older-than", "5m", "--config", config)
+    assert code == 2 and "dedup_window and the rate limit (10m)" in err
+    code, out, _ = run(capsys, "purge", "--older-than", "5m", "--state", "dead", "--config", config)
+    assert (code, out) == (0, "purged 1 job (dead) finished more than 5m ago\n")
+    code, out, _ = run(capsys, "purge", "--older-than", "30m", "--config", config, "--json")
+    assert (code, json.loads(out)) == (0, {"purged": 1})  # the sent one; pending stay
+    _, out, _ = run(capsys, "list", "--config", config)
+    assert out.splitlines()[-1] == "2 jobs (* a rate-limit summary)"
+    code, _, err = run(capsys, "purge", "--older-than", "1d", "--state", "pending",
+                       "--config", config)
+    assert code == 2 and "only finished jobs are purged" in err
+
+
+def test_the_outbox_file_alone_needs_no_config(box: tuple[str, list[Job]], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "list", "--outbox", str(tmp_path / "outbox.sqlite"))
+    assert code == 0 and out.splitlines()[-1].startswith("4 jobs")
+    code, _, err = run(capsys, "list", "--outbox", str(tmp_path / "nope.sqlite"))
+    assert code == 2 and "no outbox at" in err and "nope.sqlite" in err
+    assert not (tmp_path / "nope.sqlite").exists()  # a typo does not make an empty outbox
