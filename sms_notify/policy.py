@@ -9,7 +9,8 @@ pause; ask the gateway whether it has the text; the next account; or given up, e
 - Transient errors (unavailable, rate_limited: refused connections, connect timeouts, 5xx, 429)
   are retried with exponential backoff and jitter until the deadline (the command's --timeout,
   the job's max_age), `tries_per_account` times on an account before the next is tried; after
-  the last account the round starts again from the first.
+  the last account the round starts again from the first. No pause is longer than half the
+  time left, so a short budget ends in several tries, not one long wait.
 - auth, credit and sender refusals belong to the account: the next one is tried at once. After
   a round of nothing but refusals the round starts again only if `account_pause` is left before
   the deadline: nobody fixes a password or tops up credit within a one-shot command's seconds.
@@ -133,7 +134,9 @@ def _usable(progress: Progress, at: Situation) -> list[int]:
 
 
 def _backoff(progress: Progress, at: Situation) -> float:
-    return at.policy.delay(progress.attempts, at.rng)
+    """The policy's delay, but never more than half the time left: a short budget (a one-shot
+    command's) keeps room for several more tries instead of one long wait."""
+    return min(at.policy.delay(progress.attempts, at.rng), max(0.0, at.deadline - at.now) / 2)
 
 
 def _switch(progress: Progress, index: int) -> None:
