@@ -89,6 +89,19 @@ def test_a_one_second_blip_does_not_lose_a_page(fake_gateways, clock) -> None:
     assert 2 <= len(gw.requests) <= 4 and clock.t - start < 5
 
 
+def test_no_pause_is_longer_than_half_the_time_left(fake_gateways, clock) -> None:
+    gw = fake_gateways("fake")
+    gw.answers = [ProviderError("unavailable", "HTTP 503")] * 50
+    start = clock.t
+    deliver([account("fake://u:p@")], "hi", NUMBERS[:1], policy=RetryPolicy(budget=23.0),
+            clock=clock)
+    waited = 0.0
+    for pause in clock.slept:
+        assert pause <= (23.0 - waited) / 2 + 1e-9
+        waited += pause
+    assert clock.t - start < 23.0 and len(gw.requests) >= 9
+
+
 def test_transient_errors_keep_trying_until_the_budget(fake_gateways, clock) -> None:
     gw = fake_gateways("fake")
     gw.answers = [ProviderError("unavailable", "HTTP 503")] * 6
