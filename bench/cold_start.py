@@ -4,7 +4,7 @@
 
 Runs, interleaved so machine noise hits every command alike:
 - `sms-notify send` and `sms-notify nagios` to the sandbox's FastSMS API (an HTTP gateway:
-  DESIGN Decisions 7), and `sms-notify send` to its 24x SOAP API beside them;
+  docs/design.md, Decision 7), and `sms-notify send` to its 24x SOAP API beside them;
 - `apprise` with our fastsms:// schema through the plugin directory, to the sandbox;
 - `apprise` with Apprise's built-in json:// to a local JSON sink.
 Prints the median and spread of each, and each as a ratio of `apprise json://`.

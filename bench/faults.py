@@ -6,7 +6,7 @@ Each row starts a fresh sandbox and `sms-notify serve` (or runs `sms-notify nagi
 one fault into the sandbox, posts distinct alerts and waits until the receiver's outbox is idle
 (or `--window` seconds pass: an outbox that keeps retrying never is), then counts the sandbox's
 inbox: texts that reached a phone, per alert and recipient. Routes have two numbers; where a
-row has a backup account, a recipient may get one text per account at most (Decisions 12).
+row has a backup account, a recipient may get one text per account at most (docs/design.md, Decision 12).
 
 It needs the sandbox's `garble` fault; run it in a checkout before and after a change to
 compare.

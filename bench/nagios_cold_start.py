@@ -6,8 +6,9 @@ Starts the real `sms-notify sandbox` on a free port of 127.0.0.1, writes a confi
 account per gateway pointing at it, then runs `sms-notify nagios ACCOUNT --config FILE --to N
 -t PROBLEM ...` as Nagios would (a new process each time, time.perf_counter around
 subprocess.run), interleaved so machine noise hits every row alike. HTTP gateways are the
-goal (DESIGN, Decisions 7); SOAP gateways are reported beside them. Rows for reference: the bare
-interpreter, `sms-notify --version`, and `nagios --dry-run` (everything but the sending).
+goal (docs/design.md, Decision 7); SOAP gateways are reported beside them. Rows for
+reference: the bare interpreter, `sms-notify --version`, and `nagios --dry-run` (everything but
+the sending).
 Prints the median and spread of each; a gateway whose run fails is reported as such.
 """
 

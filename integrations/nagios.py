@@ -4,7 +4,7 @@ Both run as a new process for every notification or check, so this module import
 argparse and os at the top: the core (config, plugins, delivery) is imported inside the
 functions, and Jinja2 only when the user gives ``--template``.
 
-Input (DESIGN, Decisions 5): flags first, with the Icinga 2 stock-script letters for both
+Input (docs/design.md, Decision 5): flags first, with the Icinga 2 stock-script letters for both
 daemons; for what no flag gave, Nagios' ``NAGIOS_*`` environment macros, then Icinga 2's
 ``env`` variables. Icinga variables are read only when ``NOTIFICATIONTYPE`` is set (Icinga's
 ``env`` block always sets it), because ``HOSTNAME`` is also set by shells and containers.
@@ -434,7 +434,7 @@ def _notify(args: argparse.Namespace) -> int:
 class Range:
     """A Nagios plugin threshold range (`10`, `10:`, `~:10`, `10:20`, `@10:20`).
 
-    Low credit is the problem (DESIGN, Decisions 6), so a plain `N` means `N:`, "alert below
+    Low credit is the problem (docs/design.md, Decision 6), so a plain `N` means `N:`, "alert below
     N", where the plugin guidelines read `0:N`. `@` alerts inside the range, bounds included."""
 
     def __init__(self, start: float, end: float, inside: bool, text: str) -> None:

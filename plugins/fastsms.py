@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sms_notify import hookimpl
 from sms_notify.errors import Category, ProviderError
@@ -24,6 +24,9 @@ from sms_notify.model import (
     Recipient,
     Submission,
 )
+
+if TYPE_CHECKING:
+    from sms_notify.sandbox import Simulator
 
 SCHEME = "fastsms"
 PROVIDER = Provider(
@@ -46,7 +49,7 @@ PROVIDER = Provider(
 PATH = "/api"
 
 C = Category
-# Every documented code (fastsms-http-api.txt; WIRE-NOTES "FastSMS").
+# Every documented code (docs/gateways.md, FastSMS).
 ERRORS: dict[int, tuple[Category, str]] = {
     -100: (C.CREDIT, "Not Enough Credits"),
     -101: (C.REQUEST, "Invalid CreditID"),
@@ -203,9 +206,7 @@ def _send_list(account: Account, submission: Submission, recipient: Recipient) -
 
 
 @hookimpl
-def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_send(account: Account, submission: Submission) -> list[Receipt]:
     lists = [r for r in submission.recipients if r.kind in PROVIDER.list_options]
     if not lists:
         return _send_numbers(account, submission)
@@ -218,9 +219,7 @@ def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] |
 
 
 @hookimpl
-def sms_notify_balance(account: Account) -> Balance | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_balance(account: Account) -> Balance:
     answer = _call(account, {"Action": "CheckCredits"})
     first, _, detail = answer.partition("\n")
     first = first.strip()
@@ -232,9 +231,7 @@ def sms_notify_balance(account: Account) -> Balance | None:
 
 
 @hookimpl
-def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
     answer = _call(account, {"Action": "CheckMessageStatus", "MessageID": message_id})
     first, _, detail = answer.partition("\n")
     word = first.strip()
@@ -247,7 +244,9 @@ def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | Non
 
 
 @hookimpl
-def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
-    from sms_notify.plugins.fastsms_sandbox import simulator
+def sms_notify_register_simulators(
+    register: Callable[[str, type[Simulator[Any]]], None],
+) -> None:
+    from sms_notify.sandbox.simulators.fastsms import FastSms
 
-    register(SCHEME, simulator())
+    register(SCHEME, FastSms)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sms_notify import hookimpl
 from sms_notify.errors import Category, ProviderError
@@ -18,6 +18,9 @@ from sms_notify.http import request, snippet, unexpected
 from sms_notify.model import Account, Balance, Provider, Receipt, Recipient, Submission
 from sms_notify.numbers import match_rows, same_number
 from sms_notify.text import is_gsm
+
+if TYPE_CHECKING:
+    from sms_notify.sandbox import Simulator
 
 SCHEME = "intellisms"
 PROVIDER = Provider(
@@ -37,7 +40,7 @@ SEND_PATH = "/smsgateway/sendmsg.aspx"
 BALANCE_PATH = "/smsgateway/getbalance.aspx"
 
 C = Category
-# Every documented code (intellisoftware-http-interface.txt; WIRE-NOTES "IntelliSoftware").
+# Every documented code (docs/gateways.md, IntelliSoftware).
 ERRORS: dict[str, tuple[Category, str]] = {
     "LOGIN_INVALID": (C.AUTH, "Username or Password is invalid"),
     "AUTH_PARAMETER_MISSING": (C.AUTH, "Authentication parameter missing"),
@@ -167,31 +170,27 @@ def sms_notify_register_providers(register: Callable[[Provider], None]) -> None:
 
 
 @hookimpl
-def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_send(account: Account, submission: Submission) -> list[Receipt]:
     answer = _post(account, SEND_PATH, send_params(submission))
     return parse_send(answer, submission.recipients)
 
 
 @hookimpl
-def sms_notify_balance(account: Account) -> Balance | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_balance(account: Account) -> Balance:
     return parse_balance(_post(account, BALANCE_PATH, {}))
 
 
 @hookimpl
-def sms_notify_check_login(account: Account) -> bool | None:
+def sms_notify_check_login(account: Account) -> bool:
     """getbalance.aspx is the only call that checks credentials without sending."""
-    if account.scheme != SCHEME:
-        return None
     parse_balance(_post(account, BALANCE_PATH, {}))
     return True
 
 
 @hookimpl
-def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
-    from sms_notify.plugins.intellisms_sandbox import simulator
+def sms_notify_register_simulators(
+    register: Callable[[str, type[Simulator[Any]]], None],
+) -> None:
+    from sms_notify.sandbox.simulators.intellisms import IntelliSms
 
-    register(SCHEME, simulator())
+    register(SCHEME, IntelliSms)

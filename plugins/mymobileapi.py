@@ -5,11 +5,11 @@ document as a string; both are XML inside XML, and the inner one is parsed here 
 sms_notify.safexml. A send is one `<senddata>`: the text once, as the default, and one
 `<entries>` per recipient with our reference as its `customerid`. The answer lists the
 entries refused, with a reason each, and the batch's `eventid`; there is no id per message,
-so `send` prints `CUSTOMERID:EVENTID` (DESIGN, Decisions 3). Delivery states come from
+so `send` prints `CUSTOMERID:EVENTID` (docs/design.md, Decision 3). Delivery states come from
 Sent_STR_STR, a feed of status changes after a CHANGEID, where our customerid finds the message
 again: for `status`, and to look up a send whose outcome is unknown. The core keeps the cursor
 and what was read (the `feed` of those hooks), so each call reads on from where the last one
-stopped, never from 0 again (DESIGN, Decisions 15).
+stopped, never from 0 again (docs/design.md, Decision 15).
 
 The WSDL is the packaged mymobileapi.wsdl; how a call travels and fails is sms_notify.soap's.
 lxml is imported on first use, never when the plugin loads.
@@ -40,6 +40,7 @@ from sms_notify.model import (
 from sms_notify.numbers import match_rows, same_number
 
 if TYPE_CHECKING:
+    from sms_notify.sandbox import Simulator
     from lxml import etree
 
 SCHEME = "mymobileapi"
@@ -362,9 +363,7 @@ def sms_notify_register_providers(register: Callable[[Provider], None]) -> None:
 
 
 @hookimpl
-def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_send(account: Account, submission: Submission) -> list[Receipt]:
     if any(r.kind != "number" for r in submission.recipients):
         raise ProviderError(
             C.REQUEST, "MyMobileAPI takes numbers only, no lists", provider=PROVIDER.name
@@ -374,9 +373,7 @@ def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] |
 
 
 @hookimpl
-def sms_notify_balance(account: Account) -> Balance | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_balance(account: Account) -> Balance:
     answer = call(account, "Credits_STR")
     credits = (api_result(answer).findtext("data/credits") or "").strip()
     if not re.fullmatch(r"-?\d+(?:[.,]\d+)?", credits):
@@ -385,19 +382,15 @@ def sms_notify_balance(account: Account) -> Balance | None:
 
 
 @hookimpl
-def sms_notify_check_login(account: Account) -> bool | None:
+def sms_notify_check_login(account: Account) -> bool:
     """Credits_STR is the cheapest call that checks credentials."""
-    if account.scheme != SCHEME:
-        return None
     api_result(call(account, "Credits_STR"))
     return True
 
 
 @hookimpl
-def sms_notify_status(account: Account, message_id: str, feed: Feed) -> DeliveryStatus | None:
+def sms_notify_status(account: Account, message_id: str, feed: Feed) -> DeliveryStatus:
     """By what `send` printed: `CUSTOMERID:EVENTID`, or a bare customerid."""
-    if account.scheme != SCHEME:
-        return None
     customerid, _, eventid = message_id.strip().partition(":")
     row = _changes(account, {customerid}, feed, stop_when_found=False).get(customerid)
     if row is None or (eventid and row.get("eventid") and row["eventid"] != eventid):
@@ -411,18 +404,16 @@ def sms_notify_status(account: Account, message_id: str, feed: Feed) -> Delivery
 
 
 @hookimpl
-def sms_notify_lookup(
-    account: Account, references: Sequence[str], feed: Feed
-) -> dict[str, bool] | None:
+def sms_notify_lookup(account: Account, references: Sequence[str], feed: Feed) -> dict[str, bool]:
     """A customerid the feed of sent messages knows was accepted."""
-    if account.scheme != SCHEME:
-        return None
     found = _changes(account, set(references), feed, stop_when_found=True)
     return {ref: ref in found for ref in references}
 
 
 @hookimpl
-def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
-    from sms_notify.plugins.mymobileapi_sandbox import simulator
+def sms_notify_register_simulators(
+    register: Callable[[str, type[Simulator[Any]]], None],
+) -> None:
+    from sms_notify.sandbox.simulators.mymobileapi import MyMobileApi
 
-    register(SCHEME, simulator())
+    register(SCHEME, MyMobileApi)

@@ -9,13 +9,16 @@ which also tells, after a crash, whether the gateway has seen a reference at all
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sms_notify import hookimpl
 from sms_notify.errors import Category, ProviderError
 from sms_notify.http import request, unexpected
 from sms_notify.model import Account, Balance, DeliveryStatus, Provider, Receipt, Submission
 from sms_notify.text import is_gsm
+
+if TYPE_CHECKING:
+    from sms_notify.sandbox import Simulator
 
 SCHEME = "server2sms"
 PROVIDER = Provider(
@@ -39,7 +42,7 @@ OK = "1"
 NOTIFICATIONS_OK = frozenset({"0", "1"})  # InquireDeliveryNotifications answers "0" as well
 
 C = Category
-# Every documented StatusCode (WIRE-NOTES "server2sms", the ASPSMS table). Informational codes
+# Every documented StatusCode (docs/gateways.md, server2sms: the ASPSMS table). Informational codes
 # (28, 31, 32, 35, 39) answer originator and token checks; from the calls made here they mean
 # the request went wrong. 14 and 15 refuse the whole request for one number: the core splits
 # the request to find it.
@@ -151,17 +154,13 @@ def sms_notify_register_providers(register: Callable[[Provider], None]) -> None:
 
 
 @hookimpl
-def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_send(account: Account, submission: Submission) -> list[Receipt]:
     _post(account, SEND_PATH, send_body(submission), frozenset({OK}))
     return [Receipt(r, message_id=r.reference or None) for r in submission.recipients]
 
 
 @hookimpl
-def sms_notify_balance(account: Account) -> Balance | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_balance(account: Account) -> Balance:
     answer = _post(account, CREDITS_PATH, {}, frozenset({OK}))
     raw = str(answer.get("Credits", "")).strip().replace("'", "").replace(",", ".")
     try:
@@ -171,18 +170,14 @@ def sms_notify_balance(account: Account) -> Balance | None:
 
 
 @hookimpl
-def sms_notify_check_login(account: Account) -> bool | None:
+def sms_notify_check_login(account: Account) -> bool:
     """CheckCredits is the cheapest call that checks credentials."""
-    if account.scheme != SCHEME:
-        return None
     _post(account, CREDITS_PATH, {}, frozenset({OK}))
     return True
 
 
 @hookimpl
-def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
     mine = [
         n for n in _notifications(account, [message_id])
         if str(n.get("TransactionReferenceNumber", "")).strip() == message_id
@@ -206,9 +201,7 @@ def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | Non
 
 
 @hookimpl
-def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool] | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool]:
     seen = {
         str(n.get("TransactionReferenceNumber", "")).strip()
         for n in _notifications(account, references)
@@ -218,7 +211,9 @@ def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, 
 
 
 @hookimpl
-def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
-    from sms_notify.plugins.server2sms_sandbox import simulator
+def sms_notify_register_simulators(
+    register: Callable[[str, type[Simulator[Any]]], None],
+) -> None:
+    from sms_notify.sandbox.simulators.server2sms import Server2Sms
 
-    register(SCHEME, simulator())
+    register(SCHEME, Server2Sms)

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sms_notify import hookimpl, safexml, soap
 from sms_notify.errors import Category, ProviderError
@@ -29,6 +29,9 @@ from sms_notify.model import (
     Recipient,
     Submission,
 )
+
+if TYPE_CHECKING:
+    from sms_notify.sandbox import Simulator
 
 SCHEME = "sms24x"
 PROVIDER = Provider(
@@ -52,7 +55,8 @@ PROVIDER = Provider(
     capabilities=frozenset({"balance", "status", "lookup", "login"}),
     summary="UK; SOAP web service with username and password; phonebooks with ?phonebook=",
 )
-PATH = "/wssecure/service.asmx"  # the document says service.aspx; clients use .asmx (Decisions 9)
+# The document says service.aspx; clients use .asmx (docs/design.md, Decision 9).
+PATH = "/wssecure/service.asmx"
 NAMESPACE = "http://tempuri.org/"
 BINDING = f"{{{NAMESPACE}}}ServiceSoap"
 WSDL = Path(__file__).with_name("sms24x.wsdl")
@@ -62,15 +66,14 @@ LOCKED = "999999"  # CheckLoginDetails: three failed log-ins lock the account fo
 LOOKUP_DAYS = 7  # how far back the delivery report by date is searched for our references
 
 C = Category
-# Every documented code (24x-sms-web-service.txt; WIRE-NOTES "24x"), and 06, which 24x does not
-# document: the sandbox answers it when no number of a send can be routed.
+# Every documented code (docs/gateways.md, 24x). There is no 06: 24x takes every number and
+# reports the unreachable ones Failed; an undocumented code is a request error.
 ERRORS: dict[str, tuple[Category, str]] = {
     "01": (C.AUTH, "Username or Password Incorrect"),
     "02": (C.SENDER, "No sender specified"),
     "03": (C.REQUEST, "No message specified"),
     "04": (C.CREDIT, "You have insufficient credit to send (X) messages"),
     "05": (C.REQUEST, "Date to send greater than a year in advance."),
-    "06": (C.RECIPIENT, "Invalid mobile number"),
     "07": (C.REQUEST, "Phonebook Name already exists"),
     "08": (C.REQUEST, "The phonebook has no entries"),
     "09": (C.REQUEST, "The phonebook does not exist"),
@@ -224,13 +227,21 @@ def _send_phonebook(account: Account, submission: Submission, book: Recipient) -
         MessageToSend=safexml.text(submission.text),
         DateTimeToSend=xs_datetime(_now()),
     )
-    return parse_send(answer, [book])[0]
+    return parse_phonebook(answer, book)
+
+
+def parse_phonebook(answer: str, book: Recipient) -> Receipt:
+    """SendToPhonebook promises no id: an answer that is not one of its error codes means the
+    phonebook was texted (`Message Sent`); an id, where one comes, is kept. Only an empty
+    answer says nothing: its outcome is unknown."""
+    result = checked(answer)
+    if not result:
+        raise unexpected(PROVIDER.name, answer)
+    return Receipt(book, message_id=result if _IDS.match(result) else None)
 
 
 @hookimpl
-def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_send(account: Account, submission: Submission) -> list[Receipt]:
     kinds = {r.kind for r in submission.recipients}
     if kinds <= {"number"}:
         return _send_numbers(account, submission)
@@ -247,9 +258,7 @@ def sms_notify_send(account: Account, submission: Submission) -> list[Receipt] |
 
 
 @hookimpl
-def sms_notify_balance(account: Account) -> Balance | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_balance(account: Account) -> Balance:
     answer = checked(call(account, "CreditsAvailable"))
     if not _NUMBER.match(answer):
         raise unexpected(PROVIDER.name, answer)
@@ -257,10 +266,8 @@ def sms_notify_balance(account: Account) -> Balance | None:
 
 
 @hookimpl
-def sms_notify_check_login(account: Account) -> bool | None:
+def sms_notify_check_login(account: Account) -> bool:
     """CheckLoginDetails answers the account's id, 0 for a wrong login, 999999 when locked."""
-    if account.scheme != SCHEME:
-        return None
     answer = checked(call(account, "CheckLoginDetails"))
     if answer == LOCKED:
         raise ProviderError(
@@ -275,9 +282,7 @@ def sms_notify_check_login(account: Account) -> bool | None:
 
 
 @hookimpl
-def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | None:
-    if account.scheme != SCHEME:
-        return None
+def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
     if not message_id.isdigit():
         raise ProviderError(
             C.REQUEST, f"24x message ids are numbers, not {message_id!r}", provider=PROVIDER.name
@@ -293,10 +298,8 @@ def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus | Non
 
 
 @hookimpl
-def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool] | None:
+def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool]:
     """Our references are UserFields; the report by date gives them back as CustomField."""
-    if account.scheme != SCHEME:
-        return None
     now = _now()
     answer = call(
         account, "GetDeliveryReportByDate",
@@ -308,7 +311,9 @@ def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, 
 
 
 @hookimpl
-def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
-    from sms_notify.plugins.sms24x_sandbox import simulator
+def sms_notify_register_simulators(
+    register: Callable[[str, type[Simulator[Any]]], None],
+) -> None:
+    from sms_notify.sandbox.simulators.sms24x import Sms24x
 
-    register(SCHEME, simulator())
+    register(SCHEME, Sms24x)

@@ -2,12 +2,12 @@
 
 - Batching: recipients go in as few requests as the gateway allows (Provider.max_recipients); a
   request the gateway refused whole for one bad number is split until that number is found, so
-  the others still get the text (DESIGN, Decisions 13).
+  the others still get the text (docs/design.md, Decision 13).
 - What follows each attempt (retry after a pause, ask the gateway, the next account, give up)
   is sms_notify.policy's, for `send`, `nagios` and Apprise here and for `serve` in the
   dispatcher alike: transient errors are retried until the time budget runs out, recipient and
   request errors are final, and a send whose outcome is unknown is never repeated blindly
-  (DESIGN, Decisions 2 and 12).
+  (docs/design.md, Decisions 2 and 12).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from .errors import Category, ProviderError
-from .manager import hook, provider_for
 from .model import (
     Account, Balance, DeliveryStatus, Feed, Provider, Receipt, Recipient, Submission,
     check_sender,
 )
 from .numbers import normalize
 from .policy import Asked, Outcome, Progress, RetryPolicy, Situation, Step, decide
+from .manager import Gateway, gateway, provider_for
 from .text import count_parts, gsm_friendly, is_gsm, shorten
 
 if TYPE_CHECKING:
@@ -106,40 +106,13 @@ def _with_timeout(account: Account, deadline: float, clock: Clock) -> Account:
 
 def attempt(account: Account, submission: Submission) -> list[Receipt]:
     """One gateway request through the provider's notify hook, its answer checked."""
-    provider = provider_for(account.scheme)
-    secrets = account.secrets(provider)
-    try:
-        result = hook().sms_notify_send(account=account, submission=submission)
-    except ProviderError as exc:
-        exc.provider = exc.provider or provider.name
-        raise exc.redact(secrets) from None
-    except Exception as exc:  # a plugin bug must not look like a crash of the command
-        # It may have failed reading the answer to a request that went out: unknown outcome.
-        error = ProviderError(
-            Category.REQUEST, f"{provider.name} plugin failed: {exc!r}", provider=provider.name,
-            unknown_outcome=True,
-        ).redact(secrets)
-        log.error("%s", error.describe())
-        log.debug("the plugin's traceback", exc_info=True)
-        raise error from exc
-    if result is None:
-        raise ProviderError(Category.REQUEST, f"no plugin answers for {account.scheme}://")
-    receipts = list(result)
-    if len(receipts) != len(submission.recipients):  # the gateway answered: for whom, unknown
-        raise ProviderError(
-            Category.REQUEST,
-            f"{provider.name} answered for {len(receipts)} of {len(submission.recipients)} recipients",
-            provider=provider.name, unknown_outcome=True,
-        )
+    receipts = gateway(account.scheme).send(account, submission)
     parts = count_parts(submission.text).parts
     label = account.label()
     for receipt in receipts:
         receipt.account = label
         receipt.request_ref = submission.reference
         receipt.parts = receipt.parts if receipt.parts > 1 else parts
-        if receipt.error is not None:
-            receipt.error.provider = receipt.error.provider or provider.name
-            receipt.error.redact(secrets)
     return receipts
 
 
@@ -198,7 +171,7 @@ def _request(
     deadline: float | None, clock: Clock,
 ) -> list[Receipt]:
     """One gateway request. A gateway that refused it whole for a bad number (server2sms 14)
-    sent nothing: the halves go again, until the number is alone (DESIGN, Decisions 13)."""
+    sent nothing: the halves go again, until the number is alone (docs/design.md, Decision 13)."""
     submission = Submission(text, list(batch), account.sender, segments,
                             reference=batch[0].reference)
     try:
@@ -370,61 +343,48 @@ def _settled(item: _Text, outcome: Outcome, account: Account, deadline: float,
 
 
 def _ask(
-    name: str,
     account: Account,
-    capability: str | None,
+    capability: str,
+    ask: Callable[[Gateway, Account], T],
     clock: Clock | None,
     budget: float | None = None,
-    **kwargs: object,
-) -> object:
-    """Call a query hook (balance, status, ...), asking again after transient errors, inside
+) -> T:
+    """Ask the gateway (balance, status, ...) asking again after transient errors, inside
     `budget` seconds (default: twice the account's request timeout, at least 10 s)."""
-    provider = provider_for(account.scheme)
-    if capability and capability not in provider.capabilities:
+    gw = gateway(account.scheme)
+    if capability not in gw.provider.capabilities:
         raise ProviderError(
             Category.REQUEST,
-            f"{provider.name} offers no {capability} look-up",
-            provider=provider.name,
+            f"{gw.provider.name} offers no {capability} look-up",
+            provider=gw.provider.name,
         )
     clock = clock or Clock()
     policy = RetryPolicy(budget=budget or max(account.timeout * 2, 10.0))
     deadline = clock.now() + policy.budget
-
-    def call() -> object:
-        try:
-            result = getattr(hook(), name)(
-                account=_with_timeout(account, deadline, clock), **kwargs
-            )
-        except ProviderError as exc:
-            exc.provider = exc.provider or provider.name
-            raise exc.redact(account.secrets(provider)) from None
-        if result is None:
-            raise ProviderError(Category.REQUEST, f"no plugin answers {name} for {account.scheme}://")
-        return result
-
-    return _query_retrying(call, policy, deadline, clock)
+    return _query_retrying(
+        lambda: ask(gw, _with_timeout(account, deadline, clock)), policy, deadline, clock
+    )
 
 
 def balance(
     account: Account, *, clock: Clock | None = None, budget: float | None = None
 ) -> Balance:
     """The account's credit, from the gateway, within `budget` seconds for every try."""
-    return _ask("sms_notify_balance", account, "balance", clock, budget)  # type: ignore[return-value]
+    return _ask(account, "balance", Gateway.balance, clock, budget)
 
 
 def status(
     account: Account, message_id: str, *, clock: Clock | None = None, feeds: Feeds | None = None
 ) -> DeliveryStatus:
-    """A message's delivery state, where the gateway offers a look-up (DESIGN, Decisions 3)."""
-    return _ask(  # type: ignore[return-value]
-        "sms_notify_status", account, "status", clock, message_id=message_id,
-        feed=_feed(account, feeds),
-    )
+    """A message's delivery state, where the gateway offers a look-up (docs/design.md,
+    Decision 3)."""
+    feed = _feed(account, feeds)
+    return _ask(account, "status", lambda gw, a: gw.status(a, message_id, feed), clock)
 
 
 def check_login(account: Account, *, clock: Clock | None = None) -> bool:
     """Check credentials online, where the gateway offers it without sending."""
-    return _ask("sms_notify_check_login", account, "login", clock)  # type: ignore[return-value]
+    return _ask(account, "login", Gateway.check_login, clock)
 
 
 def lookup(
@@ -432,11 +392,9 @@ def lookup(
     budget: float | None = None, feeds: Feeds | None = None,
 ) -> dict[str, bool]:
     """Which references the gateway has accepted: after an unknown outcome, and after a crash
-    (DESIGN, Decisions 1 and 12)."""
-    return _ask(  # type: ignore[return-value]
-        "sms_notify_lookup", account, "lookup", clock, budget, references=list(references),
-        feed=_feed(account, feeds),
-    )
+    (docs/design.md, Decisions 1 and 12)."""
+    feed = _feed(account, feeds)
+    return _ask(account, "lookup", lambda gw, a: gw.lookup(a, references, feed), clock, budget)
 
 
 def _feed(account: Account, feeds: Feeds | None) -> Feed:

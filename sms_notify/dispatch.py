@@ -2,16 +2,17 @@
 
 One scheduler thread reads due jobs, groups them by (account, text, max_segments) so one
 gateway request carries as many recipients as the gateway takes, and as a sender thread (of
-`workers`) comes free marks a request's jobs in flight and commits before it leaves (DESIGN,
-Decisions 1): a job is "inflight" only while its request may really be on the wire. Each pass
-makes one request per job; what follows is sms_notify.policy's, as for the one-shot commands,
-with the job's max_age as the deadline: transient failures come back later with backoff, accounts
-fail over in the route's order, recipient and request errors are dead letters at once.
+`workers`) comes free marks a request's jobs in flight and commits before it leaves
+(docs/design.md, Decision 1): a job is "inflight" only while its request may really be on the
+wire. Each pass makes one request per job; what follows is sms_notify.policy's, as for the
+one-shot commands, with the job's max_age as the deadline: transient failures come back later
+with backoff, accounts fail over in the route's order, recipient and request errors are dead
+letters at once.
 
 A job whose request has an unknown outcome (no answer, an answer that cannot be read) is never
 sent again blindly: where the gateway can be asked, it is, once the account's timeout has passed
 (an "ask" request in the same passes); elsewhere it moves on to the next account once, or ends
-`unconfirmed` (DESIGN, Decisions 12).
+`unconfirmed` (docs/design.md, Decision 12).
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class Dispatcher:
         policy: RetryPolicy = RetryPolicy(),
         validity: float | None = DEFAULT_VALIDITY,
         now: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         poll: float = 1.0,
     ) -> None:
@@ -113,6 +115,7 @@ class Dispatcher:
         self.on_result = on_result
         self.policy = policy
         self.now = now
+        self.sleep = sleep  # pauses of policy (an outbox that failed); tests make them instant
         self.rng = rng or random.Random()
         self.poll = poll  # longest the scheduler sleeps without a wake() (also re-reads the clock)
         self.recovery = Recovery()
@@ -128,8 +131,8 @@ class Dispatcher:
 
     # Life cycle.
     def start(self) -> None:
-        """Send in background threads, once what a crash left in flight is settled (DESIGN,
-        Decisions 1). Where the gateway cannot be asked, that is at once: sent again. Where it
+        """Send in background threads, once what a crash left in flight is settled (docs/design.md,
+        Decision 1). Where the gateway cannot be asked, that is at once: sent again. Where it
         can, the asking waits out the account's request timeout, in the background: a gateway
         may take a request after the process that sent it died, and asked at once it would
         have no trace of it yet."""
@@ -206,7 +209,7 @@ class Dispatcher:
     # Crash recovery.
     def recover(self, jobs: Sequence[Job] | None = None) -> Recovery:
         """Jobs found in flight (all, by default) were in flight at a crash: sent where the
-        gateway has a trace of their reference, else sent again (DESIGN, Decisions 1). Adds
+        gateway has a trace of their reference, else sent again (docs/design.md, Decision 1). Adds
         to `recovery`; returns what this call found."""
         jobs = self.outbox.inflight() if jobs is None else list(jobs)
         report = Recovery()
@@ -315,7 +318,7 @@ class Dispatcher:
                     log.exception("dispatcher pass failed")
                 self._queue.clear()  # still pending in the outbox: planned again
                 batch, more = [], False
-                time.sleep(1.0)
+                self.sleep(1.0)
             for task in batch:
                 with self._cond:
                     self._busy += 1
@@ -388,9 +391,9 @@ class Dispatcher:
         return tasks, len(due) >= CLAIM_LIMIT or bool(new)
 
     def _claim(self, tasks: Sequence[Task]) -> None:
-        """Mark jobs in flight and commit before their requests leave (DESIGN, Decisions 1).
-        A look-up sends nothing, but its jobs are in flight too, so no other pass takes them;
-        a crash meanwhile leaves them to the start's own look-up."""
+        """Mark jobs in flight and commit before their requests leave (docs/design.md,
+        Decision 1). A look-up sends nothing, but its jobs are in flight too, so no other pass
+        takes them; a crash meanwhile leaves them to the start's own look-up."""
         for task in tasks:
             for job in task.jobs:
                 job.state = "inflight"
@@ -426,7 +429,7 @@ class Dispatcher:
     def _limit(self, jobs: list[Job], now: float, changed: list[Job], new: list[Job],
                ended: list[Job]) -> list[Job]:
         """Per-recipient rate limit: beyond N texts in the window, alerts fold into one summary
-        that goes out at once and again at the end of the window (DESIGN, Decisions 8)."""
+        that goes out at once and again at the end of the window (docs/design.md, Decision 8)."""
         if not self.per_recipient:
             return jobs
         most, window = self.per_recipient
@@ -485,7 +488,7 @@ class Dispatcher:
                 if not delay:
                     log.error("cannot record outcomes, jobs stay in flight: %s", exc)
                     break
-                time.sleep(delay)
+                self.sleep(delay)
         for job, receipt, _ in outcomes:
             self._log(job)
             if receipt is not None or job.state in ("sent", "dead", "unconfirmed"):
@@ -568,7 +571,8 @@ class Dispatcher:
             log.info("outbox pruned rows=%d", gone)
 
     def _log(self, job: Job) -> None:
-        """One line per outcome; dead letters and unconfirmed texts at WARNING (Decisions 16)."""
+        """One line per outcome; dead letters and unconfirmed texts at WARNING (docs/design.md,
+        Decision 16)."""
         level = logging.WARNING if job.state in ("dead", "unconfirmed") else logging.INFO
         log.log(level, event("job", job=job.id, route=job.route, to=job.recipient,
                              state=job.state, attempts=job.attempts,

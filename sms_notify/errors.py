@@ -24,7 +24,7 @@ class Category(StrEnum):
 
     @property
     def fails_over(self) -> bool:
-        """Worth trying the next account: the text itself is fine (DESIGN, Decisions 2)."""
+        """Worth trying the next account: the text itself is fine (docs/design.md, Decision 2)."""
         return self is not Category.RECIPIENT and self is not Category.REQUEST
 
 
@@ -62,7 +62,7 @@ class ProviderError(SmsError):
     `unknown_outcome` marks a request that reached the gateway but whose answer never came (a
     read timeout, a connection dropped after the request was written) or cannot be read (a 2xx
     answer that is not the documented format): the gateway may have sent the text, so it is
-    never sent again blindly (DESIGN, Decisions 12).
+    never sent again blindly (docs/design.md, Decision 12).
     """
 
     def __init__(

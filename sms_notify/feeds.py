@@ -1,4 +1,5 @@
-"""Where a gateway's change feed has been read to, kept per account (DESIGN, Decisions 15).
+"""Where a gateway's change feed has been read to, kept per account
+(docs/design.md, Decision 15).
 
 MyMobileAPI's Sent_STR_STR is a feed of status changes after a CHANGEID; read from 0 on every
 status or look-up, it took up to 50 requests a call and gave up past 5,000 changes. The core

@@ -1,4 +1,4 @@
-"""Which accounts are failing, said once per change (DESIGN, Decisions 16).
+"""Which accounts are failing, said once per change (docs/design.md, Decision 16).
 
 A wrong token, an empty account or a gateway that is down costs every text sent through that
 account, and the outbox keeps retrying for hours: an operator must hear of it at once, and

@@ -1,10 +1,14 @@
+# mypy: disable-error-code="empty-body"
+# (a spec is a signature and a docstring: pluggy never calls its body)
 """Every hook of sms-notify, in one place.
 
 A provider plugin is a module (or object) with ``@sms_notify.hookimpl`` functions, listed under
-the ``sms_notify`` entry-point group. It registers its gateway with
-`sms_notify_register_providers` and answers the send, balance and status hooks for accounts of
-its own scheme, returning None for any other scheme (the hooks are ``firstresult``).
+the ``sms_notify`` entry-point group. It registers its gateways with
+`sms_notify_register_providers` and answers the send, balance, status, lookup and login hooks.
+The core calls those only for accounts of a scheme the plugin registered (manager.Gateway), so
+an implementation needs no check of ``account.scheme`` unless it registers several schemes.
 A provider speaks its wire protocol only: batching, retries, failover and dedup are the core's.
+docs/plugins.md is the guide, with every hook below.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .model import Account, Balance, DeliveryStatus, Feed, Provider, Receipt, Submission
+    from .sandbox import Simulator
 
 PROJECT = "sms_notify"
 _spec = pluggy.HookspecMarker(PROJECT)
@@ -33,10 +38,10 @@ def sms_notify_register_providers(register: Callable[[Provider], None]) -> None:
 
 
 @_spec(firstresult=True)
-def sms_notify_send(account: Account, submission: Submission) -> Sequence[Receipt] | None:
+def sms_notify_send(account: Account, submission: Submission) -> Sequence[Receipt]:
     """Deliver one request's worth of text through the gateway: the notify hook.
 
-    :param account: the account; return None unless ``account.scheme`` is yours.
+    :param account: the account, of a scheme this plugin registered.
     :param submission: one text for at most ``Provider.max_recipients`` recipients, already
         normalised (E.164), shortened and checked against the sender rules.
     :return: one Receipt per recipient, with the gateway's message id or a per-recipient
@@ -49,16 +54,17 @@ def sms_notify_send(account: Account, submission: Submission) -> Sequence[Receip
 
 
 @_spec(firstresult=True)
-def sms_notify_balance(account: Account) -> Balance | None:
-    """Ask the gateway for the account's credit; None unless the scheme is yours.
+def sms_notify_balance(account: Account) -> Balance:
+    """Ask the gateway for the account's credit.
 
+    Only called for providers that declare the "balance" capability.
     :raises ProviderError: as for sms_notify_send.
     """
 
 
 @_spec(firstresult=True)
-def sms_notify_status(account: Account, message_id: str, feed: Feed) -> DeliveryStatus | None:
-    """Look up a message's delivery state by what `send` printed; None unless the scheme is yours.
+def sms_notify_status(account: Account, message_id: str, feed: Feed) -> DeliveryStatus:
+    """Look up a message's delivery state by what `send` printed.
 
     Only called for providers that declare the "status" capability.
     :param feed: where the account's change feed was read to, for a gateway that answers
@@ -70,7 +76,7 @@ def sms_notify_status(account: Account, message_id: str, feed: Feed) -> Delivery
 @_spec(firstresult=True)
 def sms_notify_lookup(
     account: Account, references: Sequence[str], feed: Feed
-) -> dict[str, bool] | None:
+) -> dict[str, bool]:
     """Tell which of our references the gateway has accepted: after a send whose outcome is
     unknown (no answer, an answer that cannot be read), and after a crash left them in doubt.
 
@@ -83,7 +89,7 @@ def sms_notify_lookup(
 
 
 @_spec(firstresult=True)
-def sms_notify_check_login(account: Account) -> bool | None:
+def sms_notify_check_login(account: Account) -> bool:
     """Check the credentials online without sending (providers with the "login" capability).
 
     :return: True when the gateway accepts them; raise ProviderError(auth) with its text if not.
@@ -91,10 +97,12 @@ def sms_notify_check_login(account: Account) -> bool | None:
 
 
 @_spec
-def sms_notify_register_simulators(register: Callable[[str, Any], None]) -> None:
+def sms_notify_register_simulators(register: Callable[[str, type[Simulator[Any]]], None]) -> None:
     """Bring a simulator of your gateway to ``sms-notify sandbox``.
 
-    Call ``register(scheme, simulator)`` where the simulator is an object with
-    ``routes(state) -> list[starlette.routing.Route]`` serving the gateway's documented paths in
-    its real wire format. Import the simulator lazily: only the sandbox calls this hook.
+    Called once when the sandbox starts, never by the other commands. Call
+    ``register(scheme, SimulatorClass)`` with a subclass of ``sms_notify.sandbox.Simulator``:
+    one method per operation of the gateway's API, answering in its real wire format at its
+    documented paths (docs/sandbox.md). Import it inside this function: only the sandbox
+    needs it.
     """

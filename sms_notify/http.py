@@ -1,12 +1,12 @@
 """HTTP for provider plugins: one pooled session per thread, transport failures as categories.
 
 The HTTP status is read before the body: only a 2xx answer is the gateway's own (none of these
-gateways answers an error with another status, WIRE-NOTES), so a proxy's or a web server's 404
-page is never read as a message id. Refused connections, connect timeouts, 5xx and 429 never
-reached the gateway's sending logic and are worth a retry; a request that was written but got no
-answer, or a 2xx answer that cannot be read, has an unknown outcome (DESIGN, Decisions 12).
-Error texts name the host, never the URL, because some gateways take credentials in the query
-string.
+gateways answers an error with another status, docs/gateways.md), so a proxy's or a web
+server's 404 page is never read as a message id. Refused connections, connect timeouts, 5xx and
+429 never reached the gateway's sending logic and are worth a retry; a request that was written
+but got no answer, or a 2xx answer that cannot be read, has an unknown outcome (docs/design.md,
+Decision 12). Error texts name the host, never the URL, because some gateways take credentials
+in the query string.
 """
 
 from __future__ import annotations
@@ -36,10 +36,13 @@ def session() -> requests.Session:
 
 
 def request(
-    method: str, url: str, *, provider: str, timeout: float, **kwargs: Any
+    method: str, url: str, *, provider: str, timeout: float, refusals: bool = False,
+    **kwargs: Any,
 ) -> requests.Response:
     """Send a request; raise ProviderError for transport failures and any status but 2xx, so
-    that what comes back is the gateway's own answer for the provider to read."""
+    that what comes back is the gateway's own answer for the provider to read. A gateway that
+    answers its refusals with a 4xx and a body saying why passes `refusals=True` to read them
+    (never as a success); 408, 429 and 5xx are raised all the same."""
     import requests
 
     host = urlsplit(url).netloc
@@ -48,7 +51,8 @@ def request(
     except requests.RequestException as exc:
         raise transport_error(exc, host, timeout, provider) from None
     error = status_error(response, host, provider)
-    if error is not None:
+    if error is not None and not (refusals and error.category is not Category.UNAVAILABLE
+                                  and error.category is not Category.RATE_LIMITED):
         raise error
     return response
 

@@ -8,20 +8,25 @@ command (set ``SMS_NOTIFY_STRICT_PLUGINS=1`` to make that an error while develop
 A command that names one gateway loads only that plugin when its entry point is named after its
 scheme (as every built-in is), and everything otherwise: the Nagios command starts once per
 notification, so it should not import four gateways it will not use.
+
+The core reaches a gateway only through `gateway(scheme)`: a typed facade that calls the hooks of
+the plugin that registered the scheme and of no other, so a plugin answers for its own schemes
+without checking `account.scheme`, and cannot take another plugin's sends.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import pluggy
 
 from . import hookspecs
-from .errors import ConfigError
-from .model import Provider
+from .errors import Category, ConfigError, ProviderError
+from .model import Account, Balance, DeliveryStatus, Feed, Provider, Receipt, Submission
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -30,6 +35,9 @@ _pm: pluggy.PluginManager | None = None
 _pending: dict[str, EntryPoint] | None = None  # wanted entry points not loaded yet, by name
 _registered: dict[str, Provider] = {}  # scheme -> provider, from the plugins loaded so far
 _owners: dict[str, str] = {}  # scheme -> name of the plugin that registered it
+
+log = logging.getLogger("sms_notify")
+T = TypeVar("T")
 
 
 def _warn(message: str) -> None:
@@ -83,7 +91,7 @@ def _load(names: list[str]) -> None:
         _collect(name, plugin)
 
 
-def _collect(name: str, plugin: Any) -> None:
+def _collect(name: str, plugin: object) -> None:
     """Ask one plugin for its gateways; a plugin whose registration fails is dropped."""
     pm = _manager()
     caller = pm.subset_hook_caller(
@@ -121,13 +129,7 @@ def get_pm() -> pluggy.PluginManager:
     return pm
 
 
-def hook() -> Any:
-    """The hooks of the plugins loaded so far: enough for an account whose provider was looked
-    up with provider_for (which loads its plugin)."""
-    return _manager().hook
-
-
-def register(plugin: Any, name: str | None = None) -> None:
+def register(plugin: object, name: str | None = None) -> None:
     """Register a plugin object from code (tests, embedders) the way entry points are, after
     them: the order of registration (and so which of two claims to a scheme wins) must not
     depend on which plugins some earlier command happened to load."""
@@ -160,6 +162,116 @@ def provider_for(scheme: str) -> Provider:
         return _registered[scheme]
     except KeyError:
         raise ConfigError(f"no plugin provides {scheme}://") from None
+
+
+def gateway(scheme: str) -> Gateway:
+    """The gateway of a scheme, its plugin loaded: what the core sends and asks through."""
+    provider = provider_for(scheme)
+    return Gateway(provider, _manager(), _manager().get_plugin(_owners[scheme]))
+
+
+class PluginFailed(ProviderError):
+    """A plugin raised something other than a ProviderError."""
+
+
+class Gateway:
+    """One scheme's gateway: the hooks of the plugin that registered it, typed.
+
+    Each call goes through pluggy's subset_hook_caller without every other plugin's
+    implementation of the hook: the hooks are firstresult, and called through ``pm.hook`` the
+    first plugin to answer would take the call whatever the scheme. Other plugins' wrappers
+    stay, so a tracing or auditing plugin still sees every call.
+
+    What comes back is checked, so a plugin's mistake is one clear error and never a crash
+    further on: a ProviderError gets the gateway's name and loses the account's secrets, any
+    other exception becomes a ProviderError (request), and so does an answer of the wrong type.
+    """
+
+    def __init__(self, provider: Provider, pm: pluggy.PluginManager, plugin: object) -> None:
+        self.provider = provider
+        self._pm = pm
+        self._plugin = plugin
+
+    def send(self, account: Account, submission: Submission) -> list[Receipt]:
+        """One request's worth of text (sms_notify_send): one Receipt per recipient, in order;
+        the receipts' errors named and redacted like the call's. A plugin that crashes or
+        answers the wrong thing may have sent the text: its error has an unknown outcome."""
+        try:
+            result = self._call("sms_notify_send", account, submission=submission)
+        except PluginFailed as exc:
+            exc.unknown_outcome = True
+            raise
+        if not isinstance(result, (list, tuple)) or len(result) != len(submission.recipients) \
+                or not all(isinstance(r, Receipt) for r in result):
+            error = self._wrong(account, "send", result, f"{len(submission.recipients)} Receipts")
+            error.unknown_outcome = True
+            raise error
+        receipts = [r for r in result if isinstance(r, Receipt)]
+        for receipt in receipts:
+            if receipt.error is not None:
+                receipt.error.provider = receipt.error.provider or self.provider.name
+                receipt.error.redact(account.secrets(self.provider))
+        return receipts
+
+    def balance(self, account: Account) -> Balance:
+        return self._checked(account, "balance", Balance)
+
+    def status(self, account: Account, message_id: str, feed: Feed) -> DeliveryStatus:
+        return self._checked(account, "status", DeliveryStatus, message_id=message_id, feed=feed)
+
+    def check_login(self, account: Account) -> bool:
+        return self._checked(account, "check_login", bool)
+
+    def lookup(self, account: Account, references: Sequence[str], feed: Feed) -> dict[str, bool]:
+        """Which of our references the gateway has a trace of."""
+        result = self._call("sms_notify_lookup", account, references=list(references), feed=feed)
+        if not isinstance(result, dict) or not all(
+                isinstance(k, str) and isinstance(v, bool) for k, v in result.items()):
+            raise self._wrong(account, "lookup", result, "a dict of reference -> bool")
+        return {str(k): bool(v) for k, v in result.items()}
+
+    def _checked(self, account: Account, operation: str, kind: type[T], **kwargs: object) -> T:
+        result = self._call(f"sms_notify_{operation}", account, **kwargs)
+        if not isinstance(result, kind):
+            raise self._wrong(account, operation, result, f"a {kind.__name__}")
+        return result
+
+    def _call(self, hook_name: str, account: Account, **kwargs: object) -> object:
+        """The owning plugin's answer to one hook; None (it has no such hook) is an error."""
+        caller = self._pm.subset_hook_caller(hook_name, remove_plugins=[
+            impl.plugin for impl in getattr(self._pm.hook, hook_name).get_hookimpls()
+            if impl.plugin is not self._plugin and not (impl.wrapper or impl.hookwrapper)
+        ])
+        operation = hook_name.removeprefix("sms_notify_")
+        secrets = account.secrets(self.provider)
+        try:
+            result: object = caller(account=account, **kwargs)
+        except ProviderError as exc:
+            exc.provider = exc.provider or self.provider.name
+            raise exc.redact(secrets) from None
+        except Exception as exc:  # a plugin bug must not look like a crash of the command
+            error = PluginFailed(
+                Category.REQUEST, f"{self.provider.name} plugin failed: {exc!r}",
+                provider=self.provider.name,
+            ).redact(secrets)
+            log.error("%s", error.describe())
+            log.debug("the plugin's traceback", exc_info=True)
+            raise error from exc
+        if result is None:
+            raise ProviderError(
+                Category.REQUEST, f"the {self.provider.name} plugin offers no {operation}",
+                provider=self.provider.name,
+            )
+        return result
+
+    def _wrong(self, account: Account, operation: str, result: object, wanted: str
+               ) -> ProviderError:
+        return ProviderError(
+            Category.REQUEST,
+            f"the {self.provider.name} plugin answered {operation} with {result!r:.80}, "
+            f"not {wanted}",
+            provider=self.provider.name,
+        ).redact(account.secrets(self.provider))
 
 
 class Providers(Mapping[str, Provider]):

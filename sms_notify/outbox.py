@@ -2,8 +2,8 @@
 
 The receiver answers Alertmanager 200 only after `enqueue` committed, so nothing accepted is lost
 to a crash; the dispatcher (sms_notify.dispatch) records every attempt before its request leaves
-and every outcome as soon as the gateway answers (DESIGN, Decisions 1). SQLite in WAL mode with
-synchronous=NORMAL survives a killed process; FULL also survives power loss.
+and every outcome as soon as the gateway answers (docs/design.md, Decision 1). SQLite in WAL
+mode with synchronous=NORMAL survives a killed process; FULL also survives power loss.
 
 Dedup of (dedup_key, recipient) inside the dedup window is a lookup in the same table, so it
 holds across restarts and across the two Alertmanagers of an HA pair.
@@ -28,7 +28,7 @@ from .feeds import Feeds, SqliteFeeds
 log = logging.getLogger("sms_notify.outbox")
 
 DAY = 86400.0
-# unconfirmed: given up with an unknown outcome, it may have been sent (DESIGN, Decisions 12)
+# unconfirmed: given up with an unknown outcome, it may have been sent (docs/design.md, Decision 12)
 STATES = ("pending", "inflight", "sent", "dead", "dropped", "unconfirmed")
 CHECKPOINT_EVERY = 1.0  # seconds between background WAL checkpoints
 AUTOCHECKPOINT_PAGES = 20000  # the writer's own checkpoint: only if the background one stalls

@@ -1,5 +1,6 @@
-"""What comes after each attempt to send one recipient's text, written once (DESIGN, Decisions 2,
-12 and 13) for `send`, `nagios` and Apprise (delivery.deliver) and for `serve` (the dispatcher).
+"""What comes after each attempt to send one recipient's text, written once (docs/design.md,
+Decisions 2, 12 and 13) for `send`, `nagios` and Apprise (delivery.deliver) and for `serve`
+(the dispatcher).
 
 A caller keeps a Progress per recipient (the outbox keeps it in the job), makes the request or
 the look-up, and asks `decide` what that outcome means: sent; the same account again after a

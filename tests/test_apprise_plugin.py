@@ -16,15 +16,16 @@ import apprise
 import pytest
 import responses
 from apprise import NotificationManager, NotifyBase
-from sms_notify.integrations.apprise import SCHEMES, SchemaConflictWarning, register
+from sms_notify.integrations.apprise import SchemaConflictWarning, register
 from sms_notify.integrations.apprise.install import FILE_NAME, plugin_source
-from sms_notify.integrations.apprise.notify import APPRISE_ARGS, PLUGINS, SmsNotifyBase
+from sms_notify.integrations.apprise.notify import APPRISE_ARGS, SmsNotifyBase, schema_classes
 
 from sms_notify.cli import main
 from sms_notify.manager import providers
 from tests.test_apprise_urls import GW, Gateways, instant_retries  # noqa: F401 - fixture
 
-CLASSES = {cls.gateway: cls for cls in PLUGINS}
+SCHEMES = ("fastsms", "intellisms", "server2sms", "sms24x", "mymobileapi")  # built in
+CLASSES = schema_classes()
 PLUGIN_FILE = Path(sys.modules["sms_notify.integrations.apprise"].__file__).with_name(
     "plugin_file.py"
 )
@@ -53,9 +54,9 @@ class NotifyOther(NotifyBase):
 
 
 def test_register_is_idempotent() -> None:
-    assert register() == list(SCHEMES)
-    assert register() == list(SCHEMES)
-    assert {s: NotificationManager()[s] for s in SCHEMES} == CLASSES
+    assert register() == sorted(providers())
+    assert register() == sorted(providers())
+    assert {s: NotificationManager()[s] for s in CLASSES} == CLASSES
 
 
 def test_unload_modules_forgets_the_schemas_and_register_brings_them_back() -> None:
@@ -73,18 +74,27 @@ def test_a_schema_taken_by_another_class_is_left_alone_with_a_warning() -> None:
         registered = register()
     assert "fastsms" not in registered and "intellisms" in registered
     assert NotificationManager()["fastsms"] is NotifyOther
-    assert register(force=True) == list(SCHEMES)
+    assert register(force=True) == sorted(providers())
     assert NotificationManager()["fastsms"] is CLASSES["fastsms"]
 
 
-def test_a_gateway_without_its_provider_is_skipped_with_a_warning(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_every_gateway_gets_a_schema_a_third_party_one_too(fake_gateways, clock) -> None:
+    gateway = fake_gateways("acme")
     NotificationManager().unload_modules()
-    monkeypatch.setattr(CLASSES["server2sms"], "provider_loaded", False)
-    with pytest.warns(SchemaConflictWarning, match=r"server2sms:// not added"):
+    assert "acme" in register()
+    acme = apprise.Apprise.instantiate("acme://u:p@447700900123?from=Alerts")
+    assert type(acme).__name__ == "NotifyAcme" and acme.service_name == "Acme"
+    assert acme.url(privacy=True).startswith("acme://u:****@")
+    assert acme.notify(body="DISK FULL") is True
+    assert gateway.recipients_sent() == ["+447700900123"]
+
+
+def test_a_scheme_apprise_cannot_name_is_skipped_with_a_warning(fake_gateways) -> None:
+    fake_gateways("acme-sms")
+    NotificationManager().unload_modules()
+    with pytest.warns(SchemaConflictWarning, match=r"acme-sms:// not added to Apprise"):
         registered = register()
-    assert "server2sms" not in registered and "server2sms" not in NotificationManager()
+    assert "acme-sms" not in registered and "fastsms" in registered
 
 
 def test_importing_the_integration_needs_no_apprise_and_the_core_never_imports_it() -> None:
@@ -215,7 +225,7 @@ urls:
     apobj = apprise.Apprise()
     apobj.add(config)
     services = list(apobj.find("oncall"))
-    assert sorted(type(s).__name__ for s in services) == ["NotifyFastSMS", "NotifyIntelliSMS"]
+    assert sorted(type(s).__name__ for s in services) == ["NotifyFastSMS", "NotifyIntelliSoftware"]
     intelli = next(s for s in services if s.gateway == "intellisms")
     assert intelli.account.options["timeout"] == "5" and intelli.account.max_segments == 2
     assert apobj.notify(body="DISK FULL on db1", tag="oncall")
@@ -244,7 +254,7 @@ def test_each_failed_recipient_is_a_warning_with_category_and_gateway_text(
     gateways: Gateways, caplog: pytest.LogCaptureFixture
 ) -> None:
     obj = apprise.Apprise.instantiate(
-        f"fastsms://sandbox@447700900123/447700900000/447700900124?from=A&endpoint={GW}"
+        f"fastsms://sandbox@447700900123/447700900000/447700900124?endpoint={GW}&from=Alerts"
     )
     assert obj.notify(body="DISK FULL") is False
     failed = [
@@ -272,7 +282,7 @@ def test_secrets_stay_out_of_logs_and_privacy_urls(
     assert obj.notify(body="DISK FULL") is False
     gateways.answer_with(status=500, body="oops")
     assert obj.notify(body="DISK FULL") is False
-    assert "auth" in caplog.text
+    assert f"Failed to send {obj.service_name} SMS" in caplog.text
     assert secret not in obj.url(privacy=True)
     assert secret in obj.url()
     ours = [r for r in caplog.records if not r.getMessage().startswith("Loaded ")]
@@ -361,7 +371,7 @@ def test_the_plugin_file_explains_loudly_when_sms_notify_cannot_be_imported(tmp_
     assert out.returncode == 0
     assert out.stdout == ""
     assert (
-        "fastsms://, intellisms://, server2sms://, sms24x:// and mymobileapi:// are NOT available"
+        "mymobileapi:// and those of other sms-notify plugins) are NOT available"
         in out.stderr
     )
     assert "cannot import sms_notify (ModuleNotFoundError" in out.stderr
@@ -378,9 +388,7 @@ def test_the_plugin_file_uses_absolute_imports_only() -> None:
     NotificationManager().unload_modules()
     namespace: dict[str, object] = {"__file__": FILE_NAME, "__name__": "apprise.custom.module.x"}
     exec(compile(source, FILE_NAME, "exec"), namespace)  # noqa: S102 - as Apprise runs it
-    assert {s for s in SCHEMES if s in NotificationManager()} == {
-        s for s in SCHEMES if CLASSES[s].provider_loaded
-    }
+    assert {s for s in providers() if s in NotificationManager()} == set(providers())
 
 
 def test_the_base_class_is_not_a_service() -> None:

@@ -12,6 +12,7 @@ from sms_notify.model import Account, Receipt, Submission
 from sms_notify.urls import parse
 
 NUMBERS = [f"+4477009001{i:02d}" for i in range(5)]
+LOOKUP = frozenset({"balance", "lookup"})  # a fake gateway that can be asked what it took
 
 
 def account(url: str):  # type: ignore[no-untyped-def]
@@ -222,7 +223,7 @@ def test_a_gateway_that_can_be_asked_is_asked_once_its_timeout_has_passed(
     fake_gateways, clock
 ) -> None:
     """It took the text but its answer never came: found by the look-up, not sent again."""
-    gw = fake_gateways("fake", lookup=True)
+    gw = fake_gateways("fake", capabilities=LOOKUP)
     gw.answers = [gw.took_without_answer]
     (receipt,) = deliver([account("fake://u:p@?timeout=3")], "hi", NUMBERS[:1], clock=clock)
     assert receipt.ok and receipt.message_id == receipt.recipient.reference
@@ -231,7 +232,7 @@ def test_a_gateway_that_can_be_asked_is_asked_once_its_timeout_has_passed(
 
 
 def test_a_gateway_with_no_trace_gets_the_text_again(fake_gateways, clock) -> None:
-    gw = fake_gateways("fake", lookup=True)
+    gw = fake_gateways("fake", capabilities=LOOKUP)
     gw.answers = [ProviderError("unavailable", "no answer", unknown_outcome=True)]
     (receipt,) = deliver([account("fake://u:p@")], "hi", NUMBERS[:1], clock=clock)
     assert receipt.ok and len(gw.requests) == 2 and len(gw.asked) == 1
@@ -241,7 +242,7 @@ def test_a_gateway_with_no_trace_gets_the_text_again(fake_gateways, clock) -> No
 def test_a_look_up_that_fails_moves_the_text_on(fake_gateways, clock, monkeypatch) -> None:
     from sms_notify import delivery
 
-    first, second = fake_gateways("fake", lookup=True), fake_gateways("backup")
+    first, second = fake_gateways("fake", capabilities=LOOKUP), fake_gateways("backup")
     first.answers = [first.took_without_answer]
 
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -288,7 +289,7 @@ def test_an_unknown_outcome_is_never_split(fake_gateways, clock) -> None:
 def test_a_gateway_list_with_an_unknown_outcome_is_not_sent_again(fake_gateways, clock) -> None:
     """Issue 13: a 24x phonebook send answered `Message Sent` went out three times. A list
     send carries no reference to look up, so it is unconfirmed at once."""
-    gw = fake_gateways("fake", lookup=True)
+    gw = fake_gateways("fake", capabilities=LOOKUP)
     gw.answers = [unknown("unexpected answer: Message Sent")]
     (receipt,) = deliver([account("fake://u:p@?list=oncall")], "hi", clock=clock)
     assert receipt.unconfirmed and len(gw.requests) == 1 and gw.asked == []

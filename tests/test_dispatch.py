@@ -17,7 +17,7 @@ from sms_notify.errors import Category, ProviderError
 from sms_notify.model import Account, Provider, Receipt
 from sms_notify.outbox import Job, OutboxError, SqliteOutbox
 
-from .conftest import FakeGateway, FakeTime
+from sms_notify.testing import FakeGateway, ManualClock
 
 NUMBERS = [f"+4477009001{i:02d}" for i in range(5)]
 R = NUMBERS[0]
@@ -38,8 +38,6 @@ class LookupGateway:
 
     @hookimpl
     def sms_notify_send(self, account: Account, submission):  # type: ignore[no-untyped-def]
-        if account.scheme != "lookupgw":
-            return None
         self.sent += [r.reference for r in submission.recipients]
         return [Receipt(r, message_id=r.reference) for r in submission.recipients]
 
@@ -47,8 +45,6 @@ class LookupGateway:
     def sms_notify_lookup(  # type: ignore[no-untyped-def]
         self, account: Account, references: Sequence[str], feed
     ):
-        if account.scheme != "lookupgw":
-            return None
         self.asked.append(list(references))
         feed.advance(feed.position + 1, {})  # a gateway that reads a change feed
         return {ref: ref in self.known for ref in references}
@@ -69,7 +65,7 @@ ACCOUNTS = {
 }
 
 
-def make(path: str, now: FakeTime, **kwargs: Any) -> tuple[SqliteOutbox, Dispatcher]:
+def make(path: str, now: ManualClock, **kwargs: Any) -> tuple[SqliteOutbox, Dispatcher]:
     box = SqliteOutbox(path, now=now)
     kwargs.setdefault("rng", random.Random(7))
     return box, Dispatcher(box, ACCOUNTS, now=now, **kwargs)
@@ -138,7 +134,7 @@ def test_a_restart_resumes_pending_jobs(fake_gateways, path, now) -> None:
     assert box.stats().sent == 3
 
 
-def crash_in_flight(path: str, now: FakeTime, numbers: Sequence[str], via: tuple[str, ...]) -> None:
+def crash_in_flight(path: str, now: ManualClock, numbers: Sequence[str], via: tuple[str, ...]) -> None:
     """Enqueue and claim (attempt recorded), then 'die' before the outcome is recorded."""
     box, d = make(path, now)
     box.enqueue(jobs(*numbers, via=via), 600)
@@ -585,7 +581,7 @@ def test_threads_deliver_in_the_background(fake_gateways, path) -> None:
 
 def test_start_recovers_before_sending(fake_gateways, path) -> None:
     gw = fake_gateways("fake")
-    now = FakeTime(time.time())
+    now = ManualClock(time.time())
     crash_in_flight(path, now, NUMBERS[:2], ("primary",))
     box = SqliteOutbox(path)
     d = Dispatcher(box, ACCOUNTS, workers=2)
@@ -603,7 +599,7 @@ def test_start_asks_the_gateway_only_once_the_accounts_timeout_has_passed(
     """A gateway may take a request after the process that sent it died: asked at once, it
     would have no trace yet. The blind ones cannot be asked, so they go at once."""
     gw = fake_gateways("fake")
-    now = FakeTime(time.time())
+    now = ManualClock(time.time())
     crash_in_flight(path, now, NUMBERS[:2], ("looked",))
     box, d = make(path, now)
     box.enqueue(jobs(NUMBERS[2]), 600)  # and one through a gateway that cannot be asked
@@ -627,7 +623,7 @@ def test_start_asks_the_gateway_only_once_the_accounts_timeout_has_passed(
 def test_a_recovery_the_outbox_cannot_record_is_tried_again(
     lookup_gateway, path, monkeypatch
 ) -> None:
-    now = FakeTime(time.time())
+    now = ManualClock(time.time())
     crash_in_flight(path, now, NUMBERS[:2], ("looked",))
     box = SqliteOutbox(path)
     failures = [OutboxError("database is locked")]
@@ -648,3 +644,23 @@ def test_a_recovery_the_outbox_cannot_record_is_tried_again(
         d.drain(5)
     assert not failures and len(lookup_gateway.asked) == 2  # asked again after the failure
     assert d.recovery.resent == 2 and len(lookup_gateway.sent) == 2
+
+
+def test_outcomes_the_outbox_cannot_record_are_saved_again_after_the_clocks_pauses(
+    fake_gateways, path, now, monkeypatch
+) -> None:
+    fake_gateways("fake")
+    box, d = make(path, now, sleep=now.sleep)
+    box.enqueue(jobs(R), 600)
+    failures = [OutboxError("database is locked")] * 2
+    real_save = box.save
+
+    def save(changed=(), new=()):  # type: ignore[no-untyped-def]
+        if failures and any(j.state == "sent" for j in changed):
+            raise failures.pop()
+        real_save(changed, new)
+
+    monkeypatch.setattr(box, "save", save)
+    d.step()
+    assert now.slept == [0.1, 0.5]  # the dispatcher's pauses pass on its clock, not the wall's
+    assert [j.state for j in box.jobs()] == ["sent"]

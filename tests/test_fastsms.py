@@ -15,7 +15,7 @@ from tests.providers_helpers import ENDPOINT, FAST, FAST_TRIES, NUMBERS, account
 API = f"{ENDPOINT}/api"
 URL = f"fastsms://TOKEN@447700900123?from=Alerts&endpoint={ENDPOINT}"
 
-# Written from fastsms-http-api.txt and WIRE-NOTES, independently of the plugin's table.
+# Written from FastSMS's document (docs/gateways.md, FastSMS), independently of the plugin.
 EXPECTED: dict[int, str] = {
     -100: "credit", -101: "request", -200: "recipient",
     -300: "unavailable", -301: "unavailable", -302: "unavailable", -303: "request",

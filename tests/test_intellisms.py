@@ -18,7 +18,7 @@ BALANCE = f"{ENDPOINT}/smsgateway/getbalance.aspx"
 URL = f"intellisms://USER:PA%40SS@447700900123?from=Alerts&endpoint={ENDPOINT}"
 ID = "10011000000000000001"
 
-# Written from intellisoftware-http-interface.txt and WIRE-NOTES, independently of the plugin.
+# Written from IntelliSoftware's document (docs/gateways.md), independently of the plugin.
 EXPECTED: dict[str, str] = {
     "LOGIN_INVALID": "auth", "AUTH_PARAMETER_MISSING": "auth", "AUTH_PARAMETER_INVALID": "auth",
     "NO_USERNAME": "auth", "NO_PASSWORD": "auth",

@@ -23,7 +23,7 @@ from sms_notify.integrations import nagios
 from sms_notify.integrations.nagios import Alert, Range
 from sms_notify.model import Balance
 from sms_notify.text import count_parts
-from tests.conftest import InstantClock
+from sms_notify.testing import ManualClock
 from tests.providers_helpers import ENDPOINT, form
 
 FAST_API = f"{ENDPOINT}/api"
@@ -59,7 +59,7 @@ ICINGA_VARS = {
 
 
 @pytest.fixture
-def instant(monkeypatch: pytest.MonkeyPatch, clock: InstantClock) -> InstantClock:
+def instant(monkeypatch: pytest.MonkeyPatch, clock: ManualClock) -> ManualClock:
     """Retries without waiting: the delivery policy's Clock is the test's."""
     monkeypatch.setattr(delivery, "Clock", lambda: clock)
     return clock
@@ -617,7 +617,7 @@ def test_jinja2_is_imported_only_for_a_template() -> None:
 @pytest.mark.parametrize(
     ("text", "alerts", "quiet"),
     [
-        ("10", [9.99, 0, -1], [10, 11, 1e9]),  # plain N: alert below N (DESIGN, Decisions 6)
+        ("10", [9.99, 0, -1], [10, 11, 1e9]),  # plain N: alert below N (docs/design.md, Decision 6)
         ("10:", [9.99, -5], [10, 1e9]),
         ("~:10", [10.01, 1e9], [10, 0, -1e9]),
         ("10:20", [9, 21], [10, 15, 20]),

@@ -9,7 +9,7 @@ import pytest
 
 from sms_notify.outbox import Job, OutboxError, SqliteOutbox
 
-from .conftest import FakeTime
+from sms_notify.testing import ManualClock
 
 A, B = "+447700900101", "+447700900102"
 
@@ -19,7 +19,7 @@ def job(recipient: str = A, key: str = "k1", text: str = "FIRING DiskFull") -> J
                summary_key="DiskFull")
 
 
-def test_enqueue_commits_before_it_returns(path: str, now: FakeTime) -> None:
+def test_enqueue_commits_before_it_returns(path: str, now: ManualClock) -> None:
     box = SqliteOutbox(path, now=now)
     accepted = box.enqueue([job(A), job(B)], dedup_window=600)
     assert [j.id for j in accepted] == [1, 2]
@@ -35,7 +35,7 @@ def test_enqueue_commits_before_it_returns(path: str, now: FakeTime) -> None:
     box.close()
 
 
-def test_jobs_round_trip_every_field(path: str, now: FakeTime) -> None:
+def test_jobs_round_trip_every_field(path: str, now: ManualClock) -> None:
     box = SqliteOutbox(path, now=now)
     [stored] = box.enqueue([job()], 600)
     stored.state, stored.attempts, stored.doubt, stored.folded = "inflight", 2, True, {"X": 3}
@@ -44,7 +44,7 @@ def test_jobs_round_trip_every_field(path: str, now: FakeTime) -> None:
     assert box.inflight() == [stored]
 
 
-def test_duplicates_inside_the_window_are_dropped(path: str, now: FakeTime) -> None:
+def test_duplicates_inside_the_window_are_dropped(path: str, now: ManualClock) -> None:
     box = SqliteOutbox(path, now=now)
     assert len(box.enqueue([job(A), job(B)], 600)) == 2
     now.t += 599
@@ -55,7 +55,7 @@ def test_duplicates_inside_the_window_are_dropped(path: str, now: FakeTime) -> N
     assert [j.dedup_key for j in box.enqueue([job(A), job(A, key="k2")], 600)] == ["k1"]
 
 
-def test_dedup_survives_a_restart(path: str, now: FakeTime) -> None:
+def test_dedup_survives_a_restart(path: str, now: ManualClock) -> None:
     SqliteOutbox(path, now=now).enqueue([job(A)], 600)
     reopened = SqliteOutbox(path, now=now)  # no close(): as after a SIGKILL
     assert reopened.enqueue([job(A)], 600) == []
@@ -63,7 +63,7 @@ def test_dedup_survives_a_restart(path: str, now: FakeTime) -> None:
 
 
 @pytest.mark.parametrize("size", [1, 7, 501, 1203])  # one INSERT, and several in one transaction
-def test_a_batch_with_duplicates_returns_exactly_the_stored_jobs(path: str, now: FakeTime,
+def test_a_batch_with_duplicates_returns_exactly_the_stored_jobs(path: str, now: ManualClock,
                                                                  size: int) -> None:
     box = SqliteOutbox(path, now=now)
     box.enqueue([job(A, f"old{i}") for i in range(0, size, 3)], 600)  # every third is known
@@ -76,7 +76,7 @@ def test_a_batch_with_duplicates_returns_exactly_the_stored_jobs(path: str, now:
     assert len(box.jobs()) == len(range(0, size, 3)) + len(expected)
 
 
-def test_a_batch_fits_sqlites_older_parameter_limit(path: str, now: FakeTime) -> None:
+def test_a_batch_fits_sqlites_older_parameter_limit(path: str, now: ManualClock) -> None:
     """SQLite before 3.32 (Ubuntu 20.04, RHEL 8) binds at most 999 parameters a statement."""
     box = SqliteOutbox(path, now=now)
     box._db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
@@ -84,13 +84,13 @@ def test_a_batch_fits_sqlites_older_parameter_limit(path: str, now: FakeTime) ->
     assert len(accepted) == 100 and len(box.jobs()) == 100
 
 
-def test_jobs_without_a_dedup_key_are_never_dropped(path: str, now: FakeTime) -> None:
+def test_jobs_without_a_dedup_key_are_never_dropped(path: str, now: ManualClock) -> None:
     box = SqliteOutbox(path, now=now)
     assert len(box.enqueue([job(key=""), job(key="")], 600)) == 2
     assert len(box.enqueue([job(), job()], 0)) == 2  # no window, no dedup
 
 
-def test_due_stats_and_dead_letters(path: str, now: FakeTime) -> None:
+def test_due_stats_and_dead_letters(path: str, now: ManualClock) -> None:
     box = SqliteOutbox(path, now=now)
     first, second, third = box.enqueue([job(A, "a"), job(B, "b"), job(A, "c")], 600)
     second.next_at = now.t + 30
@@ -105,7 +105,7 @@ def test_due_stats_and_dead_letters(path: str, now: FakeTime) -> None:
     assert [(j.id, j.error) for j in box.dead_letters()] == [(third.id, third.error)]
 
 
-def test_prune_forgets_only_old_finished_rows(path: str, now: FakeTime) -> None:
+def test_prune_forgets_only_old_finished_rows(path: str, now: ManualClock) -> None:
     box = SqliteOutbox(path, now=now)
     jobs = box.enqueue([job(A, str(i)) for i in range(4)], 600)
     for j, state in zip(jobs, ["sent", "dropped", "dead", "pending"], strict=True):

@@ -6,11 +6,18 @@ import inspect
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sms_notify import hookspecs
+from sms_notify import hookimpl, hookspecs, manager
+from sms_notify.delivery import balance, deliver, status
+from sms_notify.errors import ProviderError
+from sms_notify.model import Balance, Provider, Receipt
+from tests.providers_helpers import ENDPOINT, account
+
+HOST = ENDPOINT.removeprefix("http://")
 
 THIRD_PARTY = '''
 """A third-party provider, installed from outside the package."""
@@ -25,8 +32,6 @@ def sms_notify_register_providers(register):
 
 @hookimpl
 def sms_notify_send(account, submission):
-    if account.scheme != SCHEME:
-        return None
     with open(account.options["endpoint"].split("://", 1)[1].replace("|", "/"), "a") as log:
         log.write(f"{submission.text}|{','.join(r.address for r in submission.recipients)}\\n")
     return [Receipt(r, message_id="acme-" + r.digits[-3:]) for r in submission.recipients]
@@ -130,3 +135,93 @@ def test_core_names_no_gateway() -> None:
         text = path.read_text().lower()
         for gateway in ("fastsms", "intellisms", "server2sms", "sms24x", "mymobileapi"):
             assert f"import {gateway}" not in text and f"plugins.{gateway}" not in text, path
+
+
+class Greedy:
+    """A third-party provider written without any `account.scheme` check: it would answer
+    every send if the core let it."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    @hookimpl
+    def sms_notify_register_providers(self, register):  # type: ignore[no-untyped-def]
+        register(Provider(scheme="greedy", name="Greedy", base_url="https://greedy.invalid",
+                          capabilities=frozenset({"balance", "status"})))
+
+    @hookimpl
+    def sms_notify_send(self, account, submission):  # type: ignore[no-untyped-def]
+        self.sent += [r.address for r in submission.recipients]
+        return [Receipt(r, message_id="greedy") for r in submission.recipients]
+
+    @hookimpl
+    def sms_notify_balance(self, account):  # type: ignore[no-untyped-def]
+        return Balance(1.0)
+
+
+@pytest.fixture
+def greedy() -> Iterator[Greedy]:
+    plugin = Greedy()
+    manager.register(plugin, name="test-greedy")  # last registered: pluggy asks it first
+    yield plugin
+    manager.unregister("test-greedy")
+
+
+def test_a_plugin_without_a_scheme_guard_sends_only_its_own(greedy, gateway, clock) -> None:
+    gateway.post(f"{ENDPOINT}/api", body="73786923")
+    fast = deliver([account(f"fastsms://T@+447700900123?from=Alerts&endpoint={ENDPOINT}")],
+                   "Disk full", clock=clock)
+    assert [(r.message_id, r.account) for r in fast] == [("73786923", f"fastsms@{HOST}")]
+    assert greedy.sent == [] and len(gateway.calls) == 1
+    mine = deliver([account("greedy://u:p@+447700900124")], "Disk full", clock=clock)
+    assert [r.message_id for r in mine] == ["greedy"]
+    assert greedy.sent == ["+447700900124"]
+    assert balance(account("greedy://u:p@")).credits == 1.0
+    gateway.post(f"{ENDPOINT}/api", body="12.50")
+    assert balance(account(f"fastsms://T@?from=A&endpoint={ENDPOINT}")).credits == 12.5
+
+
+def test_other_plugins_wrappers_still_see_every_call(greedy, gateway, clock) -> None:
+    seen: list[str] = []
+
+    class Audit:
+        @hookimpl(wrapper=True)
+        def sms_notify_send(self, account, submission):  # type: ignore[no-untyped-def]
+            seen.append(account.scheme)
+            return (yield)
+
+    manager.register(Audit(), name="test-audit")
+    try:
+        gateway.post(f"{ENDPOINT}/api", body="73786923")
+        deliver([account(f"fastsms://T@+447700900123?from=A&endpoint={ENDPOINT}")], "x",
+                clock=clock)
+        deliver([account("greedy://u:p@+447700900124")], "x", clock=clock)
+    finally:
+        manager.unregister("test-audit")
+    assert seen == ["fastsms", "greedy"]
+
+
+@pytest.mark.parametrize("answer, message", [
+    ("73786923", "answered send with '73786923', not 1 Receipts"),
+    ([], "answered send with [], not 1 Receipts"),
+])
+def test_a_send_answered_wrongly_is_one_clear_error(fake_gateways, clock, answer, message
+                                                    ) -> None:
+    gw = fake_gateways("fake")
+    gw.answers = [lambda sub: answer]
+    receipts = deliver([account("fake://u:p@")], "hi", ["+447700900123"], clock=clock)
+    assert receipts[0].error is not None and receipts[0].error.category == "request"
+    assert message in receipts[0].error.text
+
+
+def test_a_capability_without_its_hook_is_one_clear_error(greedy) -> None:
+    with pytest.raises(ProviderError, match="the Greedy plugin offers no status"):
+        status(account("greedy://u:p@"), "1")
+
+
+def test_a_query_answered_wrongly_is_one_clear_error(greedy, monkeypatch) -> None:
+    monkeypatch.setattr(Greedy, "sms_notify_balance", hookimpl(lambda self, account: "lots"))
+    manager.unregister("test-greedy")
+    manager.register(greedy, name="test-greedy")
+    with pytest.raises(ProviderError, match="answered balance with 'lots', not a Balance"):
+        balance(account("greedy://u:p@"))

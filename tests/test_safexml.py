@@ -16,7 +16,7 @@ from sms_notify.cli import main
 from sms_notify.delivery import balance, submit
 from sms_notify.errors import Category, ProviderError
 from sms_notify.model import Recipient, Submission
-from tests.conftest import InstantClock
+from sms_notify.testing import ManualClock
 from tests.fixtures.soap import BILLION_LAUGHS_DTD, XML, XXE_DTD, hostile_soap, soap_result
 from tests.providers_helpers import ENDPOINT, FAST, account
 
@@ -41,7 +41,7 @@ def gateway() -> Iterator[responses.RequestsMock]:
 
 @pytest.fixture(autouse=True)
 def instant(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(delivery, "Clock", InstantClock)
+    monkeypatch.setattr(delivery, "Clock", ManualClock)
 
 
 # --- the helper -----------------------------------------------------------------------------

@@ -14,22 +14,20 @@ from xml.sax.saxutils import escape
 import pytest
 import requests
 import uvicorn
-from sms_notify.plugins import (
-    fastsms_sandbox,
-    intellisms_sandbox,
-    mymobileapi_sandbox,
-    server2sms_sandbox,
-    sms24x_sandbox,
+
+from sms_notify.sandbox import (
+    BadFault, Simulator, State, build_app, parse_fault, parse_fault_flag, phone, routable,
 )
+from sms_notify.sandbox.simulators.fastsms import FastSms
+from sms_notify.sandbox.simulators.intellisms import IntelliSms
+from sms_notify.sandbox.simulators.mymobileapi import MyMobileApi
+from sms_notify.sandbox.simulators.server2sms import Server2Sms
+from sms_notify.sandbox.simulators.sms24x import Sms24x
+from sms_notify.sandbox.soap import action_uri
 
-from sms_notify.sandbox import BadFault, State, build_app, parse_fault, parse_fault_flag
-
-SIMULATORS = {
-    "fastsms": fastsms_sandbox.simulator(),
-    "intellisms": intellisms_sandbox.simulator(),
-    "server2sms": server2sms_sandbox.simulator(),
-    "sms24x": sms24x_sandbox.simulator(),
-    "mymobileapi": mymobileapi_sandbox.simulator(),
+SIMULATORS: dict[str, type[Simulator[Any]]] = {
+    "fastsms": FastSms, "intellisms": IntelliSms, "server2sms": Server2Sms, "sms24x": Sms24x,
+    "mymobileapi": MyMobileApi,
 }
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 TEMPURI = "http://tempuri.org/"
@@ -59,7 +57,8 @@ class Box:
         children = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in args.items())
         body = (f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{version}">'
                 f'<soap:Body><{op} xmlns="{ns}">{children}</{op}></soap:Body></soap:Envelope>')
-        headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{ns}{op}"'}
+        headers = {"Content-Type": "text/xml; charset=utf-8",
+                   "SOAPAction": f'"{action_uri(ns, op)}"'}
         return self.post(path, data=body.encode(), headers=headers)
 
     def x24(self, op: str, path: str = "/wssecure/service.asmx", **args: str) -> str:
@@ -104,6 +103,8 @@ def box(server: Box) -> Box:
 # Faults: syntax and validation.
 
 def test_fault_flag_syntax() -> None:
+    assert parse_fault_flag("fastsms:garble:101, 102:count=1") == {
+        "gateway": "fastsms", "kind": "garble", "body": "101, 102", "count": "1"}
     assert parse_fault_flag("fastsms:http_error:503:count=3") == {
         "gateway": "fastsms", "kind": "http_error", "status": "503", "count": "3"}
     assert parse_fault_flag("sms24x:slow:2.5:seconds=30") == {
@@ -138,12 +139,12 @@ def test_error_code_by_category_uses_the_gateways_code() -> None:
 
 
 def test_numbers() -> None:
-    assert State.phone("447700900123") == "+447700900123"
-    assert State.phone("0044 7700 900123") == "+447700900123"
-    assert State.phone("07700900123", "GB") == "+447700900123"
-    assert State.phone("0821234567", "ZA") == "+27821234567"
-    assert State.phone("12") is None and State.phone("abc") is None
-    assert not State.routable("+447700900000")
+    assert phone("447700900123") == "+447700900123"
+    assert phone("0044 7700 900123") == "+447700900123"
+    assert phone("07700900123", "GB") == "+447700900123"
+    assert phone("0821234567", "ZA") == "+27821234567"
+    assert phone("12") is None and phone("abc") is None
+    assert not routable("+447700900000")
 
 
 # Admin endpoints.
@@ -189,7 +190,8 @@ def test_inbox_filter_page_escapes_and_never_dedups(box: Box) -> None:
     for _ in range(2):
         assert box.fastsms(Action="Send", DestinationAddress="447700900123",
                            SourceAddress="Ops", Body="<b>twice</b> & more").isdigit()
-    box.fastsms(Action="Send", DestinationAddress="447700900124", Body="other")
+    box.fastsms(Action="Send", DestinationAddress="447700900124", SourceAddress="Ops",
+                Body="other")
     inbox = requests.get(box.url + "/inbox", params={"to": "+447700900123"}, timeout=5).json()
     assert [m["text"] for m in inbox["messages"]] == ["<b>twice</b> & more"] * 2
     assert inbox["messages"][0]["gateway"] == "fastsms"
@@ -205,164 +207,87 @@ def test_unknown_path_is_404(box: Box) -> None:
     assert requests.get(box.url + "/nowhere", timeout=5).status_code == 404
 
 
-# FastSMS.
+# Each gateway's requests read and answers written (the answers themselves: test_simulators).
 
-def test_fastsms_answers(box: Box) -> None:
-    ids = box.fastsms(Action="Send", DestinationAddress="447700900123,12,447700900000",
-                      SourceAddress="Alerts", Body="hi")
-    assert re.fullmatch(r"\d+,-401,-406", ids)
-    assert box.fastsms(Action="Send", DestinationAddress="447700900123", Body="x" * 460,
-                       ShowErrorMessage="1") == "-507\nBody is longer than 459 characters"
-    assert box.fastsms(Action="Send", DestinationAddress="447700900123", Body=" ") == "-404"
-    assert box.fastsms(Action="Send", DestinationAddress="447700900123", Body="hi",
-                       SourceAddress="TwelveLetter") == "-402"
-    assert box.post("/api", data={"Token": "x", "Action": "CheckCredits",
-                                  "ShowErrorMessage": "0"}).text == "-501\nUnknown Username/Password"
-    assert box.fastsms(Action="Dance") == "-502"
-    assert box.fastsms(Action="CheckMessageStatus", MessageID="1") == "-503"
-    first = ids.split(",")[0]
-    assert box.fastsms(Action="CheckMessageStatus", MessageID=first) == "Sent"
-    assert box.fastsms(Action="CheckMessageStatus", MessageID=first) == "Delivered"
-    assert box.fastsms(Action="Send", DestinationAddress="List", ListName="Oncall", Body="all",
-                       GetBGSendID="1").isdigit()
-    assert len(box.state.messages("fastsms")) == 3
-    assert box.fastsms(Action="Send", DestinationAddress="Group", GroupName="x", Body="y") == "-520"
+def test_fastsms_reads_query_and_form_alike_the_body_winning(box: Box) -> None:
+    by_get = requests.get(box.url + "/api", params={"Token": "sandbox", "Action": "Send",
+                                                    "DestinationAddress": "447700900123",
+                                                    "SourceAddress": "Ops", "Body": "by GET"},
+                          timeout=5)
+    assert by_get.text.isdigit() and by_get.headers["content-type"].startswith("text/plain")
+    both = box.post("/api?Token=sandbox&Action=CheckCredits&Body=query",
+                    data={"Action": "Send", "DestinationAddress": "447700900124",
+                          "SourceAddress": "Ops", "Body": "form"})
+    assert both.text.isdigit()
+    assert [m.text for m in box.state.inbox] == ["by GET", "form"]
+    assert box.state.requests[-1]["operation"] == "Send"
+    assert box.state.requests[-1]["recipients"] == ["+447700900124"]
 
 
-def test_fastsms_out_of_credit(box: Box) -> None:
-    box.post("/admin/balances", json={"gateway": "fastsms", "credits": 1})
-    assert box.fastsms(Action="Send", DestinationAddress="447700900123,447700900124",
-                       Body="hi") == "-100"
-    assert box.state.inbox == []
+def test_intellisms_paths(box: Box) -> None:
+    assert box.intelli(to="447700900123", text="hi", **{"from": "Alerts"}).startswith("ID:")
+    assert box.intelli("getbalance.aspx") == "BALANCE:999"
+    assert [r["operation"] for r in box.state.requests] == ["sendmsg", "getbalance"]
 
 
-# IntelliSoftware.
-
-def test_intellisms_answers(box: Box) -> None:
-    one = box.intelli(to="447700900123", text="hi", **{"from": "Alerts"})
-    assert re.fullmatch(r"ID:\d{20}", one)
-    many = box.intelli(to="447700900123,07700900124,447700900000,447700900123", text="hi")
-    lines = many.splitlines()
-    assert len(lines) == 3  # the duplicate is removed, as the gateway documents
-    assert re.fullmatch(r"447700900123,ID:\d{20}", lines[0])
-    assert lines[1].startswith("447700900124,ID:") and lines[0][13:] == lines[1][13:]
-    assert lines[2] == "447700900000,ERR:INVALID_NUMBER"
-    assert box.intelli(to="447700900123", text="x" * 161) == "ERR:INVALID_REQUEST"
-    assert box.intelli(to="447700900123", text="x" * 161, maxconcat="2").startswith("ID:")
-    assert box.intelli(to="447700900123") == "ERR:NO_TEXT"
-    assert box.intelli(text="hi") == "ERR:NO_TO"
-    assert box.post("/smsgateway/sendmsg.aspx", data={"username": "sandbox", "to": "1",
-                                                      "text": "x"}).text == "ERR:NO_PASSWORD"
-    assert box.post("/smsgateway/getbalance.aspx",
-                    data={"username": "a", "password": "b"}).text == "ERR:LOGIN_INVALID"
-    text = "Zürich ✓ 東京"
-    assert box.intelli(to="447700900125", type="2", hex=text.encode("utf-16-be").hex()
-                       ).startswith("ID:")
-    assert box.state.messages("intellisms", to="+447700900125")[0].text == text
-    assert box.intelli(to="447700900125", type="2", hex="zz") == "ERR:PARAMETER_INVALID"
-    assert box.intelli("getbalance.aspx") == "BALANCE:994"
-
-
-# server2sms.
-
-def test_server2sms_answers(box: Box) -> None:
+def test_server2sms_json_in_and_out(box: Box) -> None:
     assert box.s2s("SendTextSMS", Originator="Alerts", MessageText="hi",
-                   Recipients=["+447700900123:ref1", "+447700900000:ref2"]) == {
-        "StatusCode": "1", "StatusInfo": "OK"}
-    notes = box.s2s("InquireDeliveryNotifications", TransactionReferenceNumbers="ref1;ref2;zz")
-    assert notes["StatusCode"] == "1"
-    by_ref = {n["TransactionReferenceNumber"]: n for n in notes["DeliveryNotifications"]}
-    assert by_ref["ref1"]["DeliveryStatus"] == "1" and by_ref["ref1"]["SubmissionDate"]
-    assert by_ref["ref2"]["DeliveryStatus"] == "2" and by_ref["ref2"]["Reasoncode"] == "206"
-    assert by_ref["zz"]["DeliveryStatus"] == "-1" and not by_ref["zz"]["SubmissionDate"]
-    again = box.s2s("InquireDeliveryNotifications", TransactionReferenceNumbers="ref1")
-    assert again["DeliveryNotifications"][0]["DeliveryStatus"] == "0"
-    assert box.s2s("SendTextSMS", MessageText="hi", Recipients=["+447700900000"])["StatusCode"] == "14"
-    assert box.s2s("SendTextSMS", MessageText=" ", Recipients=["+447700900123"])["StatusCode"] == "11"
-    assert box.s2s("SendTextSMS", MessageText="x", Recipients=[])["StatusCode"] == "20"
-    assert box.s2s("SendTextSMS", MessageText="x", Originator="MuchTooLongName",
-                   Recipients=["+447700900123"])["StatusCode"] == "10"
-    assert box.s2s("CheckCredits", Password="nope")["StatusCode"] == "3"
-    assert box.s2s("CheckCredits", UserName="")["StatusCode"] == "8"
-    assert box.s2s("CheckCredits") == {"Credits": "999", "StatusCode": "1", "StatusInfo": "OK"}
+                   Recipients=["+447700900123:ref1"]) == {"StatusCode": "1", "StatusInfo": "OK"}
     simple = box.post("/sendSimpleTextSMS", json={"UserName": "sandbox", "Password": "sandbox",
                                                   "Recipients": "+41790000001",
                                                   "MessageText": "lower-case path"})
-    assert simple.json()["StatusCode"] == "1"
-    bad = box.post("/SendTextSMS", data=b"not json")
-    assert bad.status_code == 400
-    assert box.s2s("VersionInfo")["StatusCode"] == "1"
-    assert {"StatusCode": "3", "StatusInfo": "Authorization failed."} in box.s2s(
-        "ListAllStatusCodes")["StatusCodes"]
+    assert simple.json()["StatusCode"] == "1", "IIS ignores the case of paths"
+    assert box.post("/SendTextSMS", data=b"not json").status_code == 400
+    assert box.s2s("CheckCredits", Password="nope")["StatusCode"] == "3"
 
 
-def test_server2sms_token_and_vouchers(box: Box) -> None:
-    assert box.s2s("SendTokenSMS", Recipients="+447700900123", TokenReference="t1",
-                   MessageData="code <VERIFICATIONCODE>", VerificationCode="4242")["StatusCode"] == "1"
-    assert box.state.messages("server2sms")[0].text == "code 4242"
-    assert box.s2s("VerifyToken", PhoneNumber="+447700900123", TokenReference="t1",
-                   VerificationCode="4242")["StatusCode"] == "1"
-    assert box.s2s("VerifyToken", PhoneNumber="+447700900123", TokenReference="t1",
-                   VerificationCode="1")["StatusCode"] == "37"
-    made = box.s2s("CreateVoucher", NumberOfVouchers="1", AmountCreditsPerVoucher="10")
-    assert box.s2s("CheckCredits")["Credits"] == "989"
-    assert box.s2s("RedeemVoucher", RedeemCode=made["VoucherCodes"][0])["StatusCode"] == "1"
-    assert box.s2s("CheckCredits")["Credits"] == "999"
-
-
-# 24x (SOAP).
-
-def test_sms24x_send_report_and_credits(box: Box) -> None:
-    message_id = box.x24("SendFullSMS", Mobiles="07700900123,447700900124", MessageFrom="Alerts",
+def test_sms24x_envelopes_both_paths_and_soap12(box: Box) -> None:
+    message_id = box.x24("SendFullSMS", Mobiles="07700900123", MessageFrom="Alerts",
                          MessageToSend="hello", DateTimeToSend="2024-01-01T10:00:00.000Z",
                          UserField="job-1", EmailAddressToSendReplies="")
     assert message_id.isdigit()
-    assert [m.to for m in box.state.messages("sms24x", id=message_id)] == [
-        "+447700900123", "+447700900124"]
-    report = box.x24("GetDeliveryReport", MessageID=message_id)
-    assert re.fullmatch(rf"({message_id},Sent,[\d/: ]+,job-1\|){{2}}", report)
-    by_date = box.x24("GetDeliveryReportByDate", DateFrom="2000-01-01T00:00:00",
-                      DateTo="2100-01-01T00:00:00")
-    assert by_date.count(",Delivered,") == 2 and by_date.endswith(",job-1|")
-    assert box.x24("CreditsAvailable") == "998"
     assert box.x24("SendSimpleSMS", path="/wssecure/service.aspx", Mobiles="447700900125",
                    MessageFrom="447700900999", MessageToSend="via aspx").isdigit()
-
-
-@pytest.mark.parametrize("args, answer", [
-    ({"Mobiles": "447700900123", "MessageFrom": "", "MessageToSend": "x"},
-     "02 - No sender specified"),
-    ({"Mobiles": "447700900123", "MessageFrom": "Alerts", "MessageToSend": ""},
-     "03 - No message specified"),
-    ({"Mobiles": "447700900000", "MessageFrom": "Alerts", "MessageToSend": "x"},
-     "06 - Invalid mobile number"),
-    ({"Mobiles": "447700900123", "MessageFrom": "Alerts", "MessageToSend": "x",
-      "DateTimeToSend": "2999-01-01T00:00:00"}, "05 - Date to send greater than a year in advance."),
-])
-def test_sms24x_errors(box: Box, args: dict[str, str], answer: str) -> None:
-    assert box.x24("SendFullSMS", **args) == answer
-    assert box.state.inbox == []
-
-
-def test_sms24x_auth_login_and_phonebook(box: Box) -> None:
     wrong = box.soap("/wssecure/service.asmx", TEMPURI, "CreditsAvailable", UserName="sandbox",
                      Password="nope")
     assert "<CreditsAvailableResult>01 - Username or Password Incorrect<" in wrong.text
-    assert box.x24("CheckLoginDetails") == "24001"
-    assert box.x24("SendToPhonebook", PhonebookName="Oncall", MessageFrom="Alerts",
-                   MessageToSend="all hands").isdigit()
-    assert sorted(m.to for m in box.state.inbox) == ["+447700900201", "+447700900202"]
-    assert box.x24("SendToPhonebook", PhonebookName="Nobody", MessageFrom="A",
-                   MessageToSend="x") == "09 - The phonebook does not exist"
-    assert box.x24("GetPhonebookNames") == "Oncall,2|"
+    answer = box.soap("/wssecure/service.asmx", TEMPURI, "CreditsAvailable",
+                      version="http://www.w3.org/2003/05/soap-envelope",
+                      UserName="sandbox", Password="sandbox")
+    assert answer.status_code == 200 and "<CreditsAvailableResult>998<" in answer.text
+    assert answer.headers["content-type"].startswith("application/soap+xml")
 
 
-def test_sms24x_wrong_namespace_and_dtd_are_client_faults(box: Box) -> None:
-    wrong = box.soap("/wssecure/service.asmx", "http://example.com/", "CreditsAvailable",
-                     UserName="sandbox", Password="sandbox")
-    assert wrong.status_code == 500
-    assert "<faultcode>soap:Client</faultcode>" in wrong.text
-    assert "&lt;CreditsAvailable xmlns='http://example.com/'&gt; was not expected" in wrong.text
+def envelope(ns: str, op: str, version: str = SOAP11) -> bytes:
+    return (f'<soap:Envelope xmlns:soap="{version}"><soap:Body><{op} xmlns="{ns}"><UserName>'
+            f"sandbox</UserName><Password>sandbox</Password></{op}></soap:Body>"
+            "</soap:Envelope>").encode()
+
+
+@pytest.mark.parametrize("headers, body, fault", [
+    ({"Content-Type": "text/xml"}, envelope(TEMPURI, "CreditsAvailable"),
+     "Server did not recognize the value of HTTP Header SOAPAction: ."),
+    ({"Content-Type": "text/xml", "SOAPAction": '"http://tempuri.org/Dance"'},
+     envelope(TEMPURI, "CreditsAvailable"),
+     "Server did not recognize the value of HTTP Header SOAPAction: http://tempuri.org/Dance."),
+    ({"Content-Type": "text/xml", "SOAPAction": '"http://tempuri.org/CheckLoginDetails"'},
+     envelope(TEMPURI, "CreditsAvailable"),
+     "&lt;CreditsAvailable xmlns='http://tempuri.org/'&gt; was not expected"),
+    ({"Content-Type": "text/xml", "SOAPAction": '"http://tempuri.org/CreditsAvailable"'},
+     envelope("http://example.com/", "CreditsAvailable"),
+     "&lt;CreditsAvailable xmlns='http://example.com/'&gt; was not expected"),
+    ({"Content-Type": 'application/soap+xml; action="http://tempuri.org/CheckLoginDetails"'},
+     envelope(TEMPURI, "CreditsAvailable", "http://www.w3.org/2003/05/soap-envelope"),
+     "&lt;CreditsAvailable xmlns='http://tempuri.org/'&gt; was not expected"),
+])
+def test_soap_requests_are_dispatched_by_their_action_as_asmx_does(
+        box: Box, headers: dict[str, str], body: bytes, fault: str) -> None:
+    answer = box.post("/wssecure/service.asmx", data=body, headers=headers)
+    assert answer.status_code == 500 and fault in answer.text, answer.text
+    assert "soap:Client" in answer.text or "soap:Sender" in answer.text
+
+
+def test_soap_a_dtd_or_garbage_is_a_400_client_fault(box: Box) -> None:
     evil = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
             f'<soap:Envelope xmlns:soap="{SOAP11}"><soap:Body><CreditsAvailable xmlns="{TEMPURI}">'
             "<UserName>&e;</UserName></CreditsAvailable></soap:Body></soap:Envelope>")
@@ -374,67 +299,21 @@ def test_sms24x_wrong_namespace_and_dtd_are_client_faults(box: Box) -> None:
     assert garbage.status_code == 400 and "soap:Client" in garbage.text
 
 
-def test_sms24x_soap12(box: Box) -> None:
-    answer = box.soap("/wssecure/service.asmx", TEMPURI, "CreditsAvailable",
-                      version="http://www.w3.org/2003/05/soap-envelope",
-                      UserName="sandbox", Password="sandbox")
-    assert answer.status_code == 200 and "<CreditsAvailableResult>1000<" in answer.text
+SENDDATA = ("<senddata><settings><live>True</live><default_date>13/apr/2009</default_date>"
+            "<default_time>10:00</default_time></settings><entries><numto>27821234567</numto>"
+            "<customerid>{customerid}</customerid><data1>{text}</data1></entries></senddata>")
 
 
-# MyMobileAPI (SOAP).
-
-SENDDATA = ("<senddata><settings><live>{live}</live><return_credits>True</return_credits>"
-            "<return_entries_success_status>True</return_entries_success_status>"
-            "<return_entries_failed_status>True</return_entries_failed_status>"
-            "<default_senderid>Alerts</default_senderid><default_date>13/apr/2009</default_date>"
-            "<default_time>10:00</default_time></settings>{entries}</senddata>")
-
-
-def entry(number: str, customerid: str, text: str = "hello") -> str:
-    return (f"<entries><numto>{number}</numto><customerid>{customerid}</customerid>"
-            f"<data1>{escape(text)}</data1><type>SMS</type></entries>")
-
-
-def test_mymobileapi_send_sent_and_credits(box: Box) -> None:
-    answer = box.mma("Send_STR_STR", SENDDATA.format(live="True", entries=entry(
-        "27821234567", "c1") + entry("0821234568", "c2", "a & b") + entry("27820000000", "c3")))
-    assert "<result>True</result>" in answer
-    assert "<entries_success><numto>27821234567</numto><customerid>c1</customerid>" in answer
-    assert ("<entries_failed><numto>27820000000</numto><customerid>c3</customerid>"
-            "<reason>numto invalid</reason></entries_failed>") in answer
-    assert re.search(r"<send_info><eventid>\d+</eventid><credits>998</credits></send_info>", answer)
+def test_mymobileapi_documents_inside_the_envelope(box: Box) -> None:
+    answer = box.mma("Send_STR_STR", SENDDATA.format(customerid="c1", text="a &amp; b"))
+    assert "<result>True</result>" in answer and "<eventid>" in answer
     assert [(m.to, m.reference, m.text) for m in box.state.inbox] == [
-        ("+27821234567", "c1", "hello"), ("+27821234568", "c2", "a & b")]
-    sent = box.mma("Sent_STR_STR", "<sent><settings><id>0</id><max_recs>100</max_recs>"
-                   "<cols_returned>sentid,numto,customerid,status</cols_returned>"
-                   "</settings></sent>")
-    rows = re.findall(r"<data><changeid>(\d+)</changeid>.*?<customerid>(\w+)</customerid>"
-                      r"<status>(\w+)</status></data>", sent)
-    assert [(c, s) for _, c, s in rows] == [("c1", "UNKNOWN"), ("c2", "UNKNOWN")]
-    last = rows[-1][0]
-    later = box.mma("Sent_STR_STR", f"<sent><settings><id>{last}</id></settings></sent>")
-    assert later.count("<status>DELIVRD</status>") == 2
-    assert "<credits>998</credits>" in box.mma("Credits_STR")
-
-
-def test_mymobileapi_errors(box: Box) -> None:
-    assert "<error>Invalid username or password</error>" in box.mma(
-        "Credits_STR", Username="sandbox", Password="no")
-    test_mode = box.mma("Send_STR_STR", SENDDATA.format(live="False", entries=entry(
-        "27821234567", "c1")))
-    assert "<result>True</result>" in test_mode and box.state.inbox == []
-    nothing = box.mma("Send_STR_STR", SENDDATA.format(live="True", entries=entry(
-        "27821234567", "c1", " ")))
-    assert "<reason>data1 invalid</reason>" in nothing
-    assert "<result>False</result><error>No data to send</error>" in nothing
-    dtd = box.mma("Send_STR_STR", '<!DOCTYPE x [<!ENTITY a "b">]><senddata/>')
-    assert "<result>False</result>" in dtd and "DTD is prohibited" in dtd
-
-
-def test_mymobileapi_wrong_namespace(box: Box) -> None:
-    answer = box.soap("/api5/api.asmx", "http://tempuri.org/", "Credits_STR",
-                      Username="sandbox", Password="sandbox")
-    assert answer.status_code == 500 and "soap:Client" in answer.text
+        ("+27821234567", "c1", "a & b")]
+    assert "<error>Access denied</error>" in box.mma("Credits_STR", Username="sandbox",
+                                                     Password="no")
+    other = box.soap("/api5/api.asmx", "http://tempuri.org/", "Credits_STR",
+                     Username="sandbox", Password="sandbox")
+    assert other.status_code == 500 and "soap:Client" in other.text
 
 
 def test_injected_error_code_in_each_wire_format(box: Box) -> None:
@@ -446,21 +325,52 @@ def test_injected_error_code_in_each_wire_format(box: Box) -> None:
     assert box.intelli("getbalance.aspx") == "ERR:LOGIN_INVALID"
     assert box.s2s("CheckCredits") == {"StatusCode": "3", "StatusInfo": "Authorization failed."}
     assert box.x24("CreditsAvailable") == "01 - Username or Password Incorrect"
-    assert "<error>Invalid username or password</error>" in box.mma("Credits_STR")
+    assert "<error>Access denied</error>" in box.mma("Credits_STR")
     assert box.state.faults == []
+
+
+def test_unavailable_is_a_server_fault_on_the_soap_gateways(box: Box) -> None:
+    for gateway in ("sms24x", "mymobileapi"):
+        box.post("/admin/faults", json={"gateway": gateway, "kind": "error_code",
+                                        "code": "unavailable", "count": 1})
+    x24 = box.soap("/wssecure/service.asmx", TEMPURI, "CreditsAvailable", UserName="sandbox",
+                   Password="sandbox")
+    mma = box.soap("/api5/api.asmx", MMA, "Credits_STR", Username="sandbox", Password="sandbox")
+    for answer in (x24, mma):
+        assert answer.status_code == 500 and "<faultcode>soap:Server</faultcode>" in answer.text
+        assert "temporarily unavailable" in answer.text
+
+
+def test_garble_sends_then_answers_what_it_was_given(box: Box) -> None:
+    box.post("/admin/faults", json={"gateway": "fastsms", "kind": "garble", "body": "101, 102",
+                                    "count": 1})
+    garbled = box.post("/api", data={"Token": "sandbox", "Action": "Send",
+                                     "DestinationAddress": "447700900123",
+                                     "SourceAddress": "Ops", "Body": "sent anyway"})
+    assert (garbled.status_code, garbled.text) == (200, "101, 102")
+    assert [m.text for m in box.state.inbox] == ["sent anyway"]
+    assert box.state.requests[-1]["fault"] == "fault garble (answer replaced by '101, 102')"
+    assert box.state.requests[-1]["outcome"].endswith(", then garbled")
+    box.post("/admin/faults", json={"gateway": "sms24x", "kind": "garble", "count": 1})
+    soap = box.soap("/wssecure/service.asmx", TEMPURI, "SendSimpleSMS", UserName="sandbox",
+                    Password="sandbox", Mobiles="447700900124", MessageFrom="Ops",
+                    MessageToSend="sent too")
+    assert soap.status_code == 200 and soap.text == "<html><body>OK</body></html>"
+    assert soap.headers["content-type"].startswith("text/xml")
+    assert [m.text for m in box.state.inbox] == ["sent anyway", "sent too"]
 
 
 def test_a_simulator_crash_is_one_500_and_one_log_line(box: Box,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     from starlette.routing import Route
 
-    class Broken:
-        def routes(self, state: State) -> list[Route]:
+    class Broken(Simulator[str]):
+        def routes(self) -> list[Route]:
             async def boom(request: Any) -> Any:
                 raise RuntimeError("kaput")
             return [Route("/boom", boom, methods=["GET"])]
 
-    app, state = build_app({"broken": Broken()})
+    app, state = build_app({"broken": Broken})
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -485,23 +395,30 @@ def test_simulators_come_only_through_the_hook() -> None:
     from sms_notify import hookimpl, manager
     from sms_notify.sandbox import collect_simulators
 
-    class Acme:
-        def routes(self, state: State) -> list[Route]:
+    class Acme(Simulator[str]):
+        def routes(self) -> list[Route]:
             return []
 
     class Plugin:
         @hookimpl
         def sms_notify_register_simulators(self, register: Any) -> None:
-            register("acme", Acme())
-            register("fastsms", Acme())  # a second one for a scheme is ignored
+            register("acme", Acme)
+            register("fastsms", Acme)  # a second one for a scheme is ignored
+
+    class Wrong:
+        @hookimpl
+        def sms_notify_register_simulators(self, register: Any) -> None:
+            register("wrong", object())
 
     manager.register(Plugin(), name="test-acme-sim")
+    manager.register(Wrong(), name="test-wrong-sim")
     try:
         found = collect_simulators()
     finally:
         manager.unregister("test-acme-sim")
-    assert isinstance(found["acme"], Acme)
-    assert type(found["fastsms"]).__name__ == "FastSmsSimulator"
+        manager.unregister("test-wrong-sim")
+    assert found["acme"] is Acme and found["fastsms"] is FastSms
+    assert "wrong" not in found
 
 
 JUNK: list[tuple[bytes, str]] = [
@@ -547,8 +464,8 @@ def test_mymobileapi_answers_a_client_built_from_the_reference_wsdl(box: Box, bi
     service = client.create_service(f"{{{MMA}}}{binding}", box.url + "/api5/api.asmx")
     credits = service.Credits_STR(Username="sandbox", Password="sandbox")
     assert "<credits>1000</credits>" in credits and "<result>True</result>" in credits
-    answer = service.Send_STR_STR(Username="sandbox", Password="sandbox", Data=SENDDATA.format(
-        live="True", entries=entry("27821234567", "z1", "via zeep")))
+    answer = service.Send_STR_STR(Username="sandbox", Password="sandbox",
+                                  Data=SENDDATA.format(customerid="z1", text="via zeep"))
     assert "<result>True</result>" in answer
     assert [(m.to, m.reference, m.text) for m in box.state.inbox] == [
         ("+27821234567", "z1", "via zeep")]

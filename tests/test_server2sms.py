@@ -20,7 +20,8 @@ INQUIRE = f"{ENDPOINT}/InquireDeliveryNotifications"
 URL = f"server2sms://USER:PA%3ASS@447700900123?from=Alerts&endpoint={ENDPOINT}"
 OK = {"StatusCode": "1", "StatusInfo": "OK"}
 
-# Written from the ASPSMS StatusCode table in WIRE-NOTES, independently of the plugin.
+# Written from the ASPSMS StatusCode table (docs/gateways.md, server2sms), independently of
+# the plugin.
 EXPECTED: dict[str, str] = {
     "2": "unavailable", "3": "auth", "4": "request", "5": "credit", "6": "unavailable",
     "7": "unavailable", "8": "auth", "9": "auth", "10": "sender", "11": "request",

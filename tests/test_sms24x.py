@@ -24,11 +24,10 @@ NOW = datetime(2026, 3, 1, 9, 30, 15, tzinfo=UTC)
 SEND_ORDER = ["UserName", "Password", "Mobiles", "MessageFrom", "MessageToSend",
               "DateTimeToSend", "UserField", "EmailAddressToSendReplies"]
 
-# Written from 24x-sms-web-service.txt and WIRE-NOTES, independently of the plugin's table
-# (06 is the sandbox's own code for "no routable number").
+# Written from 24x's document (docs/gateways.md, 24x), independently of the plugin's table
 EXPECTED: dict[str, str] = {
     "01": "auth", "02": "sender", "03": "request", "04": "credit", "05": "request",
-    "06": "recipient", "07": "request", "08": "request", "09": "request", "10": "request",
+    "07": "request", "08": "request", "09": "request", "10": "request",
     "11": "request", "12": "request", "14": "auth",
 }
 
@@ -322,10 +321,21 @@ def test_a_send_answered_unreadably_is_looked_up_not_resent(gateway, clock) -> N
     assert sent(gateway, 1, operation="GetDeliveryReportByDate")
 
 
-def test_a_phonebook_send_answered_unreadably_is_not_sent_again(gateway, clock) -> None:
-    """Issue 13: `Message Sent` texted the whole phonebook three times. A phonebook send has no
-    UserField to look up: unconfirmed at once."""
-    answer(gateway, "SendToPhonebook", "Message Sent")
+@pytest.mark.parametrize(("answer_", "message_id"), [("Message Sent", None), ("52000009", "52000009")])
+def test_a_phonebook_send_answers_no_id(gateway, clock, answer_: str, message_id: str | None
+                                        ) -> None:
+    """The document promises SendToPhonebook no id: what is not an error code is a send.
+    (Issue 13: read as garbage, `Message Sent` texted the whole phonebook three times.)"""
+    answer(gateway, "SendToPhonebook", answer_)
+    url = f"sms24x://USER:PA%3ASS@?phonebook=On%20call&from=Alerts&endpoint={ENDPOINT}"
+    [receipt] = deliver([account(url)], "all hands", clock=clock)
+    assert receipt.ok and receipt.message_id == message_id and len(gateway.calls) == 1
+
+
+def test_a_phonebook_send_answered_with_nothing_is_not_sent_again(gateway, clock) -> None:
+    """An empty answer says nothing: a phonebook send has no UserField to look up, so it is
+    unconfirmed at once."""
+    answer(gateway, "SendToPhonebook", "")
     url = f"sms24x://USER:PA%3ASS@?phonebook=On%20call&from=Alerts&endpoint={ENDPOINT}"
     [receipt] = deliver([account(url)], "all hands", clock=clock)
     assert receipt.unconfirmed and len(gateway.calls) == 1

@@ -1,6 +1,6 @@
 """`sms-notify serve`: the Alertmanager webhook receiver (Starlette on uvicorn).
 
-Alertmanager retries 5xx and timeouts, and re-sends 4xx every group_interval (DESIGN, "The
+Alertmanager retries 5xx and timeouts, and re-sends 4xx every group_interval (docs/design.md, "The
 Alertmanager receiver"), so the answer is the contract:
 
 - 200 once the jobs (one per route and recipient) are committed to the durable outbox, or the
@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -43,11 +43,15 @@ from sms_notify.config import Config, check_number
 from sms_notify.errors import ConfigError
 from sms_notify.listen import address, bind, parse_listen
 from sms_notify.logs import AccessLog, event
-from sms_notify.outbox import Job, OutboxError
+from sms_notify.outbox import Job, Outbox, OutboxError
 
 from .metrics import UNKNOWN_ROUTE, Metrics
 from .payload import Notification, PayloadError, parse, unescape_receiver
 from .templates import Renderer, alertname
+
+if TYPE_CHECKING:
+    from sms_notify.dispatch import Dispatcher
+    from sms_notify.outbox import SqliteOutbox
 
 SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
 log = logging.getLogger("sms_notify.alertmanager")
@@ -101,7 +105,8 @@ def compile_routes(config: Config) -> dict[str, CompiledRoute]:
 
 
 def dedup_key(route: str, notification: Notification) -> str:
-    """The same group, status and set of alerts on the same route: one key (DESIGN, 3)."""
+    """The same group, status and set of alerts on the same route: one key (docs/design.md,
+    "The Alertmanager receiver" 3)."""
     material = json.dumps([route, notification.group_key, notification.status,
                            notification.fingerprints], ensure_ascii=True)
     return hashlib.sha256(material.encode()).hexdigest()
@@ -177,7 +182,7 @@ class Writer:
 
     MAX_BATCH = 512  # jobs per transaction, so one batch never holds the outbox long
 
-    def __init__(self, outbox: Any, dedup_window: float) -> None:
+    def __init__(self, outbox: Outbox, dedup_window: float) -> None:
         self.outbox = outbox
         self.dedup_window = dedup_window
         self._pending: deque[tuple[list[Any], asyncio.Future[Any]]] = deque()
@@ -195,7 +200,7 @@ class Writer:
             self._cond.notify()
         self._thread.join(10)
 
-    async def enqueue(self, jobs: list[Any]) -> int:
+    async def enqueue(self, jobs: list[Job]) -> int:
         """Commit `jobs`; how many were new (the rest were duplicates). Raises OutboxError."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         with self._cond:
@@ -248,7 +253,7 @@ def _settle(items: list[tuple[asyncio.Future[Any], Any]]) -> None:
 class Receiver:
     """What the endpoints share: compiled routes, auth, the outbox writer, the dispatcher."""
 
-    def __init__(self, config: Config, outbox: Any, dispatcher: Any, metrics: Metrics,
+    def __init__(self, config: Config, outbox: Outbox, dispatcher: Dispatcher, metrics: Metrics,
                  routes: dict[str, CompiledRoute] | None = None) -> None:
         self.routes = routes if routes is not None else compile_routes(config)
         self.dispatcher = dispatcher
@@ -268,7 +273,7 @@ class Receiver:
             raise Reject(404, f"{where}: no route named {shown} in the config (routes: {known})")
         return route
 
-    def jobs(self, route: CompiledRoute, notification: Notification) -> list[Any] | None:
+    def jobs(self, route: CompiledRoute, notification: Notification) -> list[Job] | None:
         """One job per recipient with the rendered text; None when nothing is to be sent (a
         resolved group on a route with send_resolved false)."""
         if not route.send_resolved:
@@ -368,8 +373,8 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
 
 def create_app(
     config: Config,
-    outbox: Any,
-    dispatcher: Any,
+    outbox: Outbox,
+    dispatcher: Dispatcher,
     *,
     metrics: Metrics | None = None,
     on_ready: Callable[[], None] | None = None,
@@ -450,7 +455,7 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="more log output: -v each webhook and text, -vv debug")
 
 
-def build(config: Config) -> tuple[Any, Any, Metrics]:
+def build(config: Config) -> tuple[SqliteOutbox, Dispatcher, Metrics]:
     """The outbox, dispatcher and metrics for a config (the demo builds the same way)."""
     from sms_notify.dispatch import Dispatcher
     from sms_notify.health import AccountHealth

@@ -1,5 +1,5 @@
-"""Apprise URL schemas for the sms-notify gateways: fastsms://, intellisms://, server2sms://,
-sms24x:// and mymobileapi://.
+"""Apprise URL schemas for the sms-notify gateways: one per registered gateway, built-in
+(fastsms://, intellisms://, server2sms://, sms24x://, mymobileapi://) or from another plugin.
 
 Apprise 2.x finds third-party schemas only when they are added to its NotificationManager, so:
 
@@ -15,21 +15,21 @@ from __future__ import annotations
 
 import warnings
 
-SCHEMES = ("fastsms", "intellisms", "server2sms", "sms24x", "mymobileapi")
 MIN_APPRISE = 2
 
 
 class SchemaConflictWarning(UserWarning):
-    """A schema could not be added: Apprise already maps it to another class, or its gateway
-    plugin is not loaded."""
+    """A schema could not be added: Apprise already maps it to another class, or Apprise cannot
+    take the gateway's scheme as a schema name."""
 
 
 def register(force: bool = False) -> list[str]:
-    """Add the schemas to Apprise's NotificationManager; calling it again changes nothing.
+    """Add a schema for every sms-notify gateway to Apprise's NotificationManager; calling it
+    again changes nothing.
 
     A schema Apprise already maps to another class is left alone with a SchemaConflictWarning,
-    unless `force`. A schema whose sms-notify provider is not loaded is skipped with the same
-    warning. Returns the schemes that now map to sms-notify's classes.
+    unless `force`; so is a gateway whose scheme Apprise cannot take as a schema name. Returns
+    the schemes that now map to sms-notify's classes.
 
     :raises RuntimeError: when the installed Apprise is older than 2.x.
     """
@@ -41,21 +41,22 @@ def register(force: bool = False) -> list[str]:
             f"sms-notify needs apprise {MIN_APPRISE}.x from PyPI; this Python has apprise "
             f"{apprise.__version__} (Debian's apprise package is 1.x)"
         )
-    from .notify import PLUGINS
+    from sms_notify.manager import providers
+
+    from .notify import schema_classes
 
     _log_as_apprise_does()
+    classes = schema_classes()
+    for scheme in sorted(set(providers()) - set(classes)):
+        warnings.warn(
+            f"sms-notify: {scheme}:// not added to Apprise: a schema name is at most 32 "
+            "lower-case letters and digits",
+            SchemaConflictWarning,
+            stacklevel=2,
+        )
     manager = apprise.NotificationManager()
     registered: list[str] = []
-    for plugin in PLUGINS:
-        scheme = plugin.gateway
-        if not plugin.provider_loaded:
-            warnings.warn(
-                f"sms-notify: {scheme}:// not added to Apprise: no sms-notify plugin provides it "
-                "(is it installed and allowed by SMS_NOTIFY_LOAD_PLUGINS?)",
-                SchemaConflictWarning,
-                stacklevel=2,
-            )
-            continue
+    for scheme, plugin in classes.items():
         if scheme in manager and manager[scheme] is plugin:
             registered.append(scheme)
             continue

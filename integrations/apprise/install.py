@@ -1,4 +1,4 @@
-"""`sms-notify apprise-plugin [DIR]`: write the plugin file that gives Apprise the five schemas.
+"""`sms-notify apprise-plugin [DIR]`: write the plugin file that gives Apprise a schema per gateway.
 
 The `apprise` command scans ~/.apprise/plugins, ~/.config/apprise/plugins and
 /var/lib/apprise/plugins (or what -P / APPRISE_PLUGIN_PATH name); apprise-api scans

@@ -1,4 +1,5 @@
-"""Apprise notification classes for the sms-notify gateways: one shared base, five tiny subclasses.
+"""Apprise notification classes for the sms-notify gateways: one shared base, and a subclass made
+from each registered Provider, built-in or third-party (`schema_classes`).
 
 The classes translate and hold no sending logic. A URL is read by the core's parser
 (sms_notify.urls), a text is sent by sms_notify.delivery.deliver (the same batching, retries and
@@ -11,6 +12,7 @@ options are declared once, in its plugin.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -36,6 +38,7 @@ APPRISE_ARGS = frozenset(
 # The common options that become __init__ keywords, in the order url() writes them.
 COMMON_KEYWORDS = ("endpoint", "timeout", "region", "max_segments")
 PHONE_REGEX = (r"^[0-9\s)(+-]+$", "i")
+SCHEMA = re.compile(r"^[a-z0-9]{1,32}$")  # what Apprise takes as a schema name
 
 
 def _text(value: Any) -> str | None:
@@ -72,14 +75,14 @@ def _strip_apprise_args(url: str) -> str:
 
 
 class SmsNotifyBase(NotifyBase):  # type: ignore[misc]
-    """What the five gateway classes share; a subclass names its gateway and its vendor's site.
+    """What every gateway's class shares; a subclass names its gateway (`schema_class` makes
+    one per Provider).
 
     A subclass is filled in from the core's Provider for its scheme when it is defined: service
     name, credentials layout (TOKEN@ or USER:PASSWORD@), provider-specific options.
     """
 
     gateway: ClassVar[str] = ""
-    provider_loaded: ClassVar[bool] = False
 
     # The title is merged into the body: SMS has no title.
     title_maxlen = 0
@@ -98,7 +101,6 @@ class SmsNotifyBase(NotifyBase):  # type: ignore[misc]
         if not cls.gateway:
             return
         provider = providers().get(cls.gateway)
-        cls.provider_loaded = provider is not None
         # These APIs choose http or https by endpoint=, never by a trailing "s" (trap G1).
         cls.secure_protocol = cls.gateway  # type: ignore[assignment]
         cls.protocol = None
@@ -352,45 +354,27 @@ def _own_options(provider: Provider) -> list[str]:
     return [name for name in provider.url_options if name not in COMMON_OPTIONS]
 
 
-class NotifyFastSMS(SmsNotifyBase):
-    """FastSMS (UK): fastsms://TOKEN@TARGET/TARGET?from=SENDER, lists with ?list= or ?group=."""
-
-    gateway = "fastsms"
-    service_url = "https://www.fastsms.co.uk"  # type: ignore[assignment]
+_classes: dict[str, tuple[Provider, type[SmsNotifyBase]]] = {}
 
 
-class NotifyIntelliSMS(SmsNotifyBase):
-    """IntelliSoftware (UK): intellisms://USER:PASSWORD@TARGET/TARGET?from=SENDER."""
-
-    gateway = "intellisms"
-    service_url = "https://www.intellisoftware.co.uk"  # type: ignore[assignment]
-
-
-class NotifyServer2SMS(SmsNotifyBase):
-    """server2sms (CH, ASPSMS): server2sms://USER:PASSWORD@TARGET/TARGET?from=SENDER."""
-
-    gateway = "server2sms"
-    service_url = "https://www.server2sms.com"  # type: ignore[assignment]
-
-
-class NotifySms24x(SmsNotifyBase):
-    """24x (UK): sms24x://USER:PASSWORD@TARGET/TARGET?from=SENDER, phonebooks with ?phonebook=."""
-
-    gateway = "sms24x"
-    service_url = "https://www.24x.com"  # type: ignore[assignment]
+def schema_class(provider: Provider) -> type[SmsNotifyBase]:
+    """The Apprise class of one gateway, made once per Provider (Apprise's manager compares
+    classes: registering again must find the same one)."""
+    made = _classes.get(provider.scheme)
+    if made is None or made[0] != provider:
+        words = re.sub(r"[^0-9A-Za-z]+", " ", provider.name).split()
+        name = "Notify" + "".join(w[:1].upper() + w[1:] for w in words)
+        doc = f"{provider.name}: {provider.url_form}" + (f" ({provider.summary})"
+                                                         if provider.summary else "")
+        made = _classes[provider.scheme] = provider, type(name, (SmsNotifyBase,), {
+            "__doc__": doc, "__module__": __name__, "gateway": provider.scheme,
+            "service_url": provider.base_url,
+        })
+    return made[1]
 
 
-class NotifyMyMobileAPI(SmsNotifyBase):
-    """MyMobileAPI / SMSPortal legacy (ZA): mymobileapi://USER:PASSWORD@TARGET/TARGET?from=SENDER."""
-
-    gateway = "mymobileapi"
-    service_url = "https://www.mymobileapi.com"  # type: ignore[assignment]
-
-
-PLUGINS: tuple[type[SmsNotifyBase], ...] = (
-    NotifyFastSMS,
-    NotifyIntelliSMS,
-    NotifyServer2SMS,
-    NotifySms24x,
-    NotifyMyMobileAPI,
-)
+def schema_classes() -> dict[str, type[SmsNotifyBase]]:
+    """An Apprise class for every registered gateway whose scheme Apprise can take as a schema
+    name (lower-case letters and digits, at most 32), by scheme."""
+    return {scheme: schema_class(provider) for scheme, provider in sorted(providers().items())
+            if SCHEMA.match(scheme)}

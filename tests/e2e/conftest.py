@@ -23,10 +23,6 @@ import requests
 
 READY = "sandbox listening on "
 USER = PASSWORD = TOKEN = "sandbox"
-TOKEN_SCHEMES = {"fastsms"}
-SENDER_REQUIRED = {"fastsms", "sms24x"}  # their documents make the sender mandatory
-
-
 STATE_HOME = tempfile.mkdtemp(prefix="sms-notify-e2e-state-")  # the commands' feed cursors
 
 
@@ -69,10 +65,13 @@ class Sandbox:
         (a `+` becomes %2B), targets keep their `+`. The gateways that need a sender get
         `Alerts` unless the test gives one (`from_=""`: none at all).
         """
-        creds = TOKEN if scheme in TOKEN_SCHEMES else f"{USER}:{PASSWORD}"
+        from sms_notify.manager import provider_for
+
+        provider = provider_for(scheme)
+        creds = TOKEN if provider.credentials == ("token",) else f"{USER}:{PASSWORD}"
         path = "/".join(quote(t, safe="+") for t in targets)
         query = {"endpoint": self.url}
-        if scheme in SENDER_REQUIRED:
+        if provider.sender_required:
             options = {"from_": "Alerts", **options}
         for key, value in options.items():
             if value != "":

@@ -90,7 +90,7 @@ def test_apprise_finds_the_plugin_in_the_default_dir(
 ) -> None:
     written = write_plugin(cli, HOME=str(tmp_path))
     assert written == tmp_path / ".config" / "apprise" / "plugins" / "sms_notify_apprise.py"
-    url = fresh_sandbox.url_for("fastsms", NUMBER, "+447700900124")
+    url = fresh_sandbox.url_for("fastsms", NUMBER, "+447700900124", from_="Alerts")
     out = run_apprise("-b", "from the default dir", url, home=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert sorted(m["to"] for m in fresh_sandbox.inbox(gateway="fastsms")) == [
@@ -140,7 +140,7 @@ def test_a_refused_recipient_shows_in_apprise_output(
 ) -> None:
     plugins = tmp_path / "plugins"
     write_plugin(cli, str(plugins))
-    url = fresh_sandbox.url_for("fastsms", NUMBER, "+447700900000")
+    url = fresh_sandbox.url_for("fastsms", NUMBER, "+447700900000", from_="Alerts")
     out = run_apprise("--plugin-path", str(plugins), "-b", "half of it", url, home=tmp_path)
     assert out.returncode == 1
     assert "Failed to send FastSMS SMS to +447700900000: recipient: " in out.stdout
@@ -189,7 +189,7 @@ def test_apprise_whose_python_cannot_import_sms_notify_says_so(
         check=False,
     )
     assert (
-        "fastsms://, intellisms://, server2sms://, sms24x:// and mymobileapi:// are NOT available"
+        "mymobileapi:// and those of other sms-notify plugins) are NOT available"
         in out.stderr
     )
     assert "cannot import sms_notify" in out.stderr

@@ -1,6 +1,6 @@
-"""Operating `sms-notify serve` (DESIGN, Decisions 16), as an operator meets it: the default log
-level says every failing account once and every dead letter, in one format; the access log
-and JSON logs; the outbox command beside a running receiver."""
+"""Operating `sms-notify serve` (docs/design.md, Decision 16), as an operator meets it: the
+default log level says every failing account once and every dead letter, in one format; the
+access log and JSON logs; the outbox command beside a running receiver."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 Every accepted job must reach the sandbox's inbox, and no job twice, except those in flight at
 the kill through a gateway that cannot be asked about them (FastSMS): server2sms is asked about
-our transaction references, so its in-flight jobs must arrive exactly once (DESIGN, Decisions 1).
+our transaction references, so its in-flight jobs must arrive exactly once (docs/design.md,
+Decision 1).
 
 Two kinds of "in flight" are made to happen at the kill: requests the sandbox holds (a `slow`
 fault; the sandbox drops them when the client dies, so they never land), and answers received

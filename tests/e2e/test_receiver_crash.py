@@ -1,5 +1,5 @@
 """`sms-notify serve` is SIGKILLed in the middle of a burst of distinct alerts and restarted on
-the same outbox (DESIGN, "The Alertmanager receiver" 5 and Decisions 1).
+the same outbox (docs/design.md, "The Alertmanager receiver" 5 and Decision 1).
 
 - Every alert that got a 200 is delivered after the restart.
 - No alert is delivered twice, except jobs that were in flight at the kill through a gateway

@@ -1,5 +1,5 @@
-"""One text per recipient per accepted alert under gateway faults (issue 13; DESIGN, Decisions 12
-and 13), through a real `sms-notify serve` and the real sandbox:
+"""One text per recipient per accepted alert under gateway faults (issue 13;
+docs/design.md, Decisions 12 and 13), through a real `sms-notify serve` and the real sandbox:
 
 - a server2sms that takes the text but answers after the account's timeout: asked, not resent;
 - a FastSMS that sends but answers something unreadable: at most one text per account;

@@ -1,4 +1,4 @@
-"""Gateway outages behind `sms-notify serve` (DESIGN, Decisions 2): the route's first account
+"""Gateway outages behind `sms-notify serve` (docs/design.md, Decision 2): the route's first account
 fails (HTTP 5xx, then requests that get no answer) and the texts go out through the second; then
 every account fails for a while, and everything accepted is delivered once they recover.
 

@@ -36,7 +36,7 @@ ALL = ["fastsms", "intellisms", "server2sms", "sms24x", "mymobileapi"]
 @pytest.fixture(scope="module")
 def schemes(sandbox: Sandbox) -> list[str]:
     found = real_schemes(sandbox)
-    assert found == sorted(ALL), "every built-in gateway has a client and a simulator"
+    assert set(ALL) <= set(found), "every built-in gateway has a client and a simulator"
     return found
 
 
@@ -133,6 +133,7 @@ def test_status_moves_to_delivered(scheme: str, fresh_sandbox: Sandbox, cli: Cli
     assert second.stdout.startswith(f"{message_id}: delivered, final"), second.stdout
 
 
+@pytest.mark.parametrize("scheme", ALL, indirect=True)
 def test_bad_credentials(scheme: str, fresh_sandbox: Sandbox, cli: Cli) -> None:
     url = fresh_sandbox.url_for(scheme, TO, from_="Alerts").replace("sandbox", "wrong", 1)
     done = cli("send", url, "-m", "hello")
@@ -145,6 +146,13 @@ def test_bad_credentials(scheme: str, fresh_sandbox: Sandbox, cli: Cli) -> None:
 def test_unroutable_number_gets_the_gateways_answer(scheme: str, fresh_sandbox: Sandbox,
                                                     cli: Cli) -> None:
     rc, out, _ = send(cli, fresh_sandbox, scheme, BAD, text="nobody home")
+    if scheme == "sms24x":  # 24x has no per-number error: it takes the text, then fails it
+        sent = SENT.search(out)
+        assert rc == 0 and sent and sent["to"] == BAD, out
+        cli("status", fresh_sandbox.url_for(scheme), sent["id"])  # the next query sees it final
+        status = cli("status", fresh_sandbox.url_for(scheme), sent["id"])
+        assert status.stdout.startswith(f"{sent['id']}: failed, final"), status.stdout
+        return
     assert rc == 1
     failed = FAILED.search(out)
     assert failed and failed["to"] == BAD and failed["category"] == "recipient", out
@@ -161,6 +169,7 @@ def test_http_503_once_is_retried_and_sent_once(scheme: str, fresh_sandbox: Sand
     assert outcomes == [503, 200]
 
 
+@pytest.mark.parametrize("scheme", ALL, indirect=True)
 def test_injected_auth_error_fails_at_once(scheme: str, fresh_sandbox: Sandbox, cli: Cli) -> None:
     fresh_sandbox.fault(gateway=scheme, kind="error_code", code="auth", count=1)
     rc, out, _ = send(cli, fresh_sandbox, scheme, TO, text="refused")
@@ -219,7 +228,7 @@ def test_fault_flag_on_the_command_line(tmp_path: pytest.TempPathFactory, cli: C
     box = start_sandbox(tmp_path / "flag.log", "--fault", "fastsms:http_error:502:count=1")  # type: ignore[operator]
     try:
         assert box.get("/admin/faults").json()["faults"][0]["status"] == 502
-        done = cli("send", box.url_for("fastsms", TO), "-m", "through a 502")
+        done = cli("send", box.url_for("fastsms", TO, from_="Alerts"), "-m", "through a 502")
         assert done.returncode == 0, done.stdout + done.stderr
         assert [r["http_status"] for r in box.requests("fastsms")] == [502, 200]
         assert "fastsms POST /api" in box.log() and "HTTP 502" in box.log()
