@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import requests
@@ -18,27 +18,35 @@ READY = "sandbox listening on "
 
 
 @contextmanager
-def sandbox(*extra: str) -> Iterator[str]:
-    """Start `sms-notify sandbox` on a free port; yield its URL; stop it after."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sms_notify", "sandbox", "--listen", "127.0.0.1:0", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
+def started(cmd: list[str], ready: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start a server that prints `ready` and its URL; yield the URL; stop it after."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=env)
     assert proc.stdout is not None
     url = ""
     for line in proc.stdout:
-        if line.startswith(READY):
-            url = line[len(READY):].strip()
+        if line.startswith(ready):
+            url = line[len(ready):].strip()
             break
     if not url:
         proc.kill()
-        raise SystemExit("the sandbox did not start")
+        raise SystemExit(f"{' '.join(cmd[2:4])} did not start")
     threading.Thread(target=proc.stdout.read, daemon=True).start()
     try:
         yield url
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def sandbox(*extra: str) -> AbstractContextManager[str]:
+    """Start `sms-notify sandbox` on a free port; yield its URL; stop it after."""
+    return started([sys.executable, "-m", "sms_notify", "sandbox", "--listen", "127.0.0.1:0",
+                    *extra], READY)
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:

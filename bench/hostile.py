@@ -193,7 +193,8 @@ def gateway_answer(python: str, size: int, body: bytes = b"") -> tuple[float, st
                     pass
 
     threading.Thread(target=answer, daemon=True).start()
-    url = f"fastsms://tok@447700900123?endpoint=http://127.0.0.1:{listener.getsockname()[1]}"
+    url = (f"fastsms://tok@447700900123?from=Alerts"
+           f"&endpoint=http://127.0.0.1:{listener.getsockname()[1]}")
     code = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], "
             "capture_output=True, text=True); print(resource.getrusage(resource.RUSAGE_CHILDREN)"
             ".ru_maxrss); print(repr(done.stdout.splitlines()[0][:150]))")

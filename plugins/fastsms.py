@@ -1,7 +1,9 @@
 """FastSMS (fastsms.co.uk): HTTP form API at /api, token auth, plain-text answers.
 
 A send answers one message id or negative error code per number, comma-separated, in order;
-with ShowErrorMessage the text of a whole-request error follows on the next line.
+with ShowErrorMessage the text of a whole-request error follows on the next line. SourceAddress
+is mandatory (the document marks only ScheduleDate and SourceTON optional), so an account needs
+`from=`; `validity=` is sent as ValidityPeriod (seconds, at most 86400).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ PROVIDER = Provider(
     unicode=False,  # the API documents GSM characters only
     sender_max_alnum=11,
     sender_max_digits=15,
+    sender_required=True,  # SourceAddress: "All parameters are mandatory unless otherwise stated"
+    max_validity=86400,  # ValidityPeriod: "maximum 86400 = 24 hours"
     options={"list": "send to a FastSMS distribution list", "group": "send to a contact group"},
     list_options=("list", "group"),
     capabilities=frozenset({"balance", "status"}),
@@ -54,10 +58,10 @@ ERRORS: dict[int, tuple[Category, str]] = {
     -301: (C.UNAVAILABLE, "Unknown Error"),
     -302: (C.UNAVAILABLE, "Return XML Error"),
     -303: (C.REQUEST, "Received XML Error"),
-    -400: (C.RECIPIENT, "Some numbers in list failed"),
+    -400: (C.RECIPIENT, "Some numbers in list failed"),  # the others were sent: see PARTIAL
     -401: (C.RECIPIENT, "Invalid Destination Address"),
-    -402: (C.REQUEST, "Invalid Source Address - Alphanumeric too long"),
-    -403: (C.REQUEST, "Invalid Source Address - Invalid Number"),
+    -402: (C.SENDER, "Invalid Source Address - Alphanumeric too long"),
+    -403: (C.SENDER, "Invalid Source Address - Invalid Number"),
     -404: (C.REQUEST, "Blank Body"),
     -405: (C.REQUEST, "Invalid Validity Period"),
     -406: (C.RECIPIENT, "No Route Available"),
@@ -73,7 +77,7 @@ ERRORS: dict[int, tuple[Category, str]] = {
     -503: (C.REQUEST, "Unknown Message ID"),
     -504: (C.REQUEST, "Invalid From Timestamp"),
     -505: (C.REQUEST, "Invalid To Timestamp"),
-    -506: (C.REQUEST, "Source Address Not Allowed (Email2SMS)"),
+    -506: (C.SENDER, "Source Address Not Allowed (Email2SMS)"),
     -507: (C.REQUEST, "Invalid/Missing Details"),
     -508: (C.REQUEST, "Error Creating User"),
     -509: (C.REQUEST, "Unknown/Invalid User"),
@@ -85,7 +89,7 @@ ERRORS: dict[int, tuple[Category, str]] = {
     -515: (C.UNAVAILABLE, "No License available"),
     -516: (C.REQUEST, "Unknown List"),
     -517: (C.UNAVAILABLE, "Unable to create List"),
-    -518: (C.REQUEST, "Blank or Invalid Source Address"),
+    -518: (C.SENDER, "Blank or Invalid Source Address"),
     -519: (C.REQUEST, "Blank Message Body"),
     -520: (C.REQUEST, "Unknown Group"),
     -521: (C.REQUEST, "Unknown Background Send ID"),
@@ -111,6 +115,7 @@ STATUSES: dict[str, tuple[str, bool]] = {
     "scheduled": ("queued", False),
 }
 
+PARTIAL = -400  # "Some numbers in list failed": the rest of the request went out
 _ANSWER = re.compile(r"^-?\d+(,-?\d+)*$")
 _CREDITS = re.compile(r"-?\d+(?:[.,]\d+)?")
 _STATUS_WORD = re.compile(r"[A-Za-z][A-Za-z _-]{0,40}")
@@ -119,6 +124,14 @@ _STATUS_WORD = re.compile(r"[A-Za-z][A-Za-z _-]{0,40}")
 def error(code: int, detail: str = "") -> ProviderError:
     category, text = ERRORS.get(code, (Category.REQUEST, "Unknown error code"))
     return ProviderError(category, detail or text, code=code, provider=PROVIDER.name)
+
+
+def whole_request_error(code: int, detail: str = "") -> ProviderError:
+    """An error answered for a whole request. -400 says some numbers failed and so that the
+    others were sent: which, the answer does not say, so its outcome is unknown."""
+    err = error(code, detail)
+    err.unknown_outcome = code == PARTIAL
+    return err
 
 
 def _call(account: Account, params: dict[str, Any]) -> str:
@@ -144,29 +157,33 @@ def sms_notify_register_providers(register: Callable[[Provider], None]) -> None:
     register(PROVIDER)
 
 
-def _source(submission: Submission) -> dict[str, Any]:
-    """SourceAddress with its type: 1 (international number, no plus) or 5 (alphanumeric)."""
+def _message(account: Account, submission: Submission) -> dict[str, Any]:
+    """What every send carries: the body, SourceAddress with its type (1: international number
+    without its plus, 5: alphanumeric), and ValidityPeriod where the account sets one."""
+    params: dict[str, Any] = {"Action": "Send", "Body": submission.text}
     sender = submission.sender_field
-    if not sender:
-        return {}
-    return {"SourceAddress": sender, "SourceTON": "1" if sender.isdigit() else "5"}
+    if sender:  # the core refuses an account without one; a send without gets -518
+        params.update({"SourceAddress": sender, "SourceTON": "1" if sender.isdigit() else "5"})
+    if account.validity:
+        params["ValidityPeriod"] = str(min(86400, max(1, round(account.validity))))
+    return params
 
 
 def _send_numbers(account: Account, submission: Submission) -> list[Receipt]:
-    params: dict[str, Any] = {"Action": "Send", "Body": submission.text, **_source(submission)}
+    params = _message(account, submission)
     params["DestinationAddress"] = ",".join(r.digits for r in submission.recipients)
     answer = _call(account, params)
     values, detail = _values(answer)
     if len(values) == 1 and values[0] < 0:
-        err = error(values[0], detail)
+        err = whole_request_error(values[0], detail)
         if err.category is not Category.RECIPIENT or len(submission.recipients) > 1:
             raise err
     if len(values) != len(submission.recipients):
-        # The gateway acted on the request: a retry or failover could send the text twice.
+        # The gateway acted on the request, for whom it does not say.
         raise ProviderError(
-            Category.REQUEST,
+            Category.UNAVAILABLE,
             f"answered {len(values)} results for {len(submission.recipients)} numbers: {snippet(answer)}",
-            provider=PROVIDER.name,
+            provider=PROVIDER.name, unknown_outcome=True,
         )
     codes = {v for v in values if v < 0}
     shared_detail = detail if len(codes) == 1 else ""
@@ -179,13 +196,12 @@ def _send_numbers(account: Account, submission: Submission) -> list[Receipt]:
 def _send_list(account: Account, submission: Submission, recipient: Recipient) -> Receipt:
     """One list or group per request; the answer is its background send id(s), or 1."""
     title = recipient.kind.capitalize()
-    params: dict[str, Any] = {
-        "Action": "Send", "Body": submission.text, **_source(submission),
-        "DestinationAddress": title, f"{title}Name": recipient.address, "GetBGSendID": "1",
-    }
+    params = _message(account, submission)
+    params.update({"DestinationAddress": title, f"{title}Name": recipient.address,
+                   "GetBGSendID": "1"})
     values, detail = _values(_call(account, params))
     if any(v < 0 for v in values):
-        raise error(next(v for v in values if v < 0), detail)
+        raise whole_request_error(next(v for v in values if v < 0), detail)
     return Receipt(recipient, message_id=",".join(str(v) for v in values))
 
 

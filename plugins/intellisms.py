@@ -146,10 +146,10 @@ def parse_send(answer: str, recipients: Sequence[Recipient]) -> list[Receipt]:
             receipts.append(Receipt(recipient, message_id=message_id, error=err))
         elif submission_id is not None:
             receipts.append(Receipt(recipient, message_id=submission_id))
-        else:
+        else:  # the gateway acted on the request; for this number, it does not say
             receipts.append(Receipt(recipient, error=ProviderError(
-                Category.REQUEST, f"the answer does not name this number: {snippet(answer)}",
-                provider=PROVIDER.name,
+                Category.UNAVAILABLE, f"the answer does not name this number: {snippet(answer)}",
+                provider=PROVIDER.name, unknown_outcome=True,
             )))
     return receipts
 

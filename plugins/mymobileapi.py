@@ -6,8 +6,10 @@ sms_notify.safexml. A send is one `<senddata>`: the text once, as the default, a
 `<entries>` per recipient with our reference as its `customerid`. The answer lists the
 entries refused, with a reason each, and the batch's `eventid`; there is no id per message,
 so `send` prints `CUSTOMERID:EVENTID` (docs/design.md, Decision 3). Delivery states come from
-Sent_STR_STR, a feed of status changes read from the start, where our customerid finds the
-message again: for `status`, and to look up a send left in doubt by a crash.
+Sent_STR_STR, a feed of status changes after a CHANGEID, where our customerid finds the message
+again: for `status`, and to look up a send whose outcome is unknown. The core keeps the cursor
+and what was read (the `feed` of those hooks), so each call reads on from where the last one
+stopped, never from 0 again (docs/design.md, Decision 15).
 
 The WSDL is the packaged mymobileapi.wsdl; how a call travels and fails is sms_notify.soap's.
 lxml is imported on first use, never when the plugin loads.
@@ -15,6 +17,7 @@ lxml is imported on first use, never when the plugin loads.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -28,6 +31,7 @@ from sms_notify.model import (
     Account,
     Balance,
     DeliveryStatus,
+    Feed,
     Provider,
     Receipt,
     Recipient,
@@ -57,7 +61,9 @@ PROVIDER = Provider(
     # are undocumented, so the usual 11 characters or a number.
     sender_max_alnum=11,
     sender_max_digits=15,
+    max_validity=86400,  # default_validityperiod, in whole hours; its maximum is undocumented
     options={"live": "no: test mode, the gateway checks a send and sends nothing (default yes)"},
+    option_values={"live": ("yes", "no", "true", "false", "1", "0", "on", "off")},
     capabilities=frozenset({"balance", "status", "lookup", "login"}),
     summary="South Africa (SMSPortal legacy); SOAP web service with username and password",
 )
@@ -72,22 +78,31 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 SENT_COLUMNS = "sentid,eventid,numto,customerid,status,statusdate"
 TRUE_WORDS = frozenset({"yes", "true", "1", "on"})
 FALSE_WORDS = frozenset({"no", "false", "0", "off"})
+HOUR = 3600
 
 C = Category
 # <entries_failed><reason>: every documented reason. An unreachable number is the recipient's
 # problem; the others are the request's.
 REASONS: dict[str, Category] = {
     "numto invalid": C.RECIPIENT,
-    "senderid invalid": C.REQUEST,
+    "senderid invalid": C.SENDER,
     "time invalid": C.REQUEST,
     "costcentre invalid": C.REQUEST,
     "type invalid": C.REQUEST,
     "data1 invalid": C.REQUEST,
 }
 # <call_result><error> texts are free text and not published; they are read by their words,
-# first match wins. "No data to send" (every entry refused) is the one seen in public code.
+# first match wins. "No data to send" (every entry refused) is the one seen in public code; the
+# document names failed log-ins, credit and API channels that are not active. A text no word
+# matches is `unavailable`: the call failed and sent nothing, and another account (or a later
+# try) may well do, where a final `request` error would silence the alert.
 CALL_ERRORS: tuple[tuple[str, Category], ...] = (
     ("credit", C.CREDIT),
+    ("sender", C.SENDER),
+    ("access denied", C.AUTH),
+    ("credential", C.AUTH),
+    ("authori", C.AUTH),
+    ("api key", C.AUTH),
     ("username", C.AUTH),
     ("password", C.AUTH),
     ("login", C.AUTH),
@@ -116,9 +131,9 @@ STATUSES: dict[str, tuple[str, bool]] = {
 
 
 def call_error(text: str) -> ProviderError:
-    """A `<call_result>` error, its category read from its words."""
+    """A `<call_result>` error, its category read from its words (CALL_ERRORS)."""
     lowered = text.lower()
-    category = next((c for word, c in CALL_ERRORS if word in lowered), C.REQUEST)
+    category = next((c for word, c in CALL_ERRORS if word in lowered), C.UNAVAILABLE)
     return ProviderError(category, text, provider=PROVIDER.name)
 
 
@@ -169,10 +184,13 @@ def _add(parent: etree._Element, tag: str, value: str) -> None:
     etree.SubElement(parent, tag).text = safexml.text(value)
 
 
-def senddata(submission: Submission, is_live: bool, now: datetime) -> str:
+def senddata(
+    submission: Submission, is_live: bool, now: datetime, validity: float | None = None
+) -> str:
     """The `<senddata>` of one send: settings with the text as default_data1, then an entry
     per recipient. default_date/time are mandatory; giving default_curdate/curtime from the
-    same clock makes the gateway send at once, whatever its own time zone."""
+    same clock makes the gateway send at once, whatever its own time zone. `validity` seconds
+    go as default_validityperiod in whole hours, rounded up."""
     from lxml import etree
 
     root = etree.Element("senddata")
@@ -194,6 +212,8 @@ def senddata(submission: Submission, is_live: bool, now: datetime) -> str:
     _add(settings, "default_curtime", clock)
     _add(settings, "default_data1", submission.text)
     _add(settings, "default_type", "SMS")
+    if validity:
+        _add(settings, "default_validityperiod", str(max(1, math.ceil(validity / HOUR))))
     for recipient in submission.recipients:
         entry = etree.SubElement(root, "entries")
         _add(entry, "numto", recipient.digits)
@@ -228,7 +248,8 @@ def _parse(answer: str) -> etree._Element:
         raise ProviderError(C.REQUEST, f"answer refused: {exc}", provider=PROVIDER.name) from None
     except safexml.UnsafeXml as exc:
         raise ProviderError(
-            C.UNAVAILABLE, f"unexpected answer ({exc}): {snippet(answer)}", provider=PROVIDER.name
+            C.UNAVAILABLE, f"unexpected answer ({exc}): {snippet(answer)}", provider=PROVIDER.name,
+            unknown_outcome=True,
         ) from None
     if root.tag != "api_result":
         raise unexpected(PROVIDER.name, answer)
@@ -303,28 +324,36 @@ def parse_send(answer: str, recipients: Sequence[Recipient]) -> list[Receipt]:
 
 
 def _changes(
-    account: Account, wanted: set[str], stop_when_found: bool
+    account: Account, wanted: set[str], feed: Feed | None, stop_when_found: bool
 ) -> dict[str, dict[str, str]]:
-    """The latest status change of each wanted customerid, reading the feed from the start."""
-    latest: dict[str, dict[str, str]] = {}
-    since = 0
+    """The latest status change of each wanted customerid: what the feed already gave, then the
+    feed read on from where it was left (from 0 without one), each page recorded in it."""
+    latest = dict(feed.seen(wanted)) if feed is not None else {}
+    if stop_when_found and wanted <= latest.keys():
+        return latest
+    since = feed.position if feed is not None else 0
     for _ in range(MAX_PAGES):
         root = api_result(call(account, "Sent_STR_STR", Data=sent_query(since)))
         rows = _rows(root, "data")
+        page: dict[str, dict[str, str]] = {}
         for row in rows:
             try:
                 changeid = int(row.get("changeid", ""))
             except ValueError:
                 raise unexpected(PROVIDER.name, snippet(str(row))) from None
             since = max(since, changeid)
-            if row.get("customerid") in wanted:
-                latest[row["customerid"]] = row
+            if row.get("customerid"):
+                page[row["customerid"]] = row
+        if feed is not None:
+            feed.advance(since, page)
+        latest.update({k: v for k, v in page.items() if k in wanted})
         if len(rows) < MAX_RECS or (stop_when_found and wanted <= latest.keys()):
             return latest
+    # Not at the end of the feed yet: what is still unread may hold them. The next call reads
+    # on from here (with a feed); answering "not found" now would send a text twice.
     raise ProviderError(
-        C.REQUEST,
-        f"not found in the first {MAX_PAGES * MAX_RECS} status changes of the account",
-        provider=PROVIDER.name,
+        C.UNAVAILABLE, f"the feed of status changes is longer than {MAX_PAGES * MAX_RECS} "
+        "changes from where it was read to; read on at the next call", provider=PROVIDER.name,
     )
 
 
@@ -339,7 +368,7 @@ def sms_notify_send(account: Account, submission: Submission) -> list[Receipt]:
         raise ProviderError(
             C.REQUEST, "MyMobileAPI takes numbers only, no lists", provider=PROVIDER.name
         )
-    data = senddata(submission, live(account), _now())
+    data = senddata(submission, live(account), _now(), account.validity)
     return parse_send(call(account, "Send_STR_STR", Data=data), submission.recipients)
 
 
@@ -360,10 +389,10 @@ def sms_notify_check_login(account: Account) -> bool:
 
 
 @hookimpl
-def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
+def sms_notify_status(account: Account, message_id: str, feed: Feed) -> DeliveryStatus:
     """By what `send` printed: `CUSTOMERID:EVENTID`, or a bare customerid."""
     customerid, _, eventid = message_id.strip().partition(":")
-    row = _changes(account, {customerid}, stop_when_found=False).get(customerid)
+    row = _changes(account, {customerid}, feed, stop_when_found=False).get(customerid)
     if row is None or (eventid and row.get("eventid") and row["eventid"] != eventid):
         raise ProviderError(
             C.REQUEST, f"no sent message with customerid {customerid}", provider=PROVIDER.name
@@ -375,9 +404,9 @@ def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
 
 
 @hookimpl
-def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool]:
+def sms_notify_lookup(account: Account, references: Sequence[str], feed: Feed) -> dict[str, bool]:
     """A customerid the feed of sent messages knows was accepted."""
-    found = _changes(account, set(references), stop_when_found=True)
+    found = _changes(account, set(references), feed, stop_when_found=True)
     return {ref: ref in found for ref in references}
 
 

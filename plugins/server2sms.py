@@ -44,7 +44,8 @@ NOTIFICATIONS_OK = frozenset({"0", "1"})  # InquireDeliveryNotifications answers
 C = Category
 # Every documented StatusCode (docs/gateways.md, server2sms: the ASPSMS table). Informational codes
 # (28, 31, 32, 35, 39) answer originator and token checks; from the calls made here they mean
-# the request went wrong.
+# the request went wrong. 14 and 15 refuse the whole request for one number: the core splits
+# the request to find it.
 ERRORS: dict[str, tuple[Category, str]] = {
     "2": (C.UNAVAILABLE, "Connect failed."),
     "3": (C.AUTH, "Authorization failed."),
@@ -54,7 +55,7 @@ ERRORS: dict[str, tuple[Category, str]] = {
     "7": (C.UNAVAILABLE, "Transmission error. Please try it again."),
     "8": (C.AUTH, "Invalid UserKey. Please check the spelling of the UserKey."),
     "9": (C.AUTH, "Invalid Password."),
-    "10": (C.REQUEST, "Invalid originator. A maximum of 11 characters is allowed for alphanumeric originators."),
+    "10": (C.SENDER, "Invalid originator. A maximum of 11 characters is allowed for alphanumeric originators."),
     "11": (C.REQUEST, "Invalid message data. Please verify the data."),
     "12": (C.REQUEST, "Invalid binary data. Please verify the data."),
     "13": (C.REQUEST, "Invalid binary file. Please check the file type."),
@@ -71,8 +72,8 @@ ERRORS: dict[str, tuple[Category, str]] = {
     "24": (C.UNAVAILABLE, "Service temporarely not available."),
     "25": (C.AUTH, "User access denied."),
     "28": (C.REQUEST, "No Originator Restrictions."),
-    "29": (C.REQUEST, "Originator Authorization Pending."),
-    "30": (C.REQUEST, "Originator Not Authorized."),
+    "29": (C.SENDER, "Originator Authorization Pending."),
+    "30": (C.SENDER, "Originator Not Authorized."),
     "31": (C.REQUEST, "Originator already authorized"),
     "32": (C.REQUEST, "No Notification Recipient Restrictions."),
     "33": (C.REQUEST, "Notification Recipient Authorization Pending."),

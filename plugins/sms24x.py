@@ -48,6 +48,8 @@ PROVIDER = Provider(
     unicode=False,
     sender_max_alnum=11,  # "11 characters alphanumeric or 12 numeric"
     sender_max_digits=12,
+    sender_char="[A-Za-z0-9]",  # alphanumeric only: no spaces or punctuation
+    sender_required=True,  # MessageFrom: "02 No sender specified"
     options={"phonebook": "send to a 24x phonebook, by its name"},
     list_options=("phonebook",),
     capabilities=frozenset({"balance", "status", "lookup", "login"}),
@@ -64,15 +66,14 @@ LOCKED = "999999"  # CheckLoginDetails: three failed log-ins lock the account fo
 LOOKUP_DAYS = 7  # how far back the delivery report by date is searched for our references
 
 C = Category
-# Every documented code (docs/gateways.md, 24x), and 06, which 24x does not document (the
-# sandbox never answers it: 24x takes every number and reports the unreachable ones Failed).
+# Every documented code (docs/gateways.md, 24x). There is no 06: 24x takes every number and
+# reports the unreachable ones Failed; an undocumented code is a request error.
 ERRORS: dict[str, tuple[Category, str]] = {
     "01": (C.AUTH, "Username or Password Incorrect"),
-    "02": (C.REQUEST, "No sender specified"),
+    "02": (C.SENDER, "No sender specified"),
     "03": (C.REQUEST, "No message specified"),
     "04": (C.CREDIT, "You have insufficient credit to send (X) messages"),
     "05": (C.REQUEST, "Date to send greater than a year in advance."),
-    "06": (C.RECIPIENT, "Invalid mobile number"),
     "07": (C.REQUEST, "Phonebook Name already exists"),
     "08": (C.REQUEST, "The phonebook has no entries"),
     "09": (C.REQUEST, "The phonebook does not exist"),
@@ -156,7 +157,8 @@ def mobile(recipient: Recipient) -> str:
 
 
 def sender(submission: Submission) -> str:
-    """MessageFrom: a name, or a number in digits. Empty when none: 24x answers 02 itself."""
+    """MessageFrom: a name, or a number in digits (the core refuses an account without one;
+    24x answers 02 to an empty one)."""
     return submission.sender_field
 
 
@@ -169,11 +171,11 @@ def parse_send(answer: str, recipients: Sequence[Recipient]) -> list[Receipt]:
     if len(values) == 1:
         return [Receipt(r, message_id=values[0]) for r in recipients]
     if len(values) != len(recipients):
-        # The gateway acted on the request: a retry or failover could send the text twice.
+        # The gateway acted on the request, for whom it does not say.
         raise ProviderError(
-            C.REQUEST,
+            C.UNAVAILABLE,
             f"answered {len(values)} ids for {len(recipients)} numbers: {snippet(answer)}",
-            provider=PROVIDER.name,
+            provider=PROVIDER.name, unknown_outcome=True,
         )
     return [Receipt(r, message_id=v) for r, v in zip(recipients, values, strict=True)]
 
@@ -225,7 +227,17 @@ def _send_phonebook(account: Account, submission: Submission, book: Recipient) -
         MessageToSend=safexml.text(submission.text),
         DateTimeToSend=xs_datetime(_now()),
     )
-    return parse_send(answer, [book])[0]
+    return parse_phonebook(answer, book)
+
+
+def parse_phonebook(answer: str, book: Recipient) -> Receipt:
+    """SendToPhonebook promises no id: an answer that is not one of its error codes means the
+    phonebook was texted (`Message Sent`); an id, where one comes, is kept. Only an empty
+    answer says nothing: its outcome is unknown."""
+    result = checked(answer)
+    if not result:
+        raise unexpected(PROVIDER.name, answer)
+    return Receipt(book, message_id=result if _IDS.match(result) else None)
 
 
 @hookimpl

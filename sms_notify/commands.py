@@ -94,6 +94,8 @@ def receipt_line(receipt: Receipt) -> str:
         parts = f"{receipt.parts} part" + ("s" if receipt.parts != 1 else "")
         return f"{who}: sent, {parts}, id {receipt.message_id or '-'}{via}"
     assert receipt.error is not None
+    if receipt.unconfirmed:  # given up without knowing: it was not sent again
+        return f"{who}: unconfirmed (the gateway may have sent it): {receipt.error.describe()}{via}"
     return f"{who}: failed: {receipt.error.describe()}{via}"
 
 
@@ -101,7 +103,8 @@ def receipt_json(receipt: Receipt) -> dict[str, Any]:
     """One recipient's outcome for --json, as receipt_line says it."""
     return {
         "recipient": receipt.recipient.address, "kind": receipt.recipient.kind,
-        "ok": receipt.ok, "parts": receipt.parts if receipt.ok else 0,
+        "ok": receipt.ok, "unconfirmed": receipt.unconfirmed,
+        "parts": receipt.parts if receipt.ok else 0,
         "message_id": (receipt.message_id or None) if receipt.ok else None,
         "account": receipt.account or None, "error": error_json(receipt.error),
     }
@@ -219,6 +222,7 @@ def providers_arguments(parser: argparse.ArgumentParser) -> None:
 
 def providers(args: argparse.Namespace) -> int:
     from .manager import providers as registered
+    from .model import COMMON_OPTIONS
 
     for scheme, p in sorted(registered().items()):
         caps = ", ".join(sorted(p.capabilities)) or "send only"
@@ -229,8 +233,9 @@ def providers(args: argparse.Namespace) -> int:
             f"{'GSM-7 and Unicode' if p.unicode else 'GSM-7 only'}; {caps}{lists}"
         )
         if args.verbose:
-            for key, help_ in p.options.items():
-                print(f"{'':<18}?{key}=  {help_}")
+            for key, help_ in p.url_options.items():
+                if key not in COMMON_OPTIONS:  # the gateway's own (list=, live=, validity=)
+                    print(f"{'':<18}?{key}=  {help_}")
     return EXIT_OK
 
 

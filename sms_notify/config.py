@@ -15,15 +15,13 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ConfigError, ProviderError
 from .model import Account
-from .urls import check_region, parse, quote_secret
+from .urls import check_region, duration, parse, quote_secret
 
 if TYPE_CHECKING:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 ENV_VAR = "SMS_NOTIFY_CONFIG"
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 TOP_KEYS = {"accounts", "routes", "defaults", "limits", "dedup_window", "server"}
 ROUTE_KEYS = {"to", "via", "max_segments", "send_resolved", "template"}
 # Filters the Alertmanager receiver adds to route templates (integrations/alertmanager/templates.py
@@ -107,10 +105,13 @@ def parse_duration(value: Any, path: str) -> float:
     """Seconds in `10m`, `1h30m`, `45s`, `500ms` or a bare number of seconds."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
         return float(value)
-    text = str(value).strip() if isinstance(value, (str, int, float)) else ""
-    if not text or _DURATION.sub("", text):
-        raise ConfigError(f"{_shown(value)} is not a duration (like 30s, 10m, 1h30m)", path)
-    return sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
+    try:
+        if not isinstance(value, (str, int, float)):
+            raise ValueError(value)
+        return duration(str(value))
+    except ValueError:
+        raise ConfigError(f"{_shown(value)} is not a duration (like 30s, 10m, 1h30m)",
+                          path) from None
 
 
 def _substitute(value: str, path: str, encode: bool) -> str:

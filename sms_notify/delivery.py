@@ -1,11 +1,13 @@
 """Sending policy, once, for every provider: batching, retries, failover.
 
-- Batching: recipients go in as few requests as the gateway allows (Provider.max_recipients).
-- Retries: only transient categories (unavailable, rate_limited), with exponential backoff and
-  jitter, within one time budget for the whole text.
-- Failover: accounts are tried in order and each recipient gets the text through one of them
-  only; a recipient moves on on auth, credit, rate_limited and unavailable, while recipient and
-  request errors are final at once (docs/design.md, Decision 2).
+- Batching: recipients go in as few requests as the gateway allows (Provider.max_recipients); a
+  request the gateway refused whole for one bad number is split until that number is found, so
+  the others still get the text (docs/design.md, Decision 13).
+- What follows each attempt (retry after a pause, ask the gateway, the next account, give up)
+  is sms_notify.policy's, for `send`, `nagios` and Apprise here and for `serve` in the
+  dispatcher alike: transient errors are retried until the time budget runs out, recipient and
+  request errors are final, and a send whose outcome is unknown is never repeated blindly
+  (docs/design.md, Decisions 2 and 12).
 """
 
 from __future__ import annotations
@@ -16,35 +18,24 @@ import secrets
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import TypeVar
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, TypeVar
 
 from .errors import Category, ProviderError
 from .model import (
-    Account, Balance, DeliveryStatus, Provider, Receipt, Recipient, Submission, check_sender,
+    Account, Balance, DeliveryStatus, Feed, Provider, Receipt, Recipient, Submission,
+    check_sender,
 )
 from .numbers import normalize
+from .policy import Asked, Outcome, Progress, RetryPolicy, Situation, Step, decide
 from .manager import Gateway, gateway, provider_for
 from .text import count_parts, gsm_friendly, is_gsm, shorten
 
+if TYPE_CHECKING:
+    from .feeds import Feeds
+
 log = logging.getLogger("sms_notify")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try: `attempts` per account for transient errors, all inside `budget` seconds."""
-
-    budget: float = 30.0
-    attempts: int = 3
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    jitter: float = 0.5  # the delay is scaled by a random factor in [1 - jitter, 1]
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Pause after the `attempt`-th failure: exponential, capped, jittered."""
-        full = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return full * (1 - self.jitter * rng.random())
 
 
 @dataclass
@@ -89,20 +80,19 @@ def to_gsm(text: str) -> str:
     return "".join(out)
 
 
-def retrying(call: Callable[[], T], policy: RetryPolicy, deadline: float, clock: Clock) -> T:
-    """Run `call`, retrying transient ProviderErrors with backoff until attempts or time run out."""
+def _query_retrying(call: Callable[[], T], policy: RetryPolicy, deadline: float, clock: Clock) -> T:
+    """Run a query (balance, status, look-up: nothing is sent), asking again after transient
+    errors with backoff until the deadline."""
     attempt = 0
     while True:
         attempt += 1
         try:
             return call()
         except ProviderError as exc:
-            if not exc.transient or attempt >= policy.attempts:
-                raise
             pause = policy.delay(attempt, clock.rng)
-            if clock.now() + pause >= deadline:
+            if not exc.transient or clock.now() + pause >= deadline:
                 raise
-            log.info("transient error (%s); retrying in %.1fs", exc.describe(), pause)
+            log.info("transient error (%s); asking again in %.1fs", exc.describe(), pause)
             clock.sleep(pause)
 
 
@@ -121,6 +111,7 @@ def attempt(account: Account, submission: Submission) -> list[Receipt]:
     label = account.label()
     for receipt in receipts:
         receipt.account = label
+        receipt.request_ref = submission.reference
         receipt.parts = receipt.parts if receipt.parts > 1 else parts
     return receipts
 
@@ -152,44 +143,50 @@ def submit(
     text: str,
     *,
     max_segments: int = 1,
-    policy: RetryPolicy = RetryPolicy(),
     deadline: float | None = None,
     clock: Clock | None = None,
 ) -> list[Receipt]:
-    """Send one text through one account: batched, transient errors retried. Never raises a
-    ProviderError: whole-request failures become a failed Receipt for each recipient.
+    """One attempt to send one text to each recipient through one account, batched. Never
+    raises a ProviderError: a whole request's failure becomes a failed Receipt for each of its
+    recipients. With a `deadline`, each request's timeout is cut to what is left of it.
 
     Recipients keep their `reference`, so a caller that stored one (the outbox) can look the
     message up at the gateway after a crash."""
     clock = clock or Clock()
-    deadline = clock.now() + policy.budget if deadline is None else deadline
     provider = provider_for(account.scheme)
-    label = account.label()
     try:
-        if account.sender:
-            check_sender(provider, account.sender)
+        check_sender(provider, account.sender)
     except ProviderError as exc:
-        return [Receipt(r, error=exc, account=label, parts=0) for r in recipients]
+        return [Receipt(r, error=exc, account=account.label(), parts=0) for r in recipients]
     segments = segments_allowed(account, provider, max_segments)
     prepared = prepare_text(text, provider, segments)
     out: list[Receipt] = []
     for batch in chunks(list(recipients), provider.max_recipients):
-        submission = Submission(
-            prepared, list(batch), account.sender, segments, reference=batch[0].reference
-        )
-        try:
-            out.extend(
-                retrying(
-                    lambda: attempt(_with_timeout(account, deadline, clock), submission),
-                    policy,
-                    deadline,
-                    clock,
-                )
-            )
-        except ProviderError as exc:
-            log.info("%d recipient(s) via %s: %s", len(batch), label, exc.describe())
-            out.extend(Receipt(r, error=exc, account=label, parts=0) for r in batch)
+        out.extend(_request(account, batch, prepared, segments, deadline, clock))
     return out
+
+
+def _request(
+    account: Account, batch: Sequence[Recipient], text: str, segments: int,
+    deadline: float | None, clock: Clock,
+) -> list[Receipt]:
+    """One gateway request. A gateway that refused it whole for a bad number (server2sms 14)
+    sent nothing: the halves go again, until the number is alone (docs/design.md, Decision 13)."""
+    submission = Submission(text, list(batch), account.sender, segments,
+                            reference=batch[0].reference)
+    try:
+        return attempt(_with_timeout(account, deadline, clock) if deadline else account,
+                       submission)
+    except ProviderError as exc:
+        if exc.category is Category.RECIPIENT and len(batch) > 1 and not exc.unknown_outcome:
+            log.info("%s refused a request of %d for a bad number (%s); splitting it",
+                     account.label(), len(batch), exc.describe())
+            half = len(batch) // 2
+            return [*_request(account, batch[:half], text, segments, deadline, clock),
+                    *_request(account, batch[half:], text, segments, deadline, clock)]
+        log.info("%d recipient(s) via %s: %s", len(batch), account.label(), exc.describe())
+        return [Receipt(r, error=exc, account=account.label(), parts=0,
+                        request_ref=submission.reference) for r in batch]
 
 
 def gateway_lists(account: Account) -> list[Recipient]:
@@ -208,6 +205,27 @@ def has_recipient(accounts: Sequence[Account], to: Sequence[str]) -> bool:
     return bool(to) or any(a.targets or gateway_lists(a) for a in accounts)
 
 
+def askable(account: Account, recipient: Recipient) -> bool:
+    """Whether the gateway can say if it took this text: a provider with the "lookup"
+    capability, for a number (a gateway-side list send carries no reference of ours)."""
+    return recipient.kind == "number" and "lookup" in provider_for(account.scheme).capabilities
+
+
+@dataclass(eq=False)
+class _Text:
+    """One recipient's text in deliver(): its route, where it stands, its latest receipt."""
+
+    recipient: Recipient
+    route: Sequence[Account]
+    progress: Progress = field(default_factory=Progress)
+    due: float = 0.0
+    last: Receipt | None = None
+
+    @property
+    def account(self) -> Account:
+        return self.route[self.progress.account]
+
+
 def deliver(
     accounts: Sequence[Account],
     text: str,
@@ -217,11 +235,14 @@ def deliver(
     max_segments: int = 1,
     policy: RetryPolicy = RetryPolicy(),
     clock: Clock | None = None,
+    feeds: Feeds | None = None,
 ) -> list[Receipt]:
-    """Send one text to every recipient, through the first account that can take it.
+    """Send one text to every recipient through the first account that can take it, within
+    `policy.budget` seconds (sms_notify.policy says what follows each attempt).
 
     Recipients are `to` plus every account's targets; gateway lists go through their own
-    account only. Returns one Receipt per recipient, in order.
+    account only. Returns one Receipt per recipient: the numbers that cannot be phone numbers
+    first, then the others in order. A receipt that is `unconfirmed` may have been sent.
     """
     if not accounts:
         raise ValueError("deliver() needs at least one account")
@@ -229,32 +250,96 @@ def deliver(
     deadline = clock.now() + policy.budget
     raw = [*to, *(t for a in accounts for t in a.targets)]
     region = region or next((a.options["region"] for a in accounts if "region" in a.options), None)
-    pending, final = recipients_from(raw, region)
-    for index, account in enumerate(accounts):
-        if not pending:
-            break
-        last = index == len(accounts) - 1
-        moved: list[Recipient] = []
-        for receipt in submit(
-            account, pending, text, max_segments=max_segments, policy=policy,
-            deadline=deadline, clock=clock,
-        ):
-            if receipt.ok or last or not receipt.error.category.fails_over:  # type: ignore[union-attr]
-                final.append(receipt)
+    numbers, bad = recipients_from(raw, region)
+    texts = [_Text(r, accounts) for r in numbers]
+    texts += [_Text(named, [a]) for a in accounts for named in gateway_lists(a)]
+    active = list(texts)
+    while active:
+        now = clock.now()
+        due = [t for t in active if t.due <= now]
+        if not due:
+            clock.sleep(min(t.due for t in active) - now)
+            continue
+        for group in _requests(due):
+            account = group[0].account
+            outcomes: list[Outcome]
+            if group[0].progress.ask:
+                outcomes = list(_look_up(account, group, deadline, clock, feeds))
             else:
-                log.warning(
-                    "%s: %s failed (%s); trying the next account",
-                    receipt.recipient.address, account.label(), receipt.error.describe(),  # type: ignore[union-attr]
-                )
-                moved.append(receipt.recipient)
-        pending = moved
-    for account in accounts:
-        for named_list in gateway_lists(account):  # one request per list: they don't batch
-            final.extend(
-                submit(account, [named_list], text, max_segments=max_segments, policy=policy,
-                       deadline=deadline, clock=clock)
-            )
-    return final
+                receipts = submit(account, [t.recipient for t in group], text,
+                                  max_segments=max_segments, deadline=deadline, clock=clock)
+                for item, receipt in zip(group, receipts, strict=True):
+                    item.progress.attempts += 1
+                    item.last = receipt
+                outcomes = [r.error for r in receipts]
+            seed = clock.rng.random()  # one jitter for the request: its texts stay together
+            for item, outcome in zip(group, outcomes, strict=True):
+                if _settled(item, outcome, account, deadline, policy, clock, seed):
+                    active.remove(item)
+    return [*bad, *(t.last for t in texts if t.last is not None)]
+
+
+def _requests(due: Sequence[_Text]) -> list[list[_Text]]:
+    """Due texts as requests: numbers through the same account (to send, or to ask about)
+    together; each gateway list alone."""
+    groups: dict[tuple[int, bool, int], list[_Text]] = {}
+    for item in due:
+        alone = id(item) if item.recipient.kind != "number" else 0
+        groups.setdefault((id(item.account), item.progress.ask, alone), []).append(item)
+    return list(groups.values())
+
+
+def _look_up(account: Account, group: Sequence[_Text], deadline: float, clock: Clock,
+             feeds: Feeds | None) -> list[Asked]:
+    """Ask the gateway which of these texts it has, within what is left of the budget."""
+    wanted = {t.recipient.reference: t for t in group}
+    for item in group:
+        if item.last is not None and item.last.request_ref:
+            wanted.setdefault(item.last.request_ref, item)
+    try:
+        found = lookup(account, list(wanted), clock=clock,
+                       budget=max(0.5, deadline - clock.now()), feeds=feeds)
+    except ProviderError as exc:
+        log.warning("could not ask %s whether it has the text: %s", account.label(),
+                    exc.describe())
+        return [Asked.FAILED] * len(group)
+    has = {id(item) for ref, item in wanted.items() if found.get(ref)}
+    return [Asked.FOUND if id(t) in has else Asked.NO_TRACE for t in group]
+
+
+def _settled(item: _Text, outcome: Outcome, account: Account, deadline: float,
+             policy: RetryPolicy, clock: Clock, seed: float) -> bool:
+    """Apply the policy's decision to one text; True once it is settled for good."""
+    now = clock.now()
+    situation = Situation(accounts=len(item.route), askable=askable(account, item.recipient),
+                          timeout=account.timeout, now=now, deadline=deadline, policy=policy,
+                          rng=random.Random(seed))
+    decision = decide(item.progress, outcome, situation)
+    who = item.recipient.address
+    if decision.step is Step.SENT:
+        if outcome is Asked.FOUND:  # the unanswered request did go out
+            item.last = Receipt(item.recipient, message_id=item.recipient.reference,
+                                account=account.label(),
+                                request_ref=item.last.request_ref if item.last else "")
+        return True
+    if decision.step in (Step.DEAD, Step.UNCONFIRMED):
+        if item.last is not None and decision.step is Step.UNCONFIRMED:
+            item.last.unconfirmed = True
+            log.warning("%s: given up without knowing whether %s sent it", who,
+                        item.last.account or account.label())
+        return True
+    error = item.last.error.describe() if item.last and item.last.error else "-"
+    if decision.step is Step.NEXT and item.account is not account:
+        log.warning("%s: %s failed (%s); trying %s", who, account.label(), error,
+                    item.account.label())
+    elif decision.step is Step.ASK:
+        log.info("%s: %s did not say whether it took the text (%s); asking in %.1fs", who,
+                 account.label(), error, decision.pause)
+    else:
+        log.info("%s: %s failed (%s); again in %.1fs", who, account.label(), error,
+                 decision.pause)
+    item.due = now + decision.pause
+    return False
 
 
 def _ask(
@@ -264,7 +349,7 @@ def _ask(
     clock: Clock | None,
     budget: float | None = None,
 ) -> T:
-    """Ask the gateway (balance, status, ...) with the same retries as a send, inside
+    """Ask the gateway (balance, status, ...) asking again after transient errors, inside
     `budget` seconds (default: twice the account's request timeout, at least 10 s)."""
     gw = gateway(account.scheme)
     if capability not in gw.provider.capabilities:
@@ -276,7 +361,7 @@ def _ask(
     clock = clock or Clock()
     policy = RetryPolicy(budget=budget or max(account.timeout * 2, 10.0))
     deadline = clock.now() + policy.budget
-    return retrying(
+    return _query_retrying(
         lambda: ask(gw, _with_timeout(account, deadline, clock)), policy, deadline, clock
     )
 
@@ -288,10 +373,13 @@ def balance(
     return _ask(account, "balance", Gateway.balance, clock, budget)
 
 
-def status(account: Account, message_id: str, *, clock: Clock | None = None) -> DeliveryStatus:
+def status(
+    account: Account, message_id: str, *, clock: Clock | None = None, feeds: Feeds | None = None
+) -> DeliveryStatus:
     """A message's delivery state, where the gateway offers a look-up (docs/design.md,
     Decision 3)."""
-    return _ask(account, "status", lambda gw, a: gw.status(a, message_id), clock)
+    feed = _feed(account, feeds)
+    return _ask(account, "status", lambda gw, a: gw.status(a, message_id, feed), clock)
 
 
 def check_login(account: Account, *, clock: Clock | None = None) -> bool:
@@ -300,7 +388,18 @@ def check_login(account: Account, *, clock: Clock | None = None) -> bool:
 
 
 def lookup(
-    account: Account, references: Sequence[str], *, clock: Clock | None = None
+    account: Account, references: Sequence[str], *, clock: Clock | None = None,
+    budget: float | None = None, feeds: Feeds | None = None,
 ) -> dict[str, bool]:
-    """Which references the gateway has accepted (crash recovery, docs/design.md, Decision 1)."""
-    return _ask(account, "lookup", lambda gw, a: gw.lookup(a, references), clock)
+    """Which references the gateway has accepted: after an unknown outcome, and after a crash
+    (docs/design.md, Decisions 1 and 12)."""
+    feed = _feed(account, feeds)
+    return _ask(account, "lookup", lambda gw, a: gw.lookup(a, references, feed), clock, budget)
+
+
+def _feed(account: Account, feeds: Feeds | None) -> Feed:
+    """The account's change feed: in `feeds` (serve's outbox), else the one-shot commands' own
+    store (sms_notify.feeds), opened only if the provider reads it."""
+    from .feeds import feed_for
+
+    return feed_for(account, provider_for(account.scheme), feeds)

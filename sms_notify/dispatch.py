@@ -2,15 +2,17 @@
 
 One scheduler thread reads due jobs, groups them by (account, text, max_segments) so one
 gateway request carries as many recipients as the gateway takes, and as a sender thread (of
-`workers`) comes free marks a request's jobs in flight and commits before it leaves (docs/design.md,
-Decision 1): a job is "inflight" only while its request may really be on the wire. The
-outbox does the retrying across passes: each pass is one request per job (RetryPolicy with
-attempts=1); transient failures come back later with exponential backoff and jitter, accounts fail
-over in the route's order (Decision 2), and a job dies at max_age with the last reason.
+`workers`) comes free marks a request's jobs in flight and commits before it leaves
+(docs/design.md, Decision 1): a job is "inflight" only while its request may really be on the
+wire. Each pass makes one request per job; what follows is sms_notify.policy's, as for the
+one-shot commands, with the job's max_age as the deadline: transient failures come back later
+with backoff, accounts fail over in the route's order, recipient and request errors are dead
+letters at once.
 
-A job is never sent through two accounts unless the first answered with an error. A request that
-went unanswered (a timeout) may have reached the gateway: the job stays on that account for a few
-tries, and before it moves on the gateway is asked about its reference where it can be.
+A job whose request has an unknown outcome (no answer, an answer that cannot be read) is never
+sent again blindly: where the gateway can be asked, it is, once the account's timeout has passed
+(an "ask" request in the same passes); elsewhere it moves on to the next account once, or ends
+`unconfirmed` (docs/design.md, Decision 12).
 """
 
 from __future__ import annotations
@@ -25,21 +27,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeGuard
 
-from .delivery import RetryPolicy, chunks, lookup, submit
+from .delivery import RetryPolicy, askable, chunks, lookup, submit
 from .errors import Category, ProviderError
 from .logs import event
 from .manager import provider_for
-from .model import Account, Receipt, Recipient
+from .model import VALIDITY_OPTION, Account, Receipt, Recipient
 from .numbers import normalize
 from .outbox import DAY, Job, Outbox, OutboxError
+from .policy import Asked, Outcome, Progress, Situation, Step, decide
 
 log = logging.getLogger("sms_notify.outbox")
 
-BACKOFF = RetryPolicy(base_delay=2.0, max_delay=300.0, jitter=0.5)
-TRANSIENT_TRIES = 2  # answered transient failures on one account before the next is tried
-UNANSWERED_TRIES = 3  # unanswered requests (timeouts) on one account before the next is tried
 CLAIM_LIMIT = 2000  # due jobs read in one pass
+LOOKUP_BATCH = 100  # jobs asked about in one look-up
 PRUNE_EVERY = 600.0
+# How long the network keeps trying a text, where the gateway takes validity= and the account
+# does not set it: a FIRING text that arrives a day late (the gateways' default) misleads.
+DEFAULT_VALIDITY = 3600.0
+A_NUMBER = Recipient("")
 
 OnResult = Callable[[Job, Receipt | None, float], None]
 
@@ -52,6 +57,7 @@ class Task:
     text: str
     max_segments: int
     jobs: list[Job]
+    ask: bool = False  # a look-up of texts whose send has an unknown outcome, not a send
 
 
 @dataclass
@@ -61,12 +67,6 @@ class Recovery:
     found: int = 0  # the gateway has them: marked sent
     resent: int = 0  # the gateway said it has no trace: sent again, safely
     blind: int = 0  # the gateway cannot be asked: sent again, may arrive twice
-
-
-def unanswered(error: ProviderError) -> bool:
-    """The request may have reached the gateway but no answer came back (a read timeout), as
-    opposed to a refused connection or an error the gateway answered."""
-    return error.unanswered
 
 
 def summary_text(folded: Mapping[str, int], limit: tuple[int, float]) -> str:
@@ -98,20 +98,22 @@ class Dispatcher:
         per_recipient: tuple[int, float] | None = None,
         region: str | None = None,
         on_result: OnResult | None = None,
-        backoff: RetryPolicy = BACKOFF,
+        policy: RetryPolicy = RetryPolicy(),
+        validity: float | None = DEFAULT_VALIDITY,
         now: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         poll: float = 1.0,
     ) -> None:
         self.outbox = outbox
-        self.accounts = dict(accounts)
+        self.feeds = outbox.feeds()  # change-feed cursors, in the outbox's own database
+        self.accounts = {name: _with_validity(a, validity) for name, a in accounts.items()}
         self.workers = max(1, workers)
         self.max_age = max_age
         self.per_recipient = per_recipient
         self.region = region
         self.on_result = on_result
-        self.backoff = backoff
+        self.policy = policy
         self.now = now
         self.sleep = sleep  # pauses of policy (an outbox that failed); tests make them instant
         self.rng = rng or random.Random()
@@ -224,8 +226,9 @@ class Dispatcher:
             if self._askable(account):
                 found = {}
                 try:
-                    for part in chunks(group, 100):
-                        found.update(lookup(account, [r for j in part for r in j.references]))
+                    for part in chunks(group, LOOKUP_BATCH):
+                        found.update(lookup(account, [r for j in part for r in j.references],
+                                            feeds=self.feeds))
                 except Exception as exc:  # noqa: BLE001 - cannot ask: resend as without look-up
                     log.warning("recovery look-up via %s failed: %s", account.label(), exc)
                     found = None
@@ -259,8 +262,8 @@ class Dispatcher:
 
     @staticmethod
     def _askable(account: Account | None) -> TypeGuard[Account]:
-        """Whether the gateway can say if it took a reference (docs/design.md, Decision 1)."""
-        return account is not None and "lookup" in provider_for(account.scheme).capabilities
+        """Whether the gateway can say if it took a job's text (jobs are numbers)."""
+        return account is not None and askable(account, A_NUMBER)
 
     def _recover_later(self, jobs: list[Job]) -> None:
         """Ask about `jobs` once their accounts' request timeout has passed since the start;
@@ -389,31 +392,36 @@ class Dispatcher:
 
     def _claim(self, tasks: Sequence[Task]) -> None:
         """Mark jobs in flight and commit before their requests leave (docs/design.md,
-        Decision 1)."""
+        Decision 1). A look-up sends nothing, but its jobs are in flight too, so no other pass
+        takes them; a crash meanwhile leaves them to the start's own look-up."""
         for task in tasks:
             for job in task.jobs:
-                job.state, job.attempts = "inflight", job.attempts + 1
-                job.request_ref = task.jobs[0].reference  # what submit() sends as the request's
+                job.state = "inflight"
+                if not task.ask:
+                    job.attempts += 1
+                    job.request_ref = task.jobs[0].reference  # what submit() sends as the request's
         jobs = [j for t in tasks for j in t.jobs]
         if jobs:
             self.outbox.save(jobs)
 
     def _group(self, jobs: Sequence[Job]) -> list[Task]:
         """Requests of up to the gateway's max_recipients, never one number twice in one: a
-        number's next job of a kind goes in a later request than its last one."""
-        groups: dict[tuple[str, str, int], list[Task]] = {}
+        number's next job of a kind goes in a later request than its last one. Jobs to ask
+        about go in look-ups of their own."""
+        groups: dict[tuple[str, str, int, bool], list[Task]] = {}
         sizes: dict[str, int] = {}
-        last: dict[tuple[str, str, int, str], int] = {}  # (kind, number) -> index of its request
+        last: dict[tuple[str, str, int, bool, str], int] = {}  # (kind, number) -> its request
         for job in jobs:
-            key = (job.account_name, job.text, job.max_segments)
+            key = (job.account_name, job.text, job.max_segments, job.doubt)
             if key[0] not in sizes:
                 sizes[key[0]] = provider_for(self.accounts[key[0]].scheme).max_recipients
             tasks = groups.setdefault(key, [])
             start = last.get((*key, job.recipient), -1) + 1
-            index = next((i for i in range(start, len(tasks))
-                          if len(tasks[i].jobs) < sizes[key[0]]), len(tasks))
+            size = LOOKUP_BATCH if job.doubt else sizes[key[0]]
+            index = next((i for i in range(start, len(tasks)) if len(tasks[i].jobs) < size),
+                         len(tasks))
             if index == len(tasks):
-                tasks.append(Task(key[0], key[1], key[2], []))
+                tasks.append(Task(key[0], key[1], key[2], [], ask=job.doubt))
             tasks[index].jobs.append(job)
             last[(*key, job.recipient)] = index
         return [t for tasks in groups.values() for t in tasks]
@@ -461,31 +469,17 @@ class Dispatcher:
 
     # The senders.
     def _run(self, task: Task) -> None:
-        """One request, its outcome recorded at once."""
+        """One request (or look-up), its outcome recorded at once."""
         account = self.accounts[task.account]
-        recipients = [Recipient(j.recipient, reference=j.reference) for j in task.jobs]
         started = time.monotonic()
-        try:
-            receipts = submit(
-                account, recipients, task.text, max_segments=task.max_segments,
-                policy=RetryPolicy(budget=account.timeout + 5.0, attempts=1),
-            )
-        except Exception as exc:  # noqa: BLE001 - never leave a job in flight while we run
-            log.exception("submit via %s failed", account.label())
-            error = ProviderError(Category.UNAVAILABLE, f"internal error: {exc!r}")
-            receipts = [Receipt(r, error=error, account=account.label(), parts=0)
-                        for r in recipients]
+        outcomes: list[tuple[Job, Receipt | None, Outcome]] = (
+            self._look_up(account, task) if task.ask else self._send(account, task)
+        )
         seconds = time.monotonic() - started
-        by_ref = {r.recipient.reference: r for r in receipts}
         now = self.now()
-        outcomes: list[tuple[Job, Receipt]] = []
-        for job in task.jobs:
-            receipt = by_ref.get(job.reference) or Receipt(
-                Recipient(job.recipient, job.reference), parts=0, account=account.label(),
-                error=ProviderError(Category.UNAVAILABLE, "no receipt for this recipient"),
-            )
-            self._settle(job, receipt, account, now)
-            outcomes.append((job, receipt))
+        seed = self.rng.random()  # one jitter for the request: its jobs stay together
+        for job, receipt, outcome in outcomes:
+            self._settle(job, outcome, receipt, account, now, seed)
         for delay in (0.1, 0.5, 2.0, 0.0):
             try:
                 self.outbox.save(task.jobs)
@@ -495,52 +489,75 @@ class Dispatcher:
                     log.error("cannot record outcomes, jobs stay in flight: %s", exc)
                     break
                 self.sleep(delay)
-        for job, receipt in outcomes:
+        for job, receipt, _ in outcomes:
             self._log(job)
-            self._report(job, receipt, seconds)
+            if receipt is not None or job.state in ("sent", "dead", "unconfirmed"):
+                self._report(job, receipt, seconds if receipt is not None else 0.0)
 
-    def _settle(self, job: Job, receipt: Receipt, account: Account, now: float) -> None:
-        """What one gateway answer means for a job: sent, later (same or next account), dead."""
-        job.account = receipt.account or account.label()
-        if receipt.ok:
-            job.state, job.done_at, job.error = "sent", now, ""
-            job.message_id = receipt.message_id or job.reference
-            return
-        error = receipt.error
-        assert error is not None
-        job.error = error.describe()
-        if not error.category.fails_over:  # recipient and request errors are final
-            job.state, job.done_at = "dead", now
-            return
-        silent = unanswered(error)
-        job.doubt = job.doubt or silent
-        job.account_attempts += 1
-        tries = UNANSWERED_TRIES if silent else TRANSIENT_TRIES if error.transient else 1
-        pause = self.backoff.delay(job.attempts, self.rng)
-        if job.account_attempts >= tries and len(job.via) > 1:
-            if job.doubt and self._gateway_has(account, job):
-                job.state, job.done_at, job.message_id = "sent", now, job.reference
-                return
-            if job.doubt:
-                log.warning("job=%d to=%s moves on from %s after an unanswered request; it may "
-                            "arrive twice", job.id, job.recipient, account.label())
-            job.account_index = (job.account_index + 1) % len(job.via)
-            job.account_attempts, job.doubt = 0, False
-            if job.account_index != 0:  # the next account of this round: at once
-                pause = 0.0
-        if now + pause >= job.created + self.max_age:
-            job.state, job.done_at = "dead", now
-            return
-        job.state, job.next_at = "pending", now + pause
-
-    def _gateway_has(self, account: Account, job: Job) -> bool:
-        if not self._askable(account):
-            return False
+    def _send(self, account: Account, task: Task) -> list[tuple[Job, Receipt | None, Outcome]]:
+        recipients = [Recipient(j.recipient, reference=j.reference) for j in task.jobs]
         try:
-            return any(lookup(account, job.references).values())
-        except Exception as exc:  # noqa: BLE001 - cannot tell: move on
+            receipts = submit(account, recipients, task.text, max_segments=task.max_segments)
+        except Exception as exc:  # noqa: BLE001 - never leave a job in flight while we run
+            log.exception("submit via %s failed", account.label())
+            error = ProviderError(Category.UNAVAILABLE, f"internal error: {exc!r}",
+                                  unknown_outcome=True)
+            receipts = [Receipt(r, error=error, account=account.label(), parts=0)
+                        for r in recipients]
+        by_ref = {r.recipient.reference: r for r in receipts}
+        out: list[tuple[Job, Receipt | None, Outcome]] = []
+        for job in task.jobs:
+            receipt = by_ref.get(job.reference) or Receipt(
+                Recipient(job.recipient, job.reference), parts=0, account=account.label(),
+                error=ProviderError(Category.UNAVAILABLE, "no receipt for this recipient",
+                                    unknown_outcome=True),
+            )
+            job.request_ref = receipt.request_ref or job.request_ref
+            out.append((job, receipt, receipt.error))
+        return out
+
+    def _look_up(self, account: Account, task: Task) -> list[tuple[Job, Receipt | None, Outcome]]:
+        """Ask the gateway about jobs whose send had an unknown outcome."""
+        try:
+            found = lookup(account, [r for j in task.jobs for r in j.references], feeds=self.feeds)
+        except Exception as exc:  # noqa: BLE001 - cannot tell: the policy decides
             log.warning("look-up via %s failed: %s", account.label(), exc)
-            return False
+            return [(job, None, Asked.FAILED) for job in task.jobs]
+        out: list[tuple[Job, Receipt | None, Outcome]] = []
+        for job in task.jobs:
+            if any(found.get(r) for r in job.references):
+                receipt = Receipt(Recipient(job.recipient, job.reference),
+                                  message_id=job.reference, account=account.label(),
+                                  request_ref=job.request_ref, parts=0)
+                out.append((job, receipt, Asked.FOUND))
+            else:
+                out.append((job, None, Asked.NO_TRACE))
+        return out
+
+    def _settle(self, job: Job, outcome: Outcome, receipt: Receipt | None, account: Account,
+                now: float, seed: float) -> None:
+        """What one outcome means for a job, as sms_notify.policy decides it for every caller."""
+        if receipt is not None:
+            job.account = receipt.account or account.label()
+            if receipt.error is not None:
+                job.error = receipt.error.describe()
+        progress = Progress(job.account_index, job.account_attempts, job.attempts,
+                            job.refused, job.unsure, job.doubt)
+        situation = Situation(
+            accounts=len(job.via), askable=self._askable(account), timeout=account.timeout,
+            now=now, deadline=job.created + self.max_age, policy=self.policy,
+            rng=random.Random(seed),
+        )
+        decision = decide(progress, outcome, situation)
+        job.account_index, job.account_attempts = progress.account, progress.tries
+        job.refused, job.unsure, job.doubt = progress.refused, progress.unsure, progress.ask
+        if decision.step is Step.SENT:
+            job.state, job.done_at, job.error = "sent", now, ""
+            job.message_id = (receipt.message_id if receipt else "") or job.reference
+        elif decision.step in (Step.DEAD, Step.UNCONFIRMED):  # with the last reason
+            job.state, job.done_at = str(decision.step), now
+        else:
+            job.state, job.next_at = "pending", now + decision.pause
 
     def _prune(self) -> None:
         now = self.now()
@@ -554,7 +571,9 @@ class Dispatcher:
             log.info("outbox pruned rows=%d", gone)
 
     def _log(self, job: Job) -> None:
-        level = logging.WARNING if job.state == "dead" else logging.INFO
+        """One line per outcome; dead letters and unconfirmed texts at WARNING (docs/design.md,
+        Decision 16)."""
+        level = logging.WARNING if job.state in ("dead", "unconfirmed") else logging.INFO
         log.log(level, event("job", job=job.id, route=job.route, to=job.recipient,
                              state=job.state, attempts=job.attempts,
                              account=job.account or job.account_name, id=job.message_id or "-",
@@ -567,4 +586,18 @@ class Dispatcher:
             self.on_result(job, receipt, seconds)
         except Exception:  # noqa: BLE001 - metrics must not stop delivery
             log.exception("on_result callback failed")
+
+
+def _with_validity(account: Account, validity: float | None) -> Account:
+    """The account with `validity` where its gateway takes one and the account sets none."""
+    if not validity or VALIDITY_OPTION in account.options:
+        return account
+    try:
+        longest = provider_for(account.scheme).max_validity
+    except Exception:  # noqa: BLE001 - an unknown scheme: its jobs die with a clear reason
+        return account
+    if not longest:
+        return account
+    return replace(account, options={**account.options,
+                                     VALIDITY_OPTION: f"{min(validity, longest):g}"})
 

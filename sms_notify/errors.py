@@ -14,7 +14,8 @@ class Category(StrEnum):
     AUTH = "auth"  # credentials refused, account suspended
     CREDIT = "credit"  # out of credit
     RECIPIENT = "recipient"  # this number cannot be reached
-    REQUEST = "request"  # the request itself is wrong: sender, body, options
+    SENDER = "sender"  # the account's sender ID refused: another account has its own `from`
+    REQUEST = "request"  # the request itself is wrong: body, options
     RATE_LIMITED = "rate_limited"  # too many messages for now
     UNAVAILABLE = "unavailable"  # gateway down, timeout, 5xx: worth retrying
 
@@ -101,8 +102,10 @@ def _secret_pattern(secret: str) -> re.Pattern[str]:
 class ProviderError(SmsError):
     """A gateway refused or failed a request; keeps the gateway's own code and text.
 
-    `unanswered` marks a request that left but got no answer (a read timeout): the gateway may
-    have taken it, so the outbox asks before it sends the text through another account.
+    `unknown_outcome` marks a request that reached the gateway but whose answer never came (a
+    read timeout, a connection dropped after the request was written) or cannot be read (a 2xx
+    answer that is not the documented format): the gateway may have sent the text, so it is
+    never sent again blindly (docs/design.md, Decision 12).
     """
 
     def __init__(
@@ -112,13 +115,13 @@ class ProviderError(SmsError):
         code: str | int | None = None,
         provider: str = "",
         *,
-        unanswered: bool = False,
+        unknown_outcome: bool = False,
     ) -> None:
         self.category = Category(category)
         self.text = text
         self.code = None if code is None else str(code)
         self.provider = provider
-        self.unanswered = unanswered
+        self.unknown_outcome = unknown_outcome
         super().__init__(self.describe())
 
     @property

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .model import Account, Balance, DeliveryStatus, Provider, Receipt, Submission
+    from .model import Account, Balance, DeliveryStatus, Feed, Provider, Receipt, Submission
     from .sandbox import Simulator
 
 PROJECT = "sms_notify"
@@ -46,8 +46,10 @@ def sms_notify_send(account: Account, submission: Submission) -> Sequence[Receip
         normalised (E.164), shortened and checked against the sender rules.
     :return: one Receipt per recipient, with the gateway's message id or a per-recipient
         ProviderError.
-    :raises ProviderError: when the whole request failed (credentials, credit, 5xx, timeout,
-        an answer that cannot be read), with the gateway's own code and text.
+    :raises ProviderError: when the whole request failed and nothing was sent (credentials,
+        credit, 5xx, a refused connection), with the gateway's own code and text; with
+        `unknown_outcome` when the gateway may have sent it (no answer, an answer that cannot
+        be read), which is never sent again blindly.
     """
 
 
@@ -61,21 +63,28 @@ def sms_notify_balance(account: Account) -> Balance:
 
 
 @_spec(firstresult=True)
-def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
+def sms_notify_status(account: Account, message_id: str, feed: Feed) -> DeliveryStatus:
     """Look up a message's delivery state by what `send` printed.
 
     Only called for providers that declare the "status" capability.
+    :param feed: where the account's change feed was read to, for a gateway that answers
+        status by a feed of changes (MyMobileAPI's CHANGEID): read on from it, and advance it.
     :raises ProviderError: unknown id (category request), or as for sms_notify_send.
     """
 
 
 @_spec(firstresult=True)
-def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, bool]:
-    """Tell which of our references the gateway has accepted, after a crash left them in doubt.
+def sms_notify_lookup(
+    account: Account, references: Sequence[str], feed: Feed
+) -> dict[str, bool]:
+    """Tell which of our references the gateway has accepted: after a send whose outcome is
+    unknown (no answer, an answer that cannot be read), and after a crash left them in doubt.
 
     Only called for providers that declare the "lookup" capability (a gateway that keeps our
     reference: server2sms transaction reference, MyMobileAPI customerid, 24x UserField).
-    :return: reference -> True when the gateway has a trace of it.
+    :param feed: as for sms_notify_status.
+    :return: reference -> True when the gateway has a trace of it. Raise rather than answer
+        False when the gateway could not tell (a False sends the text again).
     """
 
 

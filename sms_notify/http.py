@@ -1,8 +1,12 @@
 """HTTP for provider plugins: one pooled session per thread, transport failures as categories.
 
-Timeouts, refused connections and 5xx are `unavailable`, 429 is `rate_limited`: the convention
-every gateway follows (docs/gateways.md, "Every gateway"). Error texts name the host, never the
-URL, because some gateways take credentials in the query string.
+The HTTP status is read before the body: only a 2xx answer is the gateway's own (none of these
+gateways answers an error with another status, docs/gateways.md), so a proxy's or a web
+server's 404 page is never read as a message id. Refused connections, connect timeouts, 5xx and
+429 never reached the gateway's sending logic and are worth a retry; a request that was written
+but got no answer, or a 2xx answer that cannot be read, has an unknown outcome (docs/design.md,
+Decision 12). Error texts name the host, never the URL, because some gateways take credentials
+in the query string.
 
 An answer is read up to MAX_ANSWER bytes, within the request's timeout, and its control bytes
 are dropped before anything reads it: what a gateway (or whatever answers in its place) sends
@@ -40,10 +44,13 @@ def session() -> requests.Session:
 
 
 def request(
-    method: str, url: str, *, provider: str, timeout: float, **kwargs: Any
+    method: str, url: str, *, provider: str, timeout: float, refusals: bool = False,
+    **kwargs: Any,
 ) -> requests.Response:
-    """Send a request; raise ProviderError for transport failures, 5xx and 429 (HTTP 200 and
-    the other 4xx come back for the provider to read its gateway's own error answer)."""
+    """Send a request; raise ProviderError for transport failures and any status but 2xx, so
+    that what comes back is the gateway's own answer for the provider to read. A gateway that
+    answers its refusals with a 4xx and a body saying why passes `refusals=True` to read them
+    (never as a success); 408, 429 and 5xx are raised all the same."""
     import requests
 
     host = urlsplit(url).netloc
@@ -53,7 +60,8 @@ def request(
     except requests.RequestException as exc:
         raise transport_error(exc, host, timeout, provider) from None
     error = status_error(response, host, provider)
-    if error is not None:
+    if error is not None and not (refusals and error.category is not Category.UNAVAILABLE
+                                  and error.category is not Category.RATE_LIMITED):
         raise error
     return response
 
@@ -61,8 +69,9 @@ def request(
 def read(response: requests.Response, timeout: float, provider: str) -> None:
     """Read a streamed answer into response.content: at most MAX_ANSWER bytes (decoded, so a
     compressed bomb counts at its real size) and within `timeout` in all (a drip-fed answer
-    cannot hold a sender), control bytes dropped. Raises ProviderError past the cap and
-    requests' exceptions for the rest, as requests itself would."""
+    cannot hold a sender), control bytes dropped. A 2xx answer past the cap is a ProviderError
+    (unreadable); an error page is cut there. Raises requests' exceptions for the rest, as
+    requests itself would."""
     import requests
     from urllib3.exceptions import HTTPError, ReadTimeoutError
 
@@ -74,7 +83,10 @@ def read(response: requests.Response, timeout: float, provider: str) -> None:
         while chunk := response.raw.read1(64 * 1024, decode_content=True):
             size += len(chunk)
             if size > MAX_ANSWER:
-                raise unexpected(provider, f"more than {MAX_ANSWER // 1024} KiB, not read")
+                if 200 <= response.status_code < 300:  # the gateway's own answer: unreadable
+                    raise unexpected(provider, f"more than {MAX_ANSWER // 1024} KiB, not read")
+                response.close()  # an error page: its status says what happened, its start why
+                break
             if time.monotonic() > deadline:
                 raise requests.exceptions.ReadTimeout("the whole answer took longer")
             chunks.append(chunk)
@@ -91,38 +103,60 @@ def read(response: requests.Response, timeout: float, provider: str) -> None:
 
 
 def status_error(response: requests.Response, host: str, provider: str) -> ProviderError | None:
-    """What an HTTP status says before the body is read: 429 is a rate limit, 5xx a gateway
-    that is down; None for the rest."""
-    if response.status_code == 429:
-        return ProviderError(
-            Category.RATE_LIMITED, f"{host} answered HTTP 429", code=429, provider=provider
-        )
-    if response.status_code >= 500:
-        return ProviderError(
-            Category.UNAVAILABLE,
-            f"{host} answered HTTP {response.status_code}: {snippet(response.text)}",
-            code=response.status_code,
-            provider=provider,
-        )
-    return None
+    """What an HTTP status says before the body is read; None for 2xx."""
+    return http_error(response.status_code, response.text, host, provider)
+
+
+def http_error(status: int, body: str, host: str, provider: str) -> ProviderError | None:
+    """None for 2xx; else 429 is a rate limit, 5xx and 408 a gateway that is down (worth a
+    retry), 401, 403 and 407 refused credentials, and any other status a request the web server
+    refused (a wrong endpoint= answers 404)."""
+    if 200 <= status < 300:
+        return None
+    if status == 429:
+        return ProviderError(Category.RATE_LIMITED, f"{host} answered HTTP 429", code=429,
+                             provider=provider)
+    if status >= 500 or status == 408:
+        category = Category.UNAVAILABLE
+    elif status in (401, 403, 407):
+        category = Category.AUTH
+    else:
+        category = Category.REQUEST
+    return ProviderError(
+        category, f"{host} answered HTTP {status}: {snippet(body) or '(empty)'}",
+        code=status, provider=provider,
+    )
 
 
 def transport_error(
     exc: requests.RequestException, host: str, timeout: float, provider: str
 ) -> ProviderError:
-    """A request that got no HTTP answer, as the core's category: always `unavailable`, and
-    `unanswered` when it left but no answer came back (it may have reached the gateway)."""
+    """A request that got no HTTP answer, as the core's category: always `unavailable`, with an
+    unknown outcome when the request was written and the answer never came (a read timeout, a
+    connection dropped after the request left, an answer cut short): the gateway may have taken
+    it. A refused connection or a connect timeout never reached it."""
     import requests
+    from urllib3.exceptions import ProtocolError
 
+    unknown = False
     if isinstance(exc, requests.ConnectTimeout):
-        text, unanswered = f"cannot connect to {host} within {timeout:g}s", False
+        text = f"cannot connect to {host} within {timeout:g}s"
     elif isinstance(exc, requests.Timeout):
-        text, unanswered = f"no answer from {host} within {timeout:g}s", True
+        text, unknown = f"no answer from {host} within {timeout:g}s", True
+    elif isinstance(exc, (requests.exceptions.SSLError, requests.exceptions.ProxyError)):
+        text = f"cannot connect to {host} ({type(exc).__name__})"
+    elif isinstance(exc, requests.ConnectionError) and exc.args and isinstance(
+        exc.args[0], ProtocolError
+    ):
+        text, unknown = f"{host} dropped the connection without an answer", True
     elif isinstance(exc, requests.ConnectionError):
-        text, unanswered = f"cannot connect to {host}", False
+        text = f"cannot connect to {host}"
+    elif isinstance(exc, (requests.exceptions.ChunkedEncodingError,
+                          requests.exceptions.ContentDecodingError)):
+        text, unknown = f"{host} broke off its answer ({type(exc).__name__})", True
     else:
-        text, unanswered = f"request to {host} failed ({type(exc).__name__})", False
-    return ProviderError(Category.UNAVAILABLE, text, provider=provider, unanswered=unanswered)
+        text = f"request to {host} failed ({type(exc).__name__})"
+    return ProviderError(Category.UNAVAILABLE, text, provider=provider, unknown_outcome=unknown)
 
 
 def snippet(text: str, limit: int = 120) -> str:
@@ -133,8 +167,10 @@ def snippet(text: str, limit: int = 120) -> str:
 
 
 def unexpected(provider: str, answer: str) -> ProviderError:
-    """The gateway answered something we cannot read: say what, and treat it as transient
-    (a proxy's error page or a half-deployed gateway, most likely)."""
+    """The gateway answered, but not in its documented format: say what came back. Its outcome
+    is unknown (a gateway that changed its answers may well have sent the text), so a send is
+    never repeated blindly on it; a query is simply asked again."""
     return ProviderError(
-        Category.UNAVAILABLE, f"unexpected answer: {snippet(answer) or '(empty)'}", provider=provider
+        Category.UNAVAILABLE, f"unexpected answer: {snippet(answer) or '(empty)'}",
+        provider=provider, unknown_outcome=True,
     )

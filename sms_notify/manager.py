@@ -26,7 +26,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import Category, ConfigError, ProviderError
-from .model import Account, Balance, DeliveryStatus, Provider, Receipt, Submission
+from .model import Account, Balance, DeliveryStatus, Feed, Provider, Receipt, Submission
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -170,6 +170,10 @@ def gateway(scheme: str) -> Gateway:
     return Gateway(provider, _manager(), _manager().get_plugin(_owners[scheme]))
 
 
+class PluginFailed(ProviderError):
+    """A plugin raised something other than a ProviderError."""
+
+
 class Gateway:
     """One scheme's gateway: the hooks of the plugin that registered it, typed.
 
@@ -190,11 +194,18 @@ class Gateway:
 
     def send(self, account: Account, submission: Submission) -> list[Receipt]:
         """One request's worth of text (sms_notify_send): one Receipt per recipient, in order;
-        the receipts' errors named and redacted like the call's."""
-        result = self._call("sms_notify_send", account, submission=submission)
+        the receipts' errors named and redacted like the call's. A plugin that crashes or
+        answers the wrong thing may have sent the text: its error has an unknown outcome."""
+        try:
+            result = self._call("sms_notify_send", account, submission=submission)
+        except PluginFailed as exc:
+            exc.unknown_outcome = True
+            raise
         if not isinstance(result, (list, tuple)) or len(result) != len(submission.recipients) \
                 or not all(isinstance(r, Receipt) for r in result):
-            raise self._wrong(account, "send", result, f"{len(submission.recipients)} Receipts")
+            error = self._wrong(account, "send", result, f"{len(submission.recipients)} Receipts")
+            error.unknown_outcome = True
+            raise error
         receipts = [r for r in result if isinstance(r, Receipt)]
         for receipt in receipts:
             if receipt.error is not None:
@@ -205,15 +216,15 @@ class Gateway:
     def balance(self, account: Account) -> Balance:
         return self._checked(account, "balance", Balance)
 
-    def status(self, account: Account, message_id: str) -> DeliveryStatus:
-        return self._checked(account, "status", DeliveryStatus, message_id=message_id)
+    def status(self, account: Account, message_id: str, feed: Feed) -> DeliveryStatus:
+        return self._checked(account, "status", DeliveryStatus, message_id=message_id, feed=feed)
 
     def check_login(self, account: Account) -> bool:
         return self._checked(account, "check_login", bool)
 
-    def lookup(self, account: Account, references: Sequence[str]) -> dict[str, bool]:
+    def lookup(self, account: Account, references: Sequence[str], feed: Feed) -> dict[str, bool]:
         """Which of our references the gateway has a trace of."""
-        result = self._call("sms_notify_lookup", account, references=list(references))
+        result = self._call("sms_notify_lookup", account, references=list(references), feed=feed)
         if not isinstance(result, dict) or not all(
                 isinstance(k, str) and isinstance(v, bool) for k, v in result.items()):
             raise self._wrong(account, "lookup", result, "a dict of reference -> bool")
@@ -239,7 +250,7 @@ class Gateway:
             exc.provider = exc.provider or self.provider.name
             raise exc.redact(secrets) from None
         except Exception as exc:  # a plugin bug must not look like a crash of the command
-            error = ProviderError(
+            error = PluginFailed(
                 Category.REQUEST, f"{self.provider.name} plugin failed: {exc!r}",
                 provider=self.provider.name,
             ).redact(secrets)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from .errors import Category, ProviderError
@@ -17,6 +19,10 @@ COMMON_OPTIONS: Mapping[str, str] = {
     "region": "region for national numbers, e.g. GB",
     "max_segments": "most SMS parts a text may take; longer texts are shortened (default 1)",
 }
+# Other names a URL may use for an option, as Apprise's own SMS plugins accept them.
+OPTION_ALIASES: Mapping[str, str] = {"source": "from"}
+VALIDITY_OPTION = "validity"
+VALIDITY_HELP = "how long the network keeps trying to deliver a text (30m, 1h, ...)"
 
 
 @dataclass(frozen=True)
@@ -30,20 +36,32 @@ class Provider:
     max_recipients: int = 1  # recipients in one request
     max_segments: int = 1  # most parts the gateway sends for one text
     unicode: bool = True  # can send UCS-2 texts
+    # Sender-ID rules, checked in one place (check_sender): up to `sender_max_digits` digits, or
+    # up to `sender_max_alnum` characters each matching `sender_char`; `sender_required` when
+    # the gateway refuses a send without one.
     sender_max_alnum: int = 11
     sender_max_digits: int = 15
+    sender_char: str = r"[A-Za-z0-9 .\-_&]"
+    sender_required: bool = False
+    # The longest validity= the gateway takes, in seconds; 0 when it takes none.
+    max_validity: float = 0.0
     options: Mapping[str, str] = field(default_factory=dict)  # provider-specific query arguments
+    # Values a provider option may take (lower case), where only some can work (live=yes|no).
+    option_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     list_options: tuple[str, ...] = ()  # options naming gateway-side lists (?list=, ?group=, ...)
     capabilities: frozenset[str] = frozenset()  # "balance", "status", "lookup", "login"
     summary: str = ""
 
     @property
+    def url_options(self) -> dict[str, str]:
+        """Every query argument a URL for this gateway may carry, with what it does."""
+        extra = {VALIDITY_OPTION: VALIDITY_HELP} if self.max_validity else {}
+        return {**COMMON_OPTIONS, **extra, **self.options}
+
+    @property
     def url_form(self) -> str:
         creds = "TOKEN" if self.credentials == ("token",) else "USER:PASSWORD"
         return f"{self.scheme}://{creds}@TARGET/TARGET?from=SENDER"
-
-
-_ALNUM_SENDER = re.compile(r"^[A-Za-z0-9 .\-_&]+$")
 
 
 @dataclass
@@ -69,6 +87,12 @@ class Account:
     def max_segments(self) -> int | None:
         value = self.options.get("max_segments")
         return int(value) if value else None
+
+    @property
+    def validity(self) -> float | None:
+        """Seconds the network keeps trying a text (`validity=`, seconds once parsed)."""
+        value = self.options.get(VALIDITY_OPTION)
+        return float(value) if value else None
 
     def url(self, provider: Provider, path: str) -> str:
         """The gateway's documented address, or `endpoint=` with the documented path kept."""
@@ -134,10 +158,27 @@ class Receipt:
     parts: int = 1
     error: ProviderError | None = None
     account: str = ""  # label of the account that took (or refused) it
+    request_ref: str = ""  # the reference of the request it went in (24x keeps only that one)
+    unconfirmed: bool = False  # given up with an unknown outcome: it may have been sent
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+class Feed(Protocol):
+    """Where a gateway's change feed was read to, for one account, and what it said about our
+    references: kept by the core (sms_notify.feeds) and handed to the status and look-up hooks,
+    so that a provider reads on from where its last call stopped."""
+
+    @property
+    def position(self) -> int: ...
+
+    def seen(self, items: Iterable[str]) -> dict[str, dict[str, str]]:
+        """What was read about these items (their latest change), where it was."""
+
+    def advance(self, position: int, items: Mapping[str, Mapping[str, str]]) -> None:
+        """Record a page read: the feed's new position and the latest change of its items."""
 
 
 @dataclass(frozen=True)
@@ -156,20 +197,35 @@ class DeliveryStatus:
     detail: str = ""
 
 
-def check_sender(provider: Provider, sender: str) -> None:
-    """Sender-ID rules: up to N digits (an optional +), or up to M alphanumeric characters."""
+@functools.cache
+def _sender_pattern(char: str) -> re.Pattern[str]:
+    return re.compile(f"^(?:{char})+$")
+
+
+def check_sender(provider: Provider, sender: str | None) -> None:
+    """The provider's sender-ID rules: up to N digits (an optional +), or up to M characters of
+    its alphabet; and one at all where the gateway requires it. A refusal is `sender`: it is the
+    account's `from`, and the next account has its own."""
+    if not sender:
+        if provider.sender_required:
+            raise ProviderError(
+                Category.SENDER, f"{provider.name} needs a sender: add from=NAME or a number",
+                provider=provider.name,
+            )
+        return
     digits = sender[1:] if sender.startswith("+") else sender
     if digits.isdigit():
         if len(digits) > provider.sender_max_digits:
             raise ProviderError(
-                Category.REQUEST,
+                Category.SENDER,
                 f"sender {sender!r} is longer than {provider.sender_max_digits} digits",
                 provider=provider.name,
             )
         return
-    if len(sender) > provider.sender_max_alnum or not _ALNUM_SENDER.match(sender):
+    if len(sender) > provider.sender_max_alnum or not _sender_pattern(provider.sender_char).match(sender):
         raise ProviderError(
-            Category.REQUEST,
-            f"sender {sender!r} must be at most {provider.sender_max_alnum} letters, digits or spaces",
+            Category.SENDER,
+            f"sender {sender!r} must be at most {provider.sender_max_alnum} characters of "
+            f"{provider.sender_char}, or at most {provider.sender_max_digits} digits",
             provider=provider.name,
         )

@@ -1,8 +1,9 @@
 """Recipients as E.164 numbers, through phonenumbers.
 
-A number is refused only when it cannot be a phone number at all; one that phonenumbers'
-metadata does not know (a new range, the 07700 900xxx drama range) is sent with a warning,
-because an out-of-date table must never silence an alert.
+A number is refused only when it cannot be a phone number at all, or can be one only inside its
+own area (`12345678`: a local number without its area code, which no gateway can route); one
+that phonenumbers' metadata does not know (a new range, the 07700 900xxx drama range) is sent
+with a warning, because an out-of-date table must never silence an alert.
 """
 
 from __future__ import annotations
@@ -42,7 +43,14 @@ def normalize(raw: str, region: str | None = None, *, warn: bool = True) -> str:
     except phonenumbers.NumberParseException as exc:
         hint = REGION_HINT if national else str(exc)
         raise ProviderError(Category.RECIPIENT, f"{raw!r} is not a phone number ({hint})") from None
-    if not phonenumbers.is_possible_number(number):
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible == phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
+        raise ProviderError(
+            Category.RECIPIENT,
+            f"{raw!r} is a local number only: give it in international form (+44...) or with "
+            "its area code and region=",
+        )
+    if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
         hint = f" ({REGION_HINT})" if national else ""
         raise ProviderError(Category.RECIPIENT, f"{raw!r} cannot be a phone number{hint}")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

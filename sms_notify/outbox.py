@@ -24,11 +24,13 @@ from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 from .delivery import new_reference
+from .feeds import Feeds, SqliteFeeds
 
 log = logging.getLogger("sms_notify.outbox")
 
 DAY = 86400.0
-STATES = ("pending", "inflight", "sent", "dead", "dropped")
+# unconfirmed: given up with an unknown outcome, it may have been sent (docs/design.md, Decision 12)
+STATES = ("pending", "inflight", "sent", "dead", "dropped", "unconfirmed")
 CHECKPOINT_EVERY = 1.0  # seconds between background WAL checkpoints
 AUTOCHECKPOINT_PAGES = 20000  # the writer's own checkpoint: only if the background one stalls
 
@@ -47,7 +49,7 @@ class Job:
     # filled by the outbox:
     id: int = 0
     created: float = 0.0  # wall clock, time.time()
-    state: str = "pending"  # pending | inflight | sent | dead | dropped
+    state: str = "pending"  # pending | inflight | sent | dead | dropped | unconfirmed
     attempts: int = 0
     account_index: int = 0  # index into via of the account to try next
     next_at: float = 0.0
@@ -58,11 +60,13 @@ class Job:
     # the dispatcher's bookkeeping (beyond the receiver's contract):
     kind: str = "alert"  # alert | summary (a rate-limit summary, exempt from the limit)
     account_attempts: int = 0  # failures on via[account_index] since the job moved to it
-    doubt: bool = False  # a request to that account went unanswered: it may have the text
+    doubt: bool = False  # a request to that account has an unknown outcome: ask it, don't send
     folded: dict[str, int] = field(default_factory=dict)  # summary: summary_key -> count
     done_at: float = 0.0  # when it reached sent, dead or dropped
     request_ref: str = ""  # the reference of the request it last went in (its first job's):
     # gateways that keep one reference per request (24x UserField) know it by that one
+    refused: int = 0  # bit i: via[i] refused it in this round (auth, credit, sender)
+    unsure: int = 0  # bit i: via[i] may have sent it (unknown outcome): never used again
 
     @property
     def references(self) -> list[str]:
@@ -122,6 +126,7 @@ class OutboxStats:
     inflight: int
     sent: int
     dead: int
+    unconfirmed: int = 0  # given up with an unknown outcome: they may have been sent
 
 
 class Outbox(Protocol):
@@ -152,6 +157,8 @@ class Outbox(Protocol):
         """The summary still collecting folded alerts for `recipient`."""
     def prune(self, before: float) -> int:
         """Forget sent and dropped jobs finished before `before`."""
+    def feeds(self) -> Feeds:
+        """Where gateways' change feeds were read to (sms_notify.feeds), kept with the jobs."""
 
     # For the outbox command (a second process, while serve runs).
     def select(self, query: JobQuery) -> list[Job]:
@@ -226,7 +233,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     account_index INTEGER NOT NULL, next_at REAL NOT NULL, reference TEXT NOT NULL,
     message_id TEXT NOT NULL, account TEXT NOT NULL, error TEXT NOT NULL, kind TEXT NOT NULL,
     account_attempts INTEGER NOT NULL, doubt INTEGER NOT NULL, folded TEXT NOT NULL,
-    done_at REAL NOT NULL, request_ref TEXT NOT NULL DEFAULT ''
+    done_at REAL NOT NULL, request_ref TEXT NOT NULL DEFAULT '',
+    refused INTEGER NOT NULL DEFAULT 0, unsure INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_at);
 CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_key, recipient, created) WHERE dedup_key != '';
@@ -234,6 +242,12 @@ CREATE INDEX IF NOT EXISTS jobs_recipient ON jobs (recipient, done_at);
 CREATE TABLE IF NOT EXISTS probe (at REAL NOT NULL);
 INSERT INTO probe SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM probe);
 """
+# Columns added since the first release, for outboxes made before them.
+_ADDED = {
+    "request_ref": "TEXT NOT NULL DEFAULT ''",
+    "refused": "INTEGER NOT NULL DEFAULT 0",
+    "unsure": "INTEGER NOT NULL DEFAULT 0",
+}
 
 
 def _identity(path: str) -> tuple[int, int]:
@@ -303,6 +317,7 @@ class SqliteOutbox:
             self._release()
             raise
         self._identity = _identity(path)
+        self._feeds = SqliteFeeds(path, now=now)
         self._closed = threading.Event()
         threading.Thread(target=self._maintain, name="sms-notify-outbox-checkpoint",
                          daemon=True).start()
@@ -319,6 +334,10 @@ class SqliteOutbox:
             db.execute(f"PRAGMA synchronous = {self.synchronous}")
             db.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
             db.executescript(_SCHEMA)
+            have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+            for column, kind in _ADDED.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
         except BaseException:
             db.close()
             raise
@@ -430,6 +449,7 @@ class SqliteOutbox:
     def _close_connections(self) -> None:
         """Close the writer and every read connection (holding self._lock, with no read in
         progress): the last connection to a file removes its -wal by name."""
+        self._feeds.close()  # it opens its connection again on its next use
         with self._readers:
             self._draining = True
             while self._reading:
@@ -577,7 +597,7 @@ class SqliteOutbox:
     def recent(self, recipient: str, since: float) -> int:
         row = self._read(
             "SELECT COUNT(*) FROM jobs WHERE recipient = ? AND kind = 'alert' AND ("
-            "(state = 'sent' AND done_at >= ?) OR state = 'inflight'"
+            "(state IN ('sent', 'unconfirmed') AND done_at >= ?) OR state = 'inflight'"
             " OR (state = 'pending' AND attempts > 0))", (recipient, since),
         )
         return int(row[0][0])  # type: ignore[call-overload]
@@ -641,13 +661,17 @@ class SqliteOutbox:
                             " AND kind = 'alert'")[0][0]  # a summary waits for its window
         age = 0.0 if oldest is None else max(0.0, self.now() - float(oldest))  # type: ignore[arg-type]
         get = lambda s: int(counts.get(s, 0))  # type: ignore[call-overload]  # noqa: E731
-        return OutboxStats(get("pending"), age, get("inflight"), get("sent"), get("dead"))
+        return OutboxStats(get("pending"), age, get("inflight"), get("sent"), get("dead"),
+                           get("unconfirmed"))
 
     def dead_letters(self, limit: int = 100) -> list[Job]:
         rows = self._read(
             f"{_SELECT} WHERE state = 'dead' ORDER BY done_at DESC, id DESC LIMIT ?", (limit,)
         )
         return [_job(r) for r in rows]
+
+    def feeds(self) -> Feeds:
+        return self._feeds
 
     def close(self) -> None:
         self._closed.set()

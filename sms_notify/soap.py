@@ -2,8 +2,8 @@
 
 A SOAP gateway's module keeps its wire protocol (WSDL, binding, operations and their arguments,
 what the answers mean); how a call travels and how it fails is the same for every ASP.NET ASMX
-service, so it lives here once. Read timeouts stay `unanswered` (sms_notify.http), which is
-what lets the outbox look a send up instead of sending it twice.
+service, so it lives here once. Read timeouts and answers zeep cannot read have an unknown
+outcome (sms_notify.http), which is what lets the core ask the gateway instead of sending twice.
 
 zeep, lxml and requests are imported inside the functions: a command that sends through an
 HTTP gateway must not pay for loading them (tests/test_lazy_imports.py).
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from . import safexml
 from .errors import Category, ProviderError
-from .http import USER_AGENT, read, snippet, status_error, transport_error, unexpected
+from .http import USER_AGENT, http_error, read, snippet, status_error, transport_error, unexpected
 from .model import Account, Provider
 
 if TYPE_CHECKING:
@@ -101,8 +101,9 @@ def _post(
     if safexml.has_dtd(response.content):  # zeep's own refusal is the second line
         raise _refused(provider)
     error = status_error(response, host, provider)
-    # ASP.NET sends its SOAP faults with HTTP 500: those go on to zeep, to be read.
-    if error is not None and not (response.status_code >= 500
+    # ASP.NET sends its SOAP faults with HTTP 500 (SOAP 1.2 client faults with 400): those go
+    # on to zeep, to be read.
+    if error is not None and not (response.status_code in (400, 500)
                                   and b"Envelope" in response.content[:2000]):
         raise error
     return response
@@ -117,20 +118,13 @@ def _fault(exc: Fault, provider: str) -> ProviderError:
     return ProviderError(category, text, code=code or None, provider=provider)
 
 
-def _not_soap(exc: TransportError, provider: str) -> ProviderError:
-    """An answer that is not SOAP: the HTTP status tells what to do."""
-    status = exc.status_code or 0
+def _not_soap(exc: TransportError, provider: str, host: str) -> ProviderError:
+    """An answer zeep could not read as SOAP: the HTTP status tells what it was; a 2xx one has
+    an unknown outcome."""
     content = exc.content.decode("utf-8", "replace") if isinstance(exc.content, bytes) else ""
-    what = f"HTTP {status}: {snippet(content) or '(empty)'}"
-    if status in (401, 403):
-        category = Category.AUTH
-    elif status == 408 or status >= 500:
-        category = Category.UNAVAILABLE
-    elif 400 <= status < 500:
-        category = Category.REQUEST
-    else:
-        return unexpected(provider, content)
-    return ProviderError(category, what, code=status, provider=provider)
+    return http_error(exc.status_code or 200, content, host, provider) or unexpected(
+        provider, content or str(exc.message or "")
+    )
 
 
 def call(
@@ -158,7 +152,7 @@ def call(
     except (zx.DTDForbidden, zx.EntitiesForbidden, zx.ExternalReferenceForbidden):
         raise _refused(name) from None
     except zx.TransportError as exc:
-        raise _not_soap(exc, name) from None
+        raise _not_soap(exc, name, urlsplit(account.url(provider, path)).netloc) from None
     except (zx.ValidationError, ValueError, TypeError) as exc:
         raise ProviderError(
             Category.REQUEST, f"cannot write the {operation} request: {exc}", provider=name

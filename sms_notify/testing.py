@@ -43,7 +43,9 @@ class FakeGateway:
     Each send takes the next entry of `answers`: a ProviderError is raised (the whole request
     failed), a function of the submission returns its receipts; with the queue empty every
     recipient gets an id. `requests` keeps every (account, submission) in order. Balance,
-    status, lookup and login answer from what it sent, for the capabilities it declares.
+    status, lookup and login answer from what it sent, for the capabilities it declares: a
+    look-up finds the references of the receipts it gave without an error (`taken`), and
+    `took_without_answer` as an answer takes the text and never answers (an unknown outcome).
     """
 
     scheme: str = "fake"
@@ -55,6 +57,8 @@ class FakeGateway:
     credits: float = 42.0
     answers: list[Answer] = field(default_factory=list)
     requests: list[tuple[Account, Submission]] = field(default_factory=list)
+    taken: set[str] = field(default_factory=set)  # references of the texts it sent
+    asked: list[list[str]] = field(default_factory=list)  # every look-up's references
 
     @property
     def provider(self) -> Provider:
@@ -79,17 +83,26 @@ class FakeGateway:
     def sms_notify_register_providers(self, register: Callable[[Provider], None]) -> None:
         register(self.provider)
 
+    def took_without_answer(self, submission: Submission) -> list[Receipt]:
+        """An entry for `answers`: the gateway sends the text, and its answer never comes."""
+        self.taken.update(r.reference for r in submission.recipients)
+        raise ProviderError(Category.UNAVAILABLE, "no answer from gw.invalid within 10s",
+                            unknown_outcome=True)
+
     @hookimpl
     def sms_notify_send(self, account: Account, submission: Submission) -> Sequence[Receipt]:
         self.requests.append((account, submission))
         answer = self.answers.pop(0) if self.answers else None
         if isinstance(answer, ProviderError):
             raise answer
-        if answer is not None:
-            return answer(submission)
         n = len(self.requests)
-        return [Receipt(r, message_id=f"{self.scheme}-{n}-{i}")
-                for i, r in enumerate(submission.recipients)]
+        receipts = answer(submission) if answer is not None else [
+            Receipt(r, message_id=f"{self.scheme}-{n}-{i}")
+            for i, r in enumerate(submission.recipients)]
+        if isinstance(receipts, (list, tuple)):  # a test may answer wrongly on purpose
+            self.taken.update(r.recipient.reference for r in receipts
+                              if isinstance(r, Receipt) and r.error is None)
+        return receipts
 
     @hookimpl
     def sms_notify_balance(self, account: Account) -> Balance:
@@ -103,8 +116,8 @@ class FakeGateway:
 
     @hookimpl
     def sms_notify_lookup(self, account: Account, references: Sequence[str]) -> dict[str, bool]:
-        sent = {r.reference for _, s in self.requests for r in s.recipients}
-        return {ref: ref in sent for ref in references}
+        self.asked.append(list(references))
+        return {ref: ref in self.taken for ref in references}
 
     @hookimpl
     def sms_notify_check_login(self, account: Account) -> bool:

@@ -4,16 +4,20 @@
     intellisms://USER:PASSWORD@TARGET/TARGET?from=SENDER
 
 A `+` in a query value stays a `+` (numbers like ``to=+447700900123`` are common); spaces are
-``%20``. Secrets are percent-decoded on the way in and masked whenever a URL is shown.
+``%20``. Secrets are percent-decoded on the way in and masked whenever a URL is shown. A URL that
+can never send (a sender the gateway refuses or lacks, an option value it cannot take) is refused
+here with the reason, not at every send. As in Apprise's own SMS plugins, `source=` is another
+name for `from=`, and a token gateway takes its token as `?token=` too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+import re
 from urllib.parse import quote, unquote
 
 from .errors import ConfigError, ProviderError
-from .model import COMMON_OPTIONS, Account, Provider, check_sender
+from .model import OPTION_ALIASES, VALIDITY_OPTION, Account, Provider, check_sender
 
 MASK = "****"
 
@@ -38,37 +42,55 @@ def parse(url: str, providers: Mapping[str, Provider], path: str = "") -> Accoun
     user, _, password = userinfo.partition(":")
     user, password = unquote(user), unquote(password)
 
-    if provider.credentials == ("token",):
-        if not user or password:
-            raise ConfigError(f"{scheme}:// takes TOKEN@ before the targets", path)
-    elif not (user and password):
-        raise ConfigError(f"{scheme}:// takes USER:PASSWORD@ before the targets", path)
-
     targets = [unquote(t) for t in hostpath.split("/") if t]
     options: dict[str, str] = {}
-    allowed = {**COMMON_OPTIONS, **provider.options}
+    allowed = provider.url_options
+    token_option = provider.credentials == ("token",)
     for pair in query.split("&") if query else ():
         key, _, value = pair.partition("=")
         key = unquote(key).lower()
+        key = OPTION_ALIASES.get(key, key)
+        value = unquote(value)
+        if key == "token" and token_option:
+            if user and user != value:
+                raise ConfigError(f"{scheme}:// has two tokens (TOKEN@ and ?token=)", path)
+            user = value
+            continue
         if key not in allowed:
             raise ConfigError(
                 f"unknown option {key!r} for {scheme}:// (known: {', '.join(sorted(allowed))})", path
             )
-        value = unquote(value)
         if key == "to":
             targets.extend(t.strip() for t in value.split(",") if t.strip())
         else:
             options[key] = value
-    _check_options(options, path)
-    if options.get("from"):
-        try:
-            check_sender(provider, options["from"])
-        except ProviderError as exc:
-            raise ConfigError(str(exc), path) from None
+
+    if token_option:
+        if not user or password:
+            raise ConfigError(f"{scheme}:// takes TOKEN@ before the targets (or ?token=)", path)
+    elif not (user and password):
+        raise ConfigError(f"{scheme}:// takes USER:PASSWORD@ before the targets", path)
+    _check_options(options, provider, path)
+    try:
+        check_sender(provider, options.get("from"))
+    except ProviderError as exc:
+        raise ConfigError(exc.text, path) from None
     return Account(scheme, user, password, tuple(targets), options)
 
 
 MAX_TIMEOUT = 86400.0  # seconds: anything longer is a typo, and breaks timers
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> float:
+    """Seconds in `10m`, `1h30m`, `45s`, `500ms` or a bare number of seconds; ValueError else."""
+    text = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    if not text or _DURATION.sub("", text):
+        raise ValueError(f"{text!r} is not a duration (like 30s, 10m, 1h30m)")
+    return sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
 
 
 def seconds(value: str) -> float:
@@ -89,7 +111,9 @@ def check_region(value: str) -> str:
     return region
 
 
-def _check_options(options: dict[str, str], path: str) -> None:
+def _check_options(options: dict[str, str], provider: Provider, path: str) -> None:
+    """Each option's value, where its form is known; some are normalised (region upper-case,
+    validity in seconds)."""
     if "timeout" in options:
         try:
             seconds(options["timeout"])
@@ -108,6 +132,25 @@ def _check_options(options: dict[str, str], path: str) -> None:
             raise ConfigError(f"region={exc}", path) from None
     if "endpoint" in options:
         _check_endpoint(options["endpoint"], path)
+    if VALIDITY_OPTION in options:
+        options[VALIDITY_OPTION] = _validity(options[VALIDITY_OPTION], provider, path)
+    for key, values in provider.option_values.items():
+        if key in options and options[key].strip().lower() not in values:
+            raise ConfigError(f"{key}={options[key]!r} must be one of {', '.join(values)}", path)
+
+
+def _validity(value: str, provider: Provider, path: str) -> str:
+    """validity= as whole seconds, within what the gateway takes."""
+    try:
+        seconds_ = duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"validity={exc}", path) from None
+    if not 0 < seconds_ <= provider.max_validity:
+        raise ConfigError(
+            f"validity={value!r} must be above 0 and at most {provider.max_validity:g}s "
+            f"({provider.name}'s limit)", path,
+        )
+    return f"{seconds_:g}"
 
 
 def _check_endpoint(endpoint: str, path: str) -> None:

@@ -63,6 +63,15 @@ def _no_user_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SMS_NOTIFY_LOAD_PLUGINS", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _feeds_of_the_test(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The one-shot commands' change-feed store in the test's own folder, never the user's."""
+    from sms_notify import feeds
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setattr(feeds, "_default", None)
+
+
 @pytest.fixture
 def fake_gateways() -> Iterator[Callable[..., FakeGateway]]:
     """Make and register fake gateways (`make("fake")`, `make("backup")`), unregistered after."""

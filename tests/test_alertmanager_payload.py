@@ -131,6 +131,8 @@ def test_receiver_is_optional_when_the_route_is_in_the_path() -> None:
         (b"{", "body: not valid JSON"),
         (b"\xff\xfe\x00garbage", "body: not"),
         (b"\xc3\x28", "body: not UTF-8"),
+        # a lone surrogate encoded in UTF-8 is not UTF-8 either (json.loads on bytes took it)
+        (b'{"receiver": "r\xed\xa0\x80"}', "body: not UTF-8"),
         (b"[" * 200_000, "body: not usable JSON"),
         (b'{"a": 1' + b"0" * 5000 + b"}", "body: not usable JSON"),
     ],
@@ -147,6 +149,10 @@ def test_json_that_is_not_an_object_is_a_422(raw: bytes) -> None:
     with pytest.raises(PayloadError, match="body: must be a JSON object") as info:
         parse(raw)
     assert info.value.status == 422
+
+
+def test_a_utf8_bom_is_allowed() -> None:
+    assert parse(b"\xef\xbb\xbf" + json.dumps(body()).encode()).receiver == body()["receiver"]
 
 
 def test_lone_surrogates_become_question_marks() -> None:

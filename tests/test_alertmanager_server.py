@@ -497,8 +497,8 @@ def test_config_with_an_impossible_number_fails_at_start(tmp_path: Path) -> None
     from sms_notify.integrations.alertmanager.server import compile_routes
 
     with pytest.raises(ConfigError, match=r"routes\.r\.to\[0\]"):  # the config check refuses it
-        loads("accounts: {a: 'fastsms://t@'}\nroutes: {r: {to: ['+44', '12ab'], via: [a]}}")
-    config = loads("accounts: {a: 'fastsms://t@'}\nroutes: {r: {via: [a]}}")
+        loads("accounts: {a: 'fastsms://t@?from=A'}\nroutes: {r: {to: ['+44', '12ab'], via: [a]}}")
+    config = loads("accounts: {a: 'fastsms://t@?from=A'}\nroutes: {r: {via: [a]}}")
     with pytest.raises(ConfigError, match=r"routes\.r\.to: no recipient"):
         compile_routes(config)
 
@@ -506,7 +506,7 @@ def test_config_with_an_impossible_number_fails_at_start(tmp_path: Path) -> None
 def test_recipients_from_account_urls_count(tmp_path: Path) -> None:
     from sms_notify.integrations.alertmanager.server import compile_routes
 
-    config = loads("accounts: {a: 'fastsms://t@+447700900123'}\nroutes: {r: {via: [a]}}")
+    config = loads("accounts: {a: 'fastsms://t@+447700900123?from=A'}\nroutes: {r: {via: [a]}}")
     assert compile_routes(config)["r"].recipients == ("+447700900123",)
 
 
@@ -514,14 +514,14 @@ def test_an_accounts_region_reads_its_national_numbers(tmp_path: Path) -> None:
     """As `send` reads them: the account's ?region= when the config sets none."""
     from sms_notify.integrations.alertmanager.server import compile_routes
 
-    config = loads("accounts: {a: 'fastsms://t@07700900123?region=GB'}\nroutes: {r: {via: [a]}}")
+    config = loads("accounts: {a: 'fastsms://t@07700900123?region=GB&from=A'}\nroutes: {r: {via: [a]}}")
     assert compile_routes(config)["r"].recipients == ("+447700900123",)
 
 
 def test_a_route_with_only_a_gateway_list_says_the_receiver_texts_numbers() -> None:
     from sms_notify.integrations.alertmanager.server import compile_routes
 
-    config = loads("accounts: {a: 'fastsms://t@?list=oncall'}\nroutes: {r: {via: [a]}}")
+    config = loads("accounts: {a: 'fastsms://t@?list=oncall&from=A'}\nroutes: {r: {via: [a]}}")
     with pytest.raises(ConfigError, match=r"routes\.r\.to: no recipient.*\?list= are for send"):
         compile_routes(config)
 
@@ -694,7 +694,7 @@ def test_without_server_outbox_serve_says_where_the_outbox_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
 ) -> None:
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))  # as systemd sets it
-    config = loads("accounts: {p: 'fastsms://t@'}\n"
+    config = loads("accounts: {p: 'fastsms://t@?from=A'}\n"
                    "routes: {r: {to: ['+447911123456'], via: [p]}}\n")
     with caplog.at_level(logging.WARNING, logger="sms_notify.alertmanager"):
         outbox, _, _ = build(config)

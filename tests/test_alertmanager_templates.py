@@ -146,7 +146,7 @@ def test_the_config_check_and_the_receiver_share_one_environment() -> None:
     extra = set(env.filters) - set(template_environment().filters)
     assert extra == set() and set(TEMPLATE_FILTERS) <= set(env.filters)
     source = "{% for a in alerts %}{{ a | where }}: {{ a | what }}{% endfor %}"
-    config = loads("accounts: {p: 'fastsms://t@'}\nroutes: {r: {via: p, template: '%s'}}" % source)
+    config = loads("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {via: p, template: '%s'}}" % source)
     assert Renderer(config.routes["r"].template).render(data(group(1))) == "web0.example.com:9100: web0 is down"
 
 

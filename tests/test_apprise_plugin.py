@@ -62,9 +62,9 @@ def test_register_is_idempotent() -> None:
 def test_unload_modules_forgets_the_schemas_and_register_brings_them_back() -> None:
     NotificationManager().unload_modules()
     assert "fastsms" not in NotificationManager()
-    assert apprise.Apprise().add("fastsms://TOKEN@447700900123") is False
+    assert apprise.Apprise().add("fastsms://TOKEN@447700900123?from=A") is False
     register()
-    assert apprise.Apprise().add("fastsms://TOKEN@447700900123") is True
+    assert apprise.Apprise().add("fastsms://TOKEN@447700900123?from=A") is True
 
 
 def test_a_schema_taken_by_another_class_is_left_alone_with_a_warning() -> None:
@@ -102,7 +102,7 @@ def test_importing_the_integration_needs_no_apprise_and_the_core_never_imports_i
         "import sys\n"
         "import sms_notify.integrations.apprise, sms_notify.integrations.apprise.install\n"
         "from sms_notify.cli import main\n"
-        "rc = main(['send', 'fastsms://T@447700900123?endpoint=http://127.0.0.1:9&timeout=1',"
+        "rc = main(['send', 'fastsms://T@447700900123?from=A&endpoint=http://127.0.0.1:9&timeout=1',"
         " '-m', 'x', '--timeout', '1'])\n"
         "print(rc, 'apprise' in sys.modules)\n"
     )
@@ -162,7 +162,7 @@ def test_templates_follow_apprise_rules(scheme: str) -> None:
     provider = providers()[scheme]
     params = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs"}
     # Provider options arrive as keywords named after the option (__init__ reads **kwargs).
-    accepted = params | BASE_MAP_TO | set(provider.options)
+    accepted = params | BASE_MAP_TO | set(provider.url_options)
     tokens, args = cls.template_tokens, cls.template_args
     for template in cls.templates:
         for name in re.findall(r"{(\w+)}", template):
@@ -184,9 +184,9 @@ def test_templates_follow_apprise_rules(scheme: str) -> None:
     assert {k for k, v in tokens.items() if v.get("private")} == (
         {"token"} if provider.credentials == ("token",) else {"password"}
     )
-    assert set(provider.options) <= set(args)
-    assert {"from", "to", "endpoint", "timeout", "region", "max_segments"} <= set(args)
-    assert not (set(provider.options) & APPRISE_ARGS)
+    assert set(provider.url_options) <= set(args)
+    assert {"from", "source", "to", "endpoint", "timeout", "region", "max_segments"} <= set(args)
+    assert not (set(provider.url_options) & APPRISE_ARGS)
 
 
 def test_apprise_details_lists_the_five_services() -> None:
@@ -350,7 +350,7 @@ def test_the_plugin_file_registers_through_an_apprise_plugin_path(tmp_path: Path
     NotificationManager().unload_modules()
     assert "fastsms" not in NotificationManager()
     asset = apprise.AppriseAsset(plugin_paths=[str(tmp_path)])
-    assert apprise.Apprise(asset=asset).add("fastsms://TOKEN@447700900123")
+    assert apprise.Apprise(asset=asset).add("fastsms://TOKEN@447700900123?from=A")
     assert NotificationManager()["fastsms"] is CLASSES["fastsms"]
 
 

@@ -49,13 +49,18 @@ def test_send_json(gateways: Any, config: str, capsys: pytest.CaptureFixture[str
     code, out, _ = run(capsys, "send", "oncall", "--config", config, "-m", "DISK FULL", "--json")
     assert code == 0
     assert json.loads(out) == {"ok": True, "receipts": [{
-        "recipient": "+447911123456", "kind": "number", "ok": True, "parts": 1,
-        "message_id": "backup-1-0", "account": "second", "error": None}]}
+        "recipient": "+447911123456", "kind": "number", "ok": True, "unconfirmed": False,
+        "parts": 1, "message_id": "backup-1-0", "account": "second", "error": None}]}
     backup.answers = [ProviderError(Category.AUTH, "Unknown Username/Password", "-501")]
     code, out, _ = run(capsys, "send", "backup://u:p@+447911123456", "-m", "x", "--json")
     assert code == 1
     assert json.loads(out)["receipts"][0]["error"] == {
         "category": "auth", "code": "-501", "text": "Unknown Username/Password"}
+    backup.answers = [ProviderError(Category.UNAVAILABLE, "unexpected answer: OK",
+                                    unknown_outcome=True)]
+    code, out, _ = run(capsys, "send", "backup://u:p@+447911123456", "-m", "x", "--json")
+    assert code == 1
+    assert json.loads(out)["receipts"][0]["unconfirmed"] is True  # it may have gone out
 
 
 def test_a_usage_error_with_json_prints_the_reason_as_json(

@@ -52,31 +52,31 @@ def test_a_full_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
         ("accounts: [a]", "accounts: must be a mapping"),
         ("accounts: {p: 'fastsms://t@?form=x'}", "accounts.p: unknown option 'form'"),
         ("accounts: {p: 'fastsms://${NOPE_NOT_SET}@'}", "accounts.p: environment variable NOPE_NOT_SET is not set"),
-        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {via: [p, q]}}", r"routes.r.via\[1\]: unknown account 'q'"),
-        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {to: [1]}}", "routes.r: missing 'via'"),
-        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {via: p, max_segments: 0}}", "routes.r.max_segments"),
-        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {via: p, template: '{{ x '}}", "routes.r.template: template line 1"),
-        ("accounts: {p: 'fastsms://t@?from=WayTooLongSender'}", "accounts.p: request: sender"),
+        ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {via: [p, q]}}", r"routes.r.via\[1\]: unknown account 'q'"),
+        ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {to: [1]}}", "routes.r: missing 'via'"),
+        ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {via: p, max_segments: 0}}", "routes.r.max_segments"),
+        ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {via: p, template: '{{ x '}}", "routes.r.template: template line 1"),
+        ("accounts: {p: 'fastsms://t@?from=WayTooLongSender'}", "accounts.p: sender .WayTooLongSender. must be"),
         ("dedup_window: soon", "dedup_window: 'soon' is not a duration"),
         ("limits: {per_recipient: lots}", "limits.per_recipient: 'lots' is not a rate"),
         ("server: {listen: nowhere}", "server.listen"),
         ("server: {bearer_token: a, basic_auth: {username: u, password: p}}", "server: use bearer_token or basic_auth"),
         ("routs: {}", "routs: unknown key"),
         # What `serve` would crash on or refuse must be refused here too.
-        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {via: p, template: \"{{ foo | nofilter }}\"}}",
+        ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {via: p, template: \"{{ foo | nofilter }}\"}}",
          "routes.r.template: template line 1: .*nofilter"),
-        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {via: p, template: \"a\\n{{ x is notatest }}\"}}",
+        ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {via: p, template: \"a\\n{{ x is notatest }}\"}}",
          "routes.r.template: template line 2: .*notatest"),
         ("server: {listen: '127.0.0.1:99999'}", "server.listen: '127.0.0.1:99999'"),
-        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {to: ['+447700900123', notanumber], via: p}}",
+        ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {to: ['+447700900123', notanumber], via: p}}",
          r"routes.r.to\[1\]: 'notanumber' is not a phone number"),
-        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {to: ['+44'], via: p}}", r"routes.r.to\[0\]"),
+        ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {to: ['+44'], via: p}}", r"routes.r.to\[0\]"),
         ("defaults: {region: ZZ}", "defaults.region: 'ZZ' is not a region"),
         ("limits: {per_recipient: 20/0s}", "limits.per_recipient: .*window"),
         ("limits: {per_recipient: 20/}", "limits.per_recipient"),
-        ("accounts: {p: 'fastsms://t@'\n", "line 2, column 1: not valid YAML"),
+        ("accounts: {p: 'fastsms://t@?from=A'\n", "line 2, column 1: not valid YAML"),
         # Configs that can never send.
-        ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {to: ['+447700900123'], via: []}}",
+        ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {to: ['+447700900123'], via: []}}",
          r"routes.r.via: empty"),
         ("server: {max_age: 0}", "server.max_age: must be longer than 0"),
         ("server: {max_age: 0s}", "server.max_age: must be longer than 0"),
@@ -106,11 +106,11 @@ def test_an_empty_config_file_is_an_error(text: str) -> None:
 
 
 def test_unknown_names_get_a_did_you_mean() -> None:
-    text = "accounts: {primary: 'fastsms://t@'}\nroutes: {oncall: {via: [primray]}}"
+    text = "accounts: {primary: 'fastsms://t@?from=A'}\nroutes: {oncall: {via: [primray]}}"
     with pytest.raises(ConfigError, match=r"routes.oncall.via\[0\]: unknown account 'primray'; "
                                           "did you mean 'primary'"):
         loads(text)
-    config = loads("accounts: {primary: 'fastsms://t@'}\nroutes: {oncall: {via: [primary]}}")
+    config = loads("accounts: {primary: 'fastsms://t@?from=A'}\nroutes: {oncall: {via: [primary]}}")
     with pytest.raises(ConfigError, match="no account or route named 'oncal'.*did you mean 'oncall'"):
         config.accounts_for("oncal")
     with pytest.raises(ConfigError, match="named 'zzz' in the config$"):
@@ -136,13 +136,13 @@ def test_without_server_outbox_the_outbox_is_in_the_state_directory(
 
 
 def test_route_templates_may_use_the_receivers_filters() -> None:
-    text = ("accounts: {p: 'fastsms://t@'}\nroutes: {r: {via: p, template: "
+    text = ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {via: p, template: "
             "\"{% for a in alerts %}{{ a | where }} {{ a | what }}{% endfor %}\"}}")
     assert loads(text).routes["r"].template
 
 
 def test_national_numbers_need_a_valid_region() -> None:
-    text = "accounts: {p: 'fastsms://t@'}\nroutes: {r: {to: ['07700 900123'], via: p}}"
+    text = "accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {to: ['07700 900123'], via: p}}"
     assert loads(text + "\ndefaults: {region: gb}").routes["r"].to == ["+447700900123"]
     with pytest.raises(ConfigError, match=r"routes.r.to\[0\]"):
         loads(text)  # no region: a national number cannot be placed
@@ -179,7 +179,25 @@ def test_a_file_that_is_not_utf8(tmp_path: Path) -> None:
 def test_check_config_refuses_what_serve_would(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                body: str, message: str) -> None:
     path = tmp_path / "bad.yml"
-    path.write_text("accounts: {p: 'fastsms://t@'}\n" + body + "\n")
+    path.write_text("accounts: {p: 'fastsms://t@?from=A'}\n" + body + "\n")
+    assert main(["check-config", str(path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("account", "message"),
+    [
+        ("sms24x://u:p@", "accounts.p: 24x needs a sender: add from=NAME"),
+        ("fastsms://t@", "accounts.p: FastSMS needs a sender"),
+        ("mymobileapi://u:p@?live=maybe", "accounts.p: live='maybe' must be one of yes, no"),
+        ("sms24x://u:p@?from=Ops%20Team", "accounts.p: sender 'Ops Team' must be at most 11"),
+    ],
+)
+def test_check_config_refuses_accounts_that_can_never_send(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], account: str, message: str
+) -> None:
+    path = tmp_path / "bad.yml"
+    path.write_text(f"accounts: {{p: '{account}'}}\n")
     assert main(["check-config", str(path)]) == 2
     assert message in capsys.readouterr().err
 
@@ -216,11 +234,11 @@ def test_a_yaml_alias_bomb_is_refused_naming_its_key(key: str) -> None:
 
 
 def test_a_few_aliases_are_fine() -> None:
-    text = ("accounts: {p: 'fastsms://t@'}\nnumbers: &n ['+447700900123', '+447700900124']\n"
+    text = ("accounts: {p: 'fastsms://t@?from=A'}\nnumbers: &n ['+447700900123', '+447700900124']\n"
             "routes: {a: {to: *n, via: [p]}, b: {to: *n, via: [p]}}\n")
     with pytest.raises(ConfigError, match="numbers: unknown key"):
         loads(text)  # aliases pass the bound; the unknown key is the error
-    config = loads("accounts: {p: 'fastsms://t@'}\nroutes:\n  a: &r {to: ['+447700900123'], "
+    config = loads("accounts: {p: 'fastsms://t@?from=A'}\nroutes:\n  a: &r {to: ['+447700900123'], "
                    "via: [p]}\n  b: *r\n  c: {<<: *r, max_segments: 2}\n")
     assert config.routes["c"].to == ["+447700900123"] and config.routes["c"].max_segments == 2
 
@@ -240,8 +258,8 @@ def test_durations(text: str, seconds: float) -> None:
 
 def test_resolve_urls_accounts_and_routes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "sms.yml"
-    path.write_text("accounts: {p: 'fastsms://t@'}\nroutes: {r: {to: ['+447700900123'], via: [p]}}\n")
-    accounts, to, _ = resolve(["fastsms://x@", "r"], str(path))
+    path.write_text("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {to: ['+447700900123'], via: [p]}}\n")
+    accounts, to, _ = resolve(["fastsms://x@?from=A", "r"], str(path))
     assert [a.user for a in accounts] == ["x", "t"] and to == ["+447700900123"]
     monkeypatch.setenv("SMS_NOTIFY_CONFIG", str(path))
     assert load().accounts["p"].user == "t"
@@ -281,5 +299,5 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_check_config_accepts(tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str
                               ) -> None:
     path = tmp_path / "good.yml"
-    path.write_text("accounts: {p: 'fastsms://t@'}\n" + body + "\n")
+    path.write_text("accounts: {p: 'fastsms://t@?from=A'}\n" + body + "\n")
     assert main(["check-config", str(path)]) == 0, capsys.readouterr().err

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from sms_notify import dispatch, hookimpl, manager
-from sms_notify.dispatch import BACKOFF, Dispatcher, summary_text
+from sms_notify.delivery import RetryPolicy
+from sms_notify.dispatch import DEFAULT_VALIDITY, Dispatcher, summary_text
 from sms_notify.errors import Category, ProviderError
 from sms_notify.model import Account, Provider, Receipt
 from sms_notify.outbox import Job, OutboxError, SqliteOutbox
@@ -42,9 +43,10 @@ class LookupGateway:
 
     @hookimpl
     def sms_notify_lookup(  # type: ignore[no-untyped-def]
-        self, account: Account, references: Sequence[str]
+        self, account: Account, references: Sequence[str], feed
     ):
         self.asked.append(list(references))
+        feed.advance(feed.position + 1, {})  # a gateway that reads a change feed
         return {ref: ref in self.known for ref in references}
 
 
@@ -180,6 +182,20 @@ def test_inflight_with_lookup_is_sent_only_where_the_gateway_has_no_trace(
     assert box.stats().sent == 3
 
 
+def test_look_ups_read_on_from_the_cursor_kept_in_the_outbox(lookup_gateway, path, now) -> None:
+    from sms_notify.feeds import feed_key
+
+    crash_in_flight(path, now, NUMBERS[:1], ("looked",))
+    box, d = make(path, now)
+    jobs_ = box.inflight()
+    d.recover(jobs_)
+    box.close()
+    box, d = make(path, now)  # a restart: the cursor is where the last look-up left it
+    d.recover(jobs_)
+    key = feed_key(ACCOUNTS["looked"], manager.provider_for("lookupgw"))
+    assert SqliteOutbox(path).feeds().feed(key).position == 2
+
+
 def test_a_request_known_by_its_reference_is_sent_for_all_its_recipients(
     lookup_gateway, path, now
 ) -> None:
@@ -205,7 +221,8 @@ def test_transient_errors_come_back_after_a_backoff(fake_gateways, path, now) ->
     [j] = box.jobs()
     assert j.state == "pending" and j.error == "unavailable: 503 fake.invalid answered HTTP 503"
     first_pause = j.next_at - now.t
-    assert BACKOFF.base_delay * (1 - BACKOFF.jitter) <= first_pause <= BACKOFF.base_delay
+    policy = RetryPolicy()
+    assert policy.base_delay * (1 - policy.jitter) <= first_pause <= policy.base_delay
     assert d.step() == 0  # not due yet
     now.t = j.next_at
     assert d.step() == 1
@@ -246,34 +263,173 @@ def test_unavailable_fails_over_after_a_second_try(fake_gateways, path, now) -> 
     assert len(gw.requests) == 2 and len(backup.requests) == 1
 
 
-def test_an_unanswered_request_is_looked_up_before_failing_over(
-    fake_gateways, lookup_gateway, path, now, monkeypatch
-) -> None:
-    """A timeout may hide a text the gateway took: stay, then ask before moving on."""
-    backup = fake_gateways("backup")
-    timeout = ProviderError(Category.UNAVAILABLE, "no answer from gw.invalid within 10s", unanswered=True)
-    answers = [timeout, timeout, timeout]
+def unknown_outcome(text: str = "no answer from gw.invalid within 10s") -> ProviderError:
+    return ProviderError(Category.UNAVAILABLE, text, unknown_outcome=True)
+
+
+def silent_then(answers: list[ProviderError], monkeypatch: pytest.MonkeyPatch,
+                took: LookupGateway | None = None) -> None:
+    """The lookup gateway's next sends answer these errors (taking the text first if `took`)."""
     real_submit = dispatch.submit
 
     def flaky_submit(account, recipients, *a, **kw):  # type: ignore[no-untyped-def]
         if account.scheme == "lookupgw" and answers:
             error = answers.pop(0)
-            return [Receipt(r, error=error, account=account.label(), parts=0) for r in recipients]
+            if took is not None:
+                took.known.update(r.reference for r in recipients)
+                took.sent += [r.reference for r in recipients]
+            return [Receipt(r, error=error, account=account.label(), parts=0,
+                            request_ref=recipients[0].reference) for r in recipients]
         return real_submit(account, recipients, *a, **kw)
 
     monkeypatch.setattr(dispatch, "submit", flaky_submit)
+
+
+def test_an_unknown_outcome_is_asked_about_once_the_timeout_has_passed(
+    fake_gateways, lookup_gateway, path, now, monkeypatch
+) -> None:
+    """The gateway took the text but its answer never came: asked, found, not sent again."""
+    backup = fake_gateways("backup")
+    silent_then([unknown_outcome()], monkeypatch, took=lookup_gateway)
+    results: list[tuple[str, Receipt | None]] = []
+    box, d = make(path, now, on_result=lambda j, r, s: results.append((j.state, r)))
+    [job] = box.enqueue(jobs(R, via=("looked", "backup")), 600)
+    assert d.step() == 1
+    [j] = box.jobs()
+    assert (j.state, j.account_index, j.doubt) == ("pending", 0, True)
+    assert j.next_at - now.t == ACCOUNTS["looked"].timeout  # its answer may still be coming
+    assert d.step() == 0 and lookup_gateway.asked == []
+    now.t = j.next_at
+    assert d.step() == 1  # the look-up
+    [j] = box.jobs()
+    assert (j.state, j.message_id, j.attempts) == ("sent", job.reference, 1)
+    assert lookup_gateway.asked == [[job.reference]] and backup.requests == []
+    assert lookup_gateway.sent == [job.reference]  # once
+    assert [state for state, _ in results] == ["pending", "sent"]
+
+
+def test_no_trace_at_the_gateway_sends_again_on_the_same_account(
+    lookup_gateway, path, now, monkeypatch
+) -> None:
+    silent_then([unknown_outcome()], monkeypatch)
     box, d = make(path, now)
     [job] = box.enqueue(jobs(R, via=("looked", "backup")), 600)
-    for _ in range(2):
-        d.step()
-        [j] = box.jobs()
-        assert (j.state, j.account_index, j.doubt) == ("pending", 0, True)  # stays: it may have it
-        now.t = j.next_at
-    lookup_gateway.known.add(job.reference)  # the gateway did take one of the silent requests
+    d.step()
+    now.t = box.jobs()[0].next_at
+    d.step()  # asked: no trace
+    [j] = box.jobs()
+    assert (j.state, j.doubt, j.next_at) == ("pending", False, now.t)
     d.step()
     [j] = box.jobs()
-    assert (j.state, j.message_id) == ("sent", job.reference)
-    assert lookup_gateway.asked == [[job.reference]] and backup.requests == []
+    assert (j.state, j.account, j.attempts) == ("sent", "looked", 2)
+    assert lookup_gateway.sent == [job.reference]
+
+
+def test_a_look_up_that_fails_moves_the_job_on(
+    fake_gateways, lookup_gateway, path, now, monkeypatch
+) -> None:
+    backup = fake_gateways("backup")
+    silent_then([unknown_outcome()], monkeypatch, took=lookup_gateway)
+    monkeypatch.setattr(dispatch, "lookup", lambda *a, **k: (_ for _ in ()).throw(
+        ProviderError(Category.UNAVAILABLE, "HTTP 503")))
+    box, d = make(path, now)
+    box.enqueue(jobs(R, via=("looked", "backup")), 600)
+    d.step()
+    now.t = box.jobs()[0].next_at
+    d.step()  # the look-up fails: it may have it, so never again through it
+    d.step()
+    [j] = box.jobs()
+    assert (j.state, j.account, j.unsure) == ("sent", "backup", 1)
+    assert backup.recipients_sent() == [R]
+
+
+def test_an_unknown_outcome_without_look_up_moves_on_once(fake_gateways, path, now) -> None:
+    gw, backup = fake_gateways("fake"), fake_gateways("backup")
+    gw.answers = [unknown_outcome("unexpected answer: 101, 102")]
+    box, d = make(path, now)
+    box.enqueue(jobs(R, via=("primary", "backup")), 600)
+    d.step()
+    [j] = box.jobs()
+    assert (j.state, j.account_index, j.next_at) == ("pending", 1, now.t)  # at once
+    d.step()
+    [j] = box.jobs()
+    assert (j.state, j.account, len(gw.requests), len(backup.requests)) == ("sent", "backup", 1, 1)
+
+
+def test_unconfirmed_is_a_state_of_its_own_logged_and_reported(
+    fake_gateways, path, now, caplog
+) -> None:
+    gw, backup = fake_gateways("fake"), fake_gateways("backup")
+    gw.answers = [unknown_outcome("unexpected answer: 101, 102")]
+    backup.answers = [unknown_outcome()]
+    results: list[tuple[str, Receipt | None]] = []
+    box, d = make(path, now, on_result=lambda j, r, s: results.append((j.state, r)))
+    box.enqueue(jobs(R, via=("primary", "backup")), 600)
+    settle(d)
+    [j] = box.jobs()
+    assert (j.state, j.account, j.unsure) == ("unconfirmed", "backup", 0b11)
+    assert (len(gw.requests), len(backup.requests)) == (1, 1)
+    assert box.stats().unconfirmed == 1 and box.stats().dead == 0
+    assert [state for state, _ in results] == ["pending", "unconfirmed"]
+    [line] = [r for r in caplog.records if "state=unconfirmed" in r.getMessage()]
+    assert line.levelname == "WARNING"
+    now.t += 3600
+    assert d.step() == 0  # never sent again
+
+
+@pytest.mark.parametrize("category", ["sender", "auth", "credit"])
+def test_account_refusals_are_tried_again_while_there_is_time_to_fix_them(
+    fake_gateways, path, now, category
+) -> None:
+    """An account whose credit runs out is topped up in minutes: serve's max_age leaves time
+    (a one-shot command's seconds do not: tests/test_delivery.py)."""
+    gw = fake_gateways("fake")
+    gw.answers = [ProviderError(category, "refused", code="-518")] * 2
+    box, d = make(path, now, max_age=120)
+    box.enqueue(jobs(R, via=("primary",)), 600)
+    d.step()
+    [j] = box.jobs()
+    assert j.state == "pending" and j.next_at - now.t <= RetryPolicy().base_delay
+    now.t = j.next_at
+    d.step()
+    now.t = box.jobs()[0].next_at
+    d.step()
+    assert box.jobs()[0].state == "sent" and len(gw.requests) == 3
+    gw.answers = [ProviderError(category, "refused", code="-518")]
+    box.enqueue(jobs(NUMBERS[1], via=("primary",)), 600)
+    now.t += 61  # less than account_pause left of its max_age: it ends now
+    d.step()
+    assert (box.jobs()[1].state, len(gw.requests)) == ("dead", 4)
+
+
+def test_a_batch_refused_for_one_number_is_split(fake_gateways, path, now) -> None:
+    gw = fake_gateways("fake", max_recipients=50)
+    numbers = [f"+4477009003{i:02d}" for i in range(50)]
+    bad = numbers[11]
+
+    def refuse_bad(sub):  # type: ignore[no-untyped-def]
+        if any(r.address == bad for r in sub.recipients):
+            raise ProviderError(Category.RECIPIENT, "Invalid MCC. Please check the number.", code="14")
+        return [Receipt(r, message_id=r.reference) for r in sub.recipients]
+
+    gw.answers = [refuse_bad] * 20
+    box, d = make(path, now)
+    box.enqueue(jobs(*numbers), 600)
+    assert d.step() == 1
+    states = {j.recipient: (j.state, j.error) for j in box.jobs()}
+    assert states.pop(bad) == ("dead", "recipient: 14 Invalid MCC. Please check the number.")
+    assert set(states.values()) == {("sent", "")}
+
+
+def test_serve_sends_a_default_validity_where_the_gateway_takes_one(path, now) -> None:
+    _, d = make(path, now)
+    fastsms = Account("fastsms", "t", options={"from": "Alerts"}, name="f")
+    mine = Account("fastsms", "t", options={"from": "Alerts", "validity": "600"}, name="g")
+    blind = Account("intellisms", "u", "p", name="i")
+    d = Dispatcher(d.outbox, {"f": fastsms, "g": mine, "i": blind}, now=now)
+    assert d.accounts["f"].validity == DEFAULT_VALIDITY == 3600
+    assert d.accounts["g"].validity == 600
+    assert d.accounts["i"].validity is None  # IntelliSoftware takes none
 
 
 def test_all_accounts_down_then_back_delivers_once(fake_gateways, path, now) -> None:
@@ -488,22 +644,6 @@ def test_a_recovery_the_outbox_cannot_record_is_tried_again(
         d.drain(5)
     assert not failures and len(lookup_gateway.asked) == 2  # asked again after the failure
     assert d.recovery.resent == 2 and len(lookup_gateway.sent) == 2
-
-
-def test_unanswered_without_lookup_moves_on_after_three_tries_with_a_warning(
-    fake_gateways, path, now, caplog
-) -> None:
-    gw, backup = fake_gateways("fake"), fake_gateways("backup")
-    gw.answers = [ProviderError(Category.UNAVAILABLE, "no answer from gw.invalid within 10s", unanswered=True)] * 3
-    box, d = make(path, now)
-    box.enqueue(jobs(R, via=("primary", "backup")), 600)
-    for _ in range(3):
-        d.step()
-        now.t = box.jobs()[0].next_at
-    d.step()
-    [j] = box.jobs()
-    assert (j.state, j.account, len(gw.requests), len(backup.requests)) == ("sent", "backup", 3, 1)
-    assert "may arrive twice" in caplog.text
 
 
 def test_outcomes_the_outbox_cannot_record_are_saved_again_after_the_clocks_pauses(

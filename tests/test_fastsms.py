@@ -10,7 +10,7 @@ from sms_notify.cli import main
 from sms_notify.delivery import balance, deliver, status, submit
 from sms_notify.errors import Category, ProviderError
 from sms_notify.model import Recipient, Submission
-from tests.providers_helpers import ENDPOINT, FAST, NUMBERS, account, form, path, query
+from tests.providers_helpers import ENDPOINT, FAST, FAST_TRIES, NUMBERS, account, form, path, query
 
 API = f"{ENDPOINT}/api"
 URL = f"fastsms://TOKEN@447700900123?from=Alerts&endpoint={ENDPOINT}"
@@ -19,13 +19,13 @@ URL = f"fastsms://TOKEN@447700900123?from=Alerts&endpoint={ENDPOINT}"
 EXPECTED: dict[int, str] = {
     -100: "credit", -101: "request", -200: "recipient",
     -300: "unavailable", -301: "unavailable", -302: "unavailable", -303: "request",
-    -400: "recipient", -401: "recipient", -402: "request", -403: "request", -404: "request",
+    -400: "recipient", -401: "recipient", -402: "sender", -403: "sender", -404: "request",
     -405: "request", -406: "recipient", -407: "request", -408: "request", -409: "request",
     -410: "request", -411: "rate_limited", -412: "recipient", -414: "request",
     -501: "auth", -502: "request", -503: "request", -504: "request", -505: "request",
-    -506: "request", -507: "request", -508: "request", -509: "request", -510: "request",
+    -506: "sender", -507: "request", -508: "request", -509: "request", -510: "request",
     -511: "unavailable", -512: "auth", -513: "unavailable", -514: "auth", -515: "unavailable",
-    -516: "request", -517: "unavailable", -518: "request", -519: "request", -520: "request",
+    -516: "request", -517: "unavailable", -518: "sender", -519: "request", -520: "request",
     -521: "request", -522: "unavailable", -523: "request",
     -601: "request", -701: "request", -702: "request", -703: "request",
 }
@@ -61,11 +61,10 @@ def test_numeric_sender_goes_without_plus_as_ton_1(gateway, clock) -> None:
 
 def test_many_recipients_in_one_request_with_a_result_each(gateway, clock) -> None:
     gateway.add(responses.POST, API, body="101,-401,103\nInvalid Destination Address")
-    receipts = deliver([account(f"fastsms://TOKEN@?endpoint={ENDPOINT}")], "hi", NUMBERS[:3],
-                       clock=clock)
+    receipts = deliver([account(f"fastsms://TOKEN@?from=Alerts&endpoint={ENDPOINT}")], "hi",
+                       NUMBERS[:3], clock=clock)
     assert len(gateway.calls) == 1
     assert sent_form(gateway)["DestinationAddress"] == "447700900100,447700900101,447700900102"
-    assert "SourceAddress" not in sent_form(gateway)
     assert [r.message_id for r in receipts] == ["101", None, "103"]
     bad = receipts[1].error
     assert bad is not None and (bad.category, bad.code) == (Category.RECIPIENT, "-401")
@@ -75,7 +74,8 @@ def test_recipients_beyond_the_limit_go_in_more_requests(gateway, clock) -> None
     numbers = [f"+44770090{i:04d}" for i in range(1200)]
     for size in (500, 500, 200):
         gateway.add(responses.POST, API, body=",".join(str(1000 + i) for i in range(size)))
-    receipts = deliver([account(f"fastsms://TOKEN@?endpoint={ENDPOINT}")], "hi", numbers, clock=clock)
+    receipts = deliver([account(f"fastsms://TOKEN@?from=A&endpoint={ENDPOINT}")], "hi", numbers,
+                       clock=clock)
     sizes = [len(sent_form(gateway, i)["DestinationAddress"].split(",")) for i in range(3)]
     assert sizes == [500, 500, 200]
     assert all(r.ok for r in receipts) and len(receipts) == 1200
@@ -119,7 +119,7 @@ def test_named_lists_and_groups(gateway, clock, option: str, title: str) -> None
 
 def test_one_request_carries_one_list_and_nothing_else(gateway) -> None:
     """The core sends each list alone; a request that mixes them is refused before it leaves."""
-    acct = account(f"fastsms://TOKEN@?endpoint={ENDPOINT}")
+    acct = account(f"fastsms://TOKEN@?from=A&endpoint={ENDPOINT}")
     for recipients in ([Recipient("L1", kind="list"), Recipient("G1", kind="group")],
                        [Recipient("L1", kind="list"), Recipient(NUMBERS[0])]):
         submission = Submission("hi", recipients)
@@ -133,8 +133,8 @@ def test_one_request_carries_one_list_and_nothing_else(gateway) -> None:
 def test_a_list_and_a_group_go_in_a_request_each(gateway, clock) -> None:
     gateway.add(responses.POST, API, body="9001,9002")
     gateway.add(responses.POST, API, body="-520\nUnknown Group")
-    receipts = deliver([account(f"fastsms://TOKEN@?list=L1&group=G1&endpoint={ENDPOINT}")], "hi",
-                       clock=clock)
+    receipts = deliver([account(f"fastsms://TOKEN@?list=L1&group=G1&from=A&endpoint={ENDPOINT}")],
+                       "hi", clock=clock)
     assert [sent_form(gateway, i)["DestinationAddress"] for i in range(2)] == ["List", "Group"]
     assert receipts[0].message_id == "9001,9002"
     assert receipts[1].error is not None and receipts[1].error.describe() == "request: -520 Unknown Group"
@@ -183,15 +183,15 @@ def test_every_documented_code_is_mapped() -> None:
 
 
 @pytest.mark.parametrize("code", sorted(fastsms.ERRORS, reverse=True))
-def test_error_code_category_and_retry(gateway, clock, code: int) -> None:
+def test_error_code_category(gateway, clock, code: int) -> None:
     text = fastsms.ERRORS[code][1]
     gateway.add(responses.POST, API, body=f"{code}\n{text}")
-    receipts = submit(account(URL), [Recipient("+447700900123", "r1")], "hi", policy=FAST,
+    receipts = submit(account(URL), [Recipient("+447700900123", "r1")], "hi",
                       clock=clock)
     error = receipts[0].error
     assert error is not None
     assert (str(error.category), error.code, error.text) == (EXPECTED[code], str(code), text)
-    assert len(gateway.calls) == (FAST.attempts if error.category.transient else 1)
+    assert len(gateway.calls) == 1
 
 
 def test_a_transient_error_then_success(gateway, clock) -> None:
@@ -204,14 +204,78 @@ def test_a_transient_error_then_success(gateway, clock) -> None:
     assert sent_form(gateway, 0) == sent_form(gateway, 2)
 
 
-@pytest.mark.parametrize("answer", ["<html><body>Bad gateway</body></html>", "", "OK"])
-def test_garbage_is_unavailable_and_says_what_came_back(gateway, clock, answer: str) -> None:
+@pytest.mark.parametrize("answer", ["<html><body>Bad gateway</body></html>", "", "OK",
+                                    "101, 102"])
+def test_an_answer_that_cannot_be_read_is_not_sent_again(gateway, clock, answer: str) -> None:
+    """Issue 13: `101, 102` went out three times. The gateway answered, so it may have sent the
+    text; FastSMS cannot be asked, so the text is unconfirmed, and the answer is shown."""
     gateway.add(responses.POST, API, body=answer)
     receipts = deliver([account(URL)], "hi", policy=FAST, clock=clock)
     error = receipts[0].error
-    assert error is not None and error.category is Category.UNAVAILABLE
+    assert error is not None and error.unknown_outcome and receipts[0].unconfirmed
     assert error.text == f"unexpected answer: {answer or '(empty)'}"
-    assert len(gateway.calls) == FAST.attempts
+    assert len(gateway.calls) == 1
+
+
+def test_a_garbled_answer_moves_on_to_the_next_account_once(gateway, clock) -> None:
+    gateway.add(responses.POST, API, body="101, 102")
+    gateway.add(responses.POST, "http://127.0.0.1:8026/api", body="73786923")
+    backup = f"fastsms://TOKEN2@447700900123?from=Alerts&endpoint=http://127.0.0.1:8026"
+    receipts = deliver([account(URL), account(backup)], "hi", policy=FAST, clock=clock)
+    assert receipts[0].ok and receipts[0].message_id == "73786923"
+    assert len(gateway.calls) == 2
+
+
+@pytest.mark.parametrize(("status", "body", "category"), [
+    (404, "404", "request"), (400, "Bad Request", "request"), (401, "", "auth"),
+    (403, "Forbidden", "auth"), (408, "", "unavailable")])
+def test_a_status_that_is_not_2xx_is_never_read_as_an_answer(
+    gateway, clock, status: int, body: str, category: str
+) -> None:
+    """Issue 13: a 404 page whose body is `404` was message id 404."""
+    gateway.add(responses.POST, API, status=status, body=body)
+    [receipt] = submit(account(URL), [Recipient("+447700900123", "r1")], "hi", clock=clock)
+    assert receipt.error is not None and receipt.message_id is None
+    assert receipt.error.describe() == (
+        f"{category}: {status} 127.0.0.1:8025 answered HTTP {status}: {body or '(empty)'}")
+
+
+def test_a_partial_failure_of_a_whole_request_is_an_unknown_outcome(gateway, clock) -> None:
+    """-400 "Some numbers in list failed": the others went out, so nothing is sent again."""
+    gateway.add(responses.POST, API, body="-400\nSome numbers in list failed")
+    receipts = deliver([account(URL)], "hi", NUMBERS[:2], policy=FAST, clock=clock)
+    assert all(r.unconfirmed for r in receipts) and len(gateway.calls) == 1
+
+
+def test_a_wrong_number_of_results_is_an_unknown_outcome(gateway, clock) -> None:
+    gateway.add(responses.POST, API, body="101,102")  # for three numbers
+    receipts = deliver([account(URL)], "hi", NUMBERS[:2], policy=FAST, clock=clock)
+    assert all(r.unconfirmed for r in receipts) and len(gateway.calls) == 1
+
+
+@pytest.mark.parametrize(("validity", "sent"), [("30m", "1800"), ("1d", "86400"), ("90", "90")])
+def test_validity_is_sent_as_validity_period_in_seconds(
+    gateway, clock, validity: str, sent: str
+) -> None:
+    gateway.add(responses.POST, API, body="1")
+    deliver([account(f"{URL}&validity={validity}")], "hi", clock=clock)
+    assert sent_form(gateway)["ValidityPeriod"] == sent
+
+
+def test_a_sender_refusal_fails_over_to_the_next_account(gateway, clock) -> None:
+    gateway.add(responses.POST, API, body="-518\nBlank or Invalid Source Address")
+    gateway.add(responses.POST, "http://127.0.0.1:8026/api", body="73786923")
+    backup = "fastsms://TOKEN2@?from=Backup&endpoint=http://127.0.0.1:8026"
+    receipts = deliver([account(URL), account(backup)], "hi", clock=clock)
+    assert receipts[0].ok and form(gateway.calls[1])["SourceAddress"] == "Backup"
+
+
+def test_the_token_may_come_as_a_query_argument(gateway, clock) -> None:
+    gateway.add(responses.POST, API, body="1")
+    deliver([account(f"fastsms://?token=TOKEN&source=Alerts&to=447700900123&endpoint={ENDPOINT}")],
+            "hi", clock=clock)
+    sent = sent_form(gateway)
+    assert (sent["Token"], sent["SourceAddress"]) == ("TOKEN", "Alerts")
 
 
 def test_cli_send_prints_each_message_id(gateway, capsys) -> None:

@@ -82,7 +82,7 @@ ONE_PLUGIN = textwrap.dedent("""
     import sms_notify.cli
 
     # Exit 1 (nothing answers on port 9) is fine: what matters is what got imported.
-    code = sms_notify.cli.main(["send", "fastsms://T@447700900123?endpoint=http://127.0.0.1:9"
+    code = sms_notify.cli.main(["send", "fastsms://T@447700900123?from=A&endpoint=http://127.0.0.1:9"
                                 "&timeout=1", "--timeout", "1", "-m", "x"])
     plugins = sorted(m.rpartition(".")[2] for m in sys.modules
                      if m.startswith("sms_notify.plugins."))
@@ -100,7 +100,7 @@ ROUTE_WITH_TEMPLATE = textwrap.dedent("""
     import sms_notify.cli
 
     config = tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False)
-    config.write("accounts: {a: 'fastsms://T@?endpoint=http://127.0.0.1:9'}\\n"
+    config.write("accounts: {a: 'fastsms://T@?from=A&endpoint=http://127.0.0.1:9'}\\n"
                  "routes: {oncall: {to: ['+447700900123'], via: [a],"
                  " template: '{{ status }} {{ commonLabels.alertname }}'}}\\n")
     config.close()

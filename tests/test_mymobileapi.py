@@ -15,10 +15,10 @@ from lxml import etree
 from sms_notify.plugins import mymobileapi
 
 from sms_notify.cli import main
-from sms_notify.delivery import RetryPolicy, balance, check_login, deliver, lookup, status, submit
-from sms_notify.errors import Category, ProviderError
+from sms_notify.delivery import balance, check_login, deliver, lookup, status, submit
+from sms_notify.errors import Category, ConfigError, ProviderError
 from sms_notify.manager import providers
-from sms_notify.model import Recipient
+from sms_notify.model import Account, Recipient
 from tests.fixtures.soap import XML, SoapRequest, soap_fault, soap_request, soap_result
 from tests.providers_helpers import ENDPOINT, FAST, account
 
@@ -26,14 +26,13 @@ NS = "http://www.mymobileapi.com/api5"
 SERVICE = f"{ENDPOINT}/api5/api.asmx"
 URL = f"mymobileapi://USER:PA%3ASS@27821234567?from=Alerts&endpoint={ENDPOINT}"
 NOW = datetime(2026, 3, 1, 9, 5, 59, tzinfo=UTC)
-ONCE = RetryPolicy(budget=60, attempts=1)
 OK = "<call_result><result>True</result><error /></call_result>"
 FIXTURES = Path(__file__).parent / "fixtures"
 OUR_WSDL = Path(mymobileapi.__file__).with_name("mymobileapi.wsdl")
 
 # Written from the legacy document's reason list, independently of the plugin.
 REASONS: dict[str, str] = {
-    "numto invalid": "recipient", "senderid invalid": "request", "time invalid": "request",
+    "numto invalid": "recipient", "senderid invalid": "sender", "time invalid": "request",
     "costcentre invalid": "request", "type invalid": "request", "data1 invalid": "request",
 }
 
@@ -121,8 +120,7 @@ def test_per_recipient_results_with_one_failed_entry(gateway, clock) -> None:
     answer(gateway, "Send_STR_STR", success(("27821234567", "r-a"), ("27821234568", "r-b"))
            .replace("<send_info>", refused("27820000000", "r-c", "numto invalid") + "<send_info>"))
     receipts = submit(account(URL.replace("27821234567", "")),
-                      [Recipient(n, r) for n, r in zip(numbers, refs, strict=True)], "hi",
-                      policy=FAST, clock=clock)
+                      [Recipient(n, r) for n, r in zip(numbers, refs, strict=True)], "hi", clock=clock)
     assert len(gateway.calls) == 1
     entries = data(sent(gateway)).findall("entries")
     assert [pairs(e) for e in entries] == [
@@ -168,11 +166,31 @@ def test_live_option(gateway, clock, value: str, live: str) -> None:
     assert data(sent(gateway)).findtext("settings/live") == live
 
 
-def test_a_bad_live_value_sends_nothing(gateway, clock) -> None:
-    receipts = deliver([account(f"{URL}&live=maybe")], "hi", clock=clock)
+def test_a_bad_live_value_is_refused_with_the_url(gateway, clock) -> None:
+    with pytest.raises(ConfigError, match="live='maybe' must be one of yes, no"):
+        account(f"{URL}&live=maybe")
+    # an account built in code meets the plugin's own check, before any request
+    bad = Account("mymobileapi", "U", "P", options={"live": "maybe", "endpoint": ENDPOINT})
+    receipts = deliver([bad], "hi", ["+27821234567"], clock=clock)
     assert receipts[0].error is not None
     assert receipts[0].error.describe() == "request: live='maybe' must be yes or no"
     assert len(gateway.calls) == 0
+
+
+@pytest.mark.parametrize(("validity", "hours"), [("30m", "1"), ("1h", "1"), ("90m", "2"),
+                                                ("1d", "24")])
+def test_validity_goes_as_default_validityperiod_in_whole_hours(
+    gateway, clock, validity: str, hours: str
+) -> None:
+    answer(gateway, "Send_STR_STR", success(("27821234567", "x")))
+    deliver([account(f"{URL}&validity={validity}")], "hi", clock=clock)
+    assert data(sent(gateway)).findtext("settings/default_validityperiod") == hours
+
+
+def test_no_validity_leaves_the_gateways_default(gateway, clock) -> None:
+    answer(gateway, "Send_STR_STR", success(("27821234567", "x")))
+    deliver([account(URL)], "hi", clock=clock)
+    assert data(sent(gateway)).find("settings/default_validityperiod") is None
 
 
 def test_no_sender_leaves_the_accounts_default(gateway, clock) -> None:
@@ -207,12 +225,17 @@ def test_provider_declarations() -> None:
     ("Insufficient credits", "credit"),
     ("No data to send", "request"),
     ("API channel not enabled for this account", "auth"),
-    ("Something nobody documented", "request"),
+    ("Access denied", "auth"),
+    ("Invalid credentials", "auth"),
+    ("Not authorised", "auth"),
+    ("Invalid senderid for this account", "sender"),
+    # unknown texts: the call failed and sent nothing; another account may do
+    ("Something nobody documented", "unavailable"),
     ("Server busy, please try again", "unavailable"),
 ])
 def test_call_result_errors(gateway, clock, error: str, category: str) -> None:
     answer(gateway, "Send_STR_STR", failure(error))
-    receipts = submit(account(URL), [Recipient("+27821234567", "r")], "hi", policy=ONCE,
+    receipts = submit(account(URL), [Recipient("+27821234567", "r")], "hi",
                       clock=clock)
     assert receipts[0].error is not None
     assert receipts[0].error.describe() == f"{category}: {error}"
@@ -228,7 +251,7 @@ def test_unavailable_call_error_is_retried(gateway, clock) -> None:
 @pytest.mark.parametrize("reason", sorted(REASONS))
 def test_every_documented_reason_has_a_category(gateway, clock, reason: str) -> None:
     answer(gateway, "Send_STR_STR", failure("No data to send", refused("27821234567", "r", reason)))
-    receipts = submit(account(URL), [Recipient("+27821234567", "r")], "hi", policy=FAST,
+    receipts = submit(account(URL), [Recipient("+27821234567", "r")], "hi",
                       clock=clock)
     assert receipts[0].error is not None
     assert (str(receipts[0].error.category), receipts[0].error.text) == (REASONS[reason], reason)
@@ -243,7 +266,6 @@ def test_reasons_are_all_mapped() -> None:
     ({"status": 502, "body": "<html>Bad Gateway</html>"}, "unavailable"),
     ({"status": 500, "content_type": XML,
       "body": soap_fault("soap:Server", "Server was unable to process request.")}, "unavailable"),
-    ({"body": requests.ReadTimeout("slow")}, "unavailable"),
     ({"body": requests.ConnectionError("refused")}, "unavailable"),
     ({"status": 429, "body": "slow down"}, "rate_limited"),
 ])
@@ -254,7 +276,7 @@ def test_transient_failures_are_retried(gateway, clock, reply: dict[str, Any], c
     receipts = deliver([account(URL)], "hi", policy=FAST, clock=clock)
     assert receipts[0].ok and len(gateway.calls) == 2
     gateway.add(responses.POST, SERVICE, **reply)
-    failed = submit(account(URL), [Recipient("+27821234567")], "hi", policy=ONCE, clock=clock)
+    failed = submit(account(URL), [Recipient("+27821234567")], "hi", clock=clock)
     assert failed[0].error is not None and str(failed[0].error.category) == category
 
 
@@ -271,7 +293,7 @@ def test_a_client_fault_is_final(gateway, clock) -> None:
 @pytest.mark.parametrize("inner", ["not xml", "<api_result><call_result>", "<other/>", ""])
 def test_an_unreadable_api_result_is_unavailable(gateway, clock, inner: str) -> None:
     answer(gateway, "Send_STR_STR", inner)
-    receipts = submit(account(URL), [Recipient("+27821234567")], "hi", policy=ONCE, clock=clock)
+    receipts = submit(account(URL), [Recipient("+27821234567")], "hi", clock=clock)
     assert receipts[0].error is not None
     assert receipts[0].error.category is Category.UNAVAILABLE
 
@@ -366,15 +388,58 @@ def test_lookup_tells_which_references_the_gateway_has(gateway, instant) -> None
     assert lookup(account(URL), ["r1", "r2"]) == {"r1": True, "r2": False}
 
 
-def test_lookup_gives_up_on_an_endless_feed(gateway, instant, monkeypatch) -> None:
+def ids_asked(mock: responses.RequestsMock) -> list[str]:
+    """The CHANGEID each Sent_STR_STR request read on from."""
+    return [data(soap_request(c)).findtext("settings/id") or "" for c in mock.calls
+            if soap_request(c).operation == "Sent_STR_STR"]
+
+
+def test_the_feed_is_read_on_from_its_stored_cursor_never_from_0_again(gateway, instant) -> None:
+    """Issue 13: every status and look-up read the feed from CHANGEID 0 (up to 50 requests)."""
+    answer(gateway, "Sent_STR_STR", sent_rows((1, "r1", "7", "UNKNOWN"), (2, "o", "7", "DELIVRD")))
+    assert lookup(account(URL), ["r1"]) == {"r1": True}
+    answer(gateway, "Sent_STR_STR", sent_rows((3, "r2", "8", "UNKNOWN")))
+    assert lookup(account(URL), ["r2", "r1"]) == {"r2": True, "r1": True}
+    answer(gateway, "Sent_STR_STR", sent_rows((4, "r1", "7", "DELIVRD")))
+    assert status(account(URL), "r1:7").state == "delivered"
+    assert ids_asked(gateway) == ["0", "2", "3"]
+    assert lookup(account(URL), ["r2"]) == {"r2": True}  # from the store: no request
+    assert len(gateway.calls) == 3
+
+
+def test_the_cursor_is_one_per_account(gateway, instant) -> None:
+    answer(gateway, "Sent_STR_STR", sent_rows((5, "r1", "7", "UNKNOWN")))
+    lookup(account(URL), ["r1"])
+    answer(gateway, "Sent_STR_STR", sent_rows((1, "r9", "7", "UNKNOWN")))
+    other = URL.replace("mymobileapi://USER:", "mymobileapi://OTHER:")
+    assert lookup(account(other), ["r9"]) == {"r9": True}
+    assert ids_asked(gateway) == ["0", "0"]
+
+
+def test_a_long_feed_is_read_in_pieces_and_never_answers_not_found_early(
+    gateway, instant, monkeypatch
+) -> None:
+    """Past MAX_PAGES a call stops and says it could not tell (an answer of "not found" would
+    send the text again); the next try reads on from where it stopped."""
+    monkeypatch.setattr(mymobileapi, "MAX_PAGES", 2)
+    for start in (1, 101):
+        answer(gateway, "Sent_STR_STR",
+               sent_rows(*[(i, f"o{i}", "7", "UNKNOWN") for i in range(start, start + 100)]))
+    answer(gateway, "Sent_STR_STR", sent_rows((201, "o201", "7", "UNKNOWN"),
+                                              (230, "mine", "7", "UNKNOWN")))
+    assert lookup(account(URL), ["mine"]) == {"mine": True}
+    assert ids_asked(gateway) == ["0", "100", "200"]
+
+
+def test_without_a_feed_a_long_feed_is_not_an_answer(gateway, monkeypatch) -> None:
     monkeypatch.setattr(mymobileapi, "MAX_PAGES", 2)
     for start in (1, 101):
         answer(gateway, "Sent_STR_STR",
                sent_rows(*[(i, f"o{i}", "7", "UNKNOWN") for i in range(start, start + 100)]))
     with pytest.raises(ProviderError) as caught:
-        lookup(account(URL), ["mine"])
-    assert caught.value.describe() == (
-        "request: not found in the first 200 status changes of the account")
+        mymobileapi._changes(account(URL), {"x"}, None, stop_when_found=True)
+    assert caught.value.category is Category.UNAVAILABLE
+    assert "read on at the next call" in caught.value.text
 
 
 def test_cli_send_prints_customerid_with_eventid(gateway, capsys) -> None:

@@ -34,6 +34,21 @@ def test_impossible_numbers_are_recipient_errors(raw: str) -> None:
     assert repr(raw) in info.value.text
 
 
+@pytest.mark.parametrize(("raw", "region"), [("12345678", None), ("+12345678", None),
+                                             ("79460018", "GB")])
+def test_numbers_possible_only_locally_are_refused(raw: str, region: str | None) -> None:
+    """Issue 13: `12345678` went out as +12345678. A number that can only be dialled inside its
+    own area (no area code) reaches nobody through an international gateway."""
+    with pytest.raises(ProviderError) as info:
+        normalize(raw, region)
+    assert info.value.category is Category.RECIPIENT
+    assert "a local number only" in info.value.text
+
+
+def test_a_region_makes_a_national_number_whole() -> None:
+    assert normalize("020 7946 0018", "GB") == "+442079460018"
+
+
 @pytest.fixture
 def unwarned(monkeypatch: pytest.MonkeyPatch) -> None:
     """No number warned about yet in this process."""

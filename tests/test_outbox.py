@@ -158,6 +158,43 @@ def test_a_locked_database_is_an_outbox_error(path: str) -> None:
     assert len(box.enqueue([job()], 600)) == 1
 
 
+def test_change_feed_cursors_live_in_the_outbox_and_survive_a_restart(path: str,
+                                                                      now: FakeTime) -> None:
+    """serve keeps MyMobileAPI's CHANGEID cursor, and what the feed said about our references,
+    in two small tables of its outbox (DESIGN, Decisions 15)."""
+    box = SqliteOutbox(path, now=now)
+    feed = box.feeds().feed("mymobileapi:u@https://gw")
+    assert feed.position == 0 and feed.seen(["r1"]) == {}
+    feed.advance(120, {"r1": {"status": "UNKNOWN"}})
+    feed.advance(90, {"r1": {"status": "DELIVRD"}})  # a page read by a slower caller
+    box.close()
+    again = SqliteOutbox(path, now=now).feeds()
+    assert again.feed("mymobileapi:u@https://gw").position == 120  # never back
+    assert again.feed("mymobileapi:u@https://gw").seen(["r1", "r2"]) == {
+        "r1": {"status": "DELIVRD"}}
+    assert again.feed("mymobileapi:other@https://gw").position == 0
+    tables = {r[0] for r in sqlite3.connect(path).execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"jobs", "feed_cursors", "feed_items"} <= tables
+
+
+def test_an_outbox_from_before_a_column_was_added_is_upgraded(path: str) -> None:
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, route TEXT NOT NULL, recipient TEXT "
+               "NOT NULL, text TEXT NOT NULL, via TEXT NOT NULL, max_segments INTEGER NOT NULL, "
+               "dedup_key TEXT NOT NULL, summary_key TEXT NOT NULL, created REAL NOT NULL, state "
+               "TEXT NOT NULL, attempts INTEGER NOT NULL, account_index INTEGER NOT NULL, next_at "
+               "REAL NOT NULL, reference TEXT NOT NULL, message_id TEXT NOT NULL, account TEXT NOT "
+               "NULL, error TEXT NOT NULL, kind TEXT NOT NULL, account_attempts INTEGER NOT NULL, "
+               "doubt INTEGER NOT NULL, folded TEXT NOT NULL, done_at REAL NOT NULL)")
+    db.execute("INSERT INTO jobs VALUES (1, 'r', '+447700900101', 't', '[\"a\"]', 1, '', '', 0, "
+               "'pending', 0, 0, 0, 'ref', '', '', '', 'alert', 0, 0, '', 0)")
+    db.commit()
+    db.close()
+    [old] = SqliteOutbox(path).jobs()
+    assert (old.reference, old.request_ref, old.refused, old.unsure) == ("ref", "", 0, 0)
+
+
 def test_a_summary_waiting_for_its_window_is_not_a_stuck_text(path: str, now: FakeTime) -> None:
     """The README's alert rule reads oldest_pending_age: a rate-limit summary that waits an
     hour for the end of its window must not look like a text that cannot go out."""

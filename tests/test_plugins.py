@@ -178,7 +178,7 @@ def test_a_plugin_without_a_scheme_guard_sends_only_its_own(greedy, gateway, clo
     assert greedy.sent == ["+447700900124"]
     assert balance(account("greedy://u:p@")).credits == 1.0
     gateway.post(f"{ENDPOINT}/api", body="12.50")
-    assert balance(account(f"fastsms://T@?endpoint={ENDPOINT}")).credits == 12.5
+    assert balance(account(f"fastsms://T@?from=A&endpoint={ENDPOINT}")).credits == 12.5
 
 
 def test_other_plugins_wrappers_still_see_every_call(greedy, gateway, clock) -> None:

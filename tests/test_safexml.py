@@ -113,7 +113,7 @@ def test_hostile_soap_answer_to_a_send(gateway, clock, scheme: str) -> None:
     operation = "SendFullSMS" if scheme == "sms24x" else "Send_STR_STR"
     gateway.add(responses.POST, url, body=hostile_soap(ns, operation, BILLION_LAUGHS_DTD, "lol9"),
                 content_type=XML)
-    receipts = submit(account(account_url), [Recipient("+447700900123")], "hi", policy=FAST,
+    receipts = submit(account(account_url), [Recipient("+447700900123")], "hi",
                       clock=clock)
     assert receipts[0].error is not None
     assert receipts[0].error.describe() == f"request: {REFUSED}"
@@ -132,7 +132,7 @@ def test_hostile_inner_xml_is_a_clean_request_error(gateway, clock, inner: str, 
         if operation == "Credits_STR":
             mymobileapi.sms_notify_balance(acct)
         elif operation == "Sent_STR_STR":
-            mymobileapi.sms_notify_status(acct, "ref:1")
+            mymobileapi.sms_notify_status(acct, "ref:1", None)
         else:
             submission = Submission("hi", [Recipient("+27821234567")])
             mymobileapi.sms_notify_send(acct, submission)

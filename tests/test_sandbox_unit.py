@@ -164,6 +164,20 @@ def test_admin_faults_roundtrip(box: Box) -> None:
     assert requests.delete(box.url + "/admin/faults", timeout=5).json() == {"faults": []}
 
 
+def test_a_garble_fault_sends_the_text_and_answers_unreadably(box: Box) -> None:
+    """The endpoint runs as usual (the text lands in the inbox); the answer is the fault's body,
+    HTTP 200: what a gateway that changed its answers would do."""
+    box.post("/admin/faults", json={"gateway": "fastsms", "kind": "garble", "body": "101, 102",
+                                    "count": 1})
+    answer = box.post("/api", data={"Token": "sandbox", "Action": "Send",
+                                    "DestinationAddress": "447700900123", "SourceAddress": "Ops",
+                                    "Body": "garbled"})
+    assert (answer.status_code, answer.text) == (200, "101, 102")
+    assert [m.text for m in box.state.inbox] == ["garbled"]
+    assert parse_fault_flag("fastsms:garble:Message Sent:count=1") == {
+        "gateway": "fastsms", "kind": "garble", "body": "Message Sent", "count": "1"}
+
+
 def test_fault_for_seconds_expires(box: Box) -> None:
     box.post("/admin/faults", json={"gateway": "intellisms", "kind": "http_error",
                                     "seconds": 0.2})

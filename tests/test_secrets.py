@@ -48,7 +48,7 @@ def test_an_echoed_password_is_masked_in_every_receipt(clock) -> None:  # type: 
 def test_an_echoed_token_is_masked_in_a_balance_error() -> None:
     responses.add_callback(responses.POST, f"{ENDPOINT}/api", callback=echo)
     with pytest.raises(ProviderError) as caught:
-        balance(account(f"fastsms://{TOKEN}@?endpoint={ENDPOINT}&timeout=1"), budget=0.1)
+        balance(account(f"fastsms://{TOKEN}@?from=A&endpoint={ENDPOINT}&timeout=1"), budget=0.1)
     assert TOKEN not in caught.value.describe() and "****" in caught.value.describe()
 
 
@@ -78,7 +78,7 @@ def echo_server() -> Iterator[str]:
 def test_send_with_failover_never_shows_a_secret(echo_server: str) -> None:
     """The real command, logging at its most verbose: stdout and stderr hold no secret."""
     intelli = f"intellisms://user:Pa55%2Fword%2BSecret@447700900123?endpoint={echo_server}"
-    fast = f"fastsms://{TOKEN}@?endpoint={echo_server}"
+    fast = f"fastsms://{TOKEN}@?from=A&endpoint={echo_server}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMS_NOTIFY_")}
     done = subprocess.run(
         [sys.executable, "-m", "sms_notify", "send", intelli, fast, "--timeout", "2", "-m", "x",

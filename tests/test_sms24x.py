@@ -10,10 +10,10 @@ import responses
 from sms_notify.plugins import sms24x
 
 from sms_notify.cli import main
-from sms_notify.delivery import RetryPolicy, balance, check_login, deliver, lookup, status, submit
-from sms_notify.errors import Category, ProviderError
+from sms_notify.delivery import balance, check_login, deliver, lookup, status, submit
+from sms_notify.errors import Category, ConfigError, ProviderError
 from sms_notify.manager import providers
-from sms_notify.model import Recipient, Submission
+from sms_notify.model import Account, Recipient, Submission
 from tests.fixtures.soap import XML, SoapRequest, soap_fault, soap_request, soap_result
 from tests.providers_helpers import ENDPOINT, FAST, NUMBERS, account
 
@@ -21,15 +21,13 @@ NS = "http://tempuri.org/"
 SERVICE = f"{ENDPOINT}/wssecure/service.asmx"
 URL = f"sms24x://USER:PA%3ASS@447700900123?from=Alerts&endpoint={ENDPOINT}"
 NOW = datetime(2026, 3, 1, 9, 30, 15, tzinfo=UTC)
-ONCE = RetryPolicy(budget=60, attempts=1)
 SEND_ORDER = ["UserName", "Password", "Mobiles", "MessageFrom", "MessageToSend",
               "DateTimeToSend", "UserField", "EmailAddressToSendReplies"]
 
 # Written from 24x's document (docs/gateways.md, 24x), independently of the plugin's table
-# (06 is the sandbox's own code for "no routable number").
 EXPECTED: dict[str, str] = {
-    "01": "auth", "02": "request", "03": "request", "04": "credit", "05": "request",
-    "06": "recipient", "07": "request", "08": "request", "09": "request", "10": "request",
+    "01": "auth", "02": "sender", "03": "request", "04": "credit", "05": "request",
+    "07": "request", "08": "request", "09": "request", "10": "request",
     "11": "request", "12": "request", "14": "auth",
 }
 
@@ -90,10 +88,11 @@ def test_one_id_per_number_is_read_too(gateway, clock) -> None:
     assert [r.message_id for r in receipts] == ["101", "102"]
 
 
-def test_a_wrong_number_of_ids_is_final_not_retried(gateway, clock) -> None:
+def test_a_wrong_number_of_ids_is_an_unknown_outcome(gateway, clock) -> None:
     answer(gateway, "SendFullSMS", "101,102,103")
-    receipts = deliver([account(URL)], "hi", [NUMBERS[0]], policy=FAST, clock=clock)
-    assert all(r.error and r.error.category is Category.REQUEST for r in receipts)
+    receipts = submit(account(URL), [Recipient(NUMBERS[0], "r1"), Recipient(NUMBERS[1], "r2")],
+                      "hi", clock=clock)
+    assert all(r.error and r.error.unknown_outcome for r in receipts)
     assert len(gateway.calls) == 1
 
 
@@ -133,13 +132,24 @@ def test_characters_xml_cannot_carry_are_dropped(gateway) -> None:
     assert sent(gateway).args["MessageToSend"] == "bell and <tags> & more"
 
 
-def test_no_sender_is_sent_empty_and_the_gateway_answers_02(gateway, clock) -> None:
+def test_no_sender_is_refused_before_any_request(gateway, clock) -> None:
+    """24x answers 02 to an empty MessageFrom: every alert would fail. A URL without from= is
+    refused when parsed; an account built in code fails over without a request."""
+    with pytest.raises(ConfigError, match="24x needs a sender"):
+        account(f"sms24x://USER:PA%3ASS@447700900123?endpoint={ENDPOINT}")
+    bare = Account("sms24x", "USER", "PA:SS", options={"endpoint": ENDPOINT})
+    [receipt] = deliver([bare], "hi", ["+447700900123"], clock=clock)
+    assert receipt.error is not None and receipt.error.category is Category.SENDER
+    assert not gateway.calls
+
+
+def test_a_sender_refusal_fails_over(gateway, clock) -> None:
     answer(gateway, "SendFullSMS", "02 - No sender specified")
-    receipts = deliver([account(f"sms24x://USER:PA%3ASS@447700900123?endpoint={ENDPOINT}")],
-                       "hi", clock=clock)
-    assert sent(gateway).args["MessageFrom"] == ""
-    assert receipts[0].error is not None
-    assert receipts[0].error.describe() == "request: 02 No sender specified"
+    answer(gateway, "SendFullSMS", "52000077", url="http://127.0.0.1:8026/wssecure/service.asmx")
+    backup = "sms24x://USER:PA%3ASS@?from=Backup&endpoint=http://127.0.0.1:8026"
+    [receipt] = deliver([account(URL), account(backup)], "hi", clock=clock)
+    assert receipt.ok and receipt.message_id == "52000077"
+    assert sent(gateway, 1).args["MessageFrom"] == "Backup"
 
 
 def test_phonebook_goes_by_send_to_phonebook(gateway, clock) -> None:
@@ -195,7 +205,7 @@ def test_wsdl_is_the_packaged_file_parsed_once() -> None:
 def test_endpoint_keeps_the_documented_path(gateway) -> None:
     gateway.add(responses.POST, "https://gw.example:8443/wssecure/service.asmx",
                 body=soap_result(NS, "CreditsAvailable", "5"), content_type=XML)
-    url = "sms24x://U:P@?endpoint=https://gw.example:8443"
+    url = "sms24x://U:P@?from=A&endpoint=https://gw.example:8443"
     assert balance(account(url)).credits == 5
 
 
@@ -210,7 +220,7 @@ def test_every_documented_code_is_mapped() -> None:
 def test_error_code_category_in_both_forms(gateway, clock, code: str, form: str) -> None:
     text = sms24x.ERRORS[code][1]
     answer(gateway, "SendFullSMS", form.format(code=code, text=text))
-    receipts = submit(account(URL), [Recipient("+447700900123", "r1")], "hi", policy=FAST,
+    receipts = submit(account(URL), [Recipient("+447700900123", "r1")], "hi",
                       clock=clock)
     error = receipts[0].error
     assert error is not None
@@ -240,7 +250,6 @@ def test_wrong_credentials_never_show_the_password(gateway, capsys) -> None:
     ({"status": 503, "body": "<html><body>Service Unavailable</body></html>"}, "unavailable"),
     ({"status": 500, "body": soap_fault("soap:Server", "Server was unable to process request."),
       "content_type": XML}, "unavailable"),
-    ({"body": requests.ReadTimeout("slow")}, "unavailable"),
     ({"body": requests.ConnectionError("refused")}, "unavailable"),
     ({"status": 429, "body": ""}, "rate_limited"),
 ])
@@ -252,16 +261,15 @@ def test_transient_failures_are_retried(gateway, clock, reply, category: str) ->
     assert receipts[0].message_id == "42"
     assert len(gateway.calls) == 3 and len(clock.slept) == 2
     gateway.add(responses.POST, SERVICE, **reply)
-    failed = submit(account(URL), [Recipient("+447700900123")], "hi",
-                    policy=ONCE, clock=clock)
+    failed = submit(account(URL), [Recipient("+447700900123")], "hi", clock=clock)
     assert failed[0].error is not None and str(failed[0].error.category) == category
 
 
-def test_a_read_timeout_leaves_the_send_unanswered(gateway, clock) -> None:
-    """The send may have reached 24x: the outbox looks its UserField up before any failover."""
+def test_a_read_timeout_is_an_unknown_outcome(gateway, clock) -> None:
+    """The send may have reached 24x: the core looks its UserField up before sending again."""
     gateway.add(responses.POST, SERVICE, body=requests.ReadTimeout("slow"))
-    failed = submit(account(URL), [Recipient("+447700900123")], "hi", policy=ONCE, clock=clock)
-    assert failed[0].error is not None and failed[0].error.unanswered
+    failed = submit(account(URL), [Recipient("+447700900123")], "hi", clock=clock)
+    assert failed[0].error is not None and failed[0].error.unknown_outcome
 
 
 @pytest.mark.parametrize(("reply", "describe"), [
@@ -270,8 +278,9 @@ def test_a_read_timeout_leaves_the_send_unanswered(gateway, clock) -> None:
         "Server was unable to read request. ---> There is an error in XML document.")},
      "request: soap:Client SOAP fault: Server was unable to read request. ---> There is an error "
      "in XML document."),
-    ({"status": 404, "body": "Not Found"}, "request: 404 HTTP 404: Not Found"),
-    ({"status": 401, "body": "Unauthorized"}, "auth: 401 HTTP 401: Unauthorized"),
+    ({"status": 404, "body": "Not Found"}, "request: 404 127.0.0.1:8025 answered HTTP 404: Not Found"),
+    ({"status": 401, "body": "Unauthorized"},
+     "auth: 401 127.0.0.1:8025 answered HTTP 401: Unauthorized"),
 ])
 def test_permanent_failures_are_not_retried(gateway, clock, reply, describe: str) -> None:
     gateway.add(responses.POST, SERVICE, **reply)
@@ -282,21 +291,54 @@ def test_permanent_failures_are_not_retried(gateway, clock, reply, describe: str
 
 @pytest.mark.parametrize("body", [
     "<html><body>Service temporarily overloaded</body></html>", "", "not xml at all"])
-def test_an_answer_that_is_not_soap_is_unavailable(gateway, clock, body: str) -> None:
+def test_a_2xx_answer_that_is_not_soap_is_an_unknown_outcome(gateway, clock, body: str) -> None:
     gateway.add(responses.POST, SERVICE, body=body, status=200)
-    receipts = submit(account(URL), [Recipient("+447700900123")], "hi",
-                      policy=ONCE, clock=clock)
-    assert receipts[0].error is not None
-    assert receipts[0].error.category is Category.UNAVAILABLE
+    receipts = submit(account(URL), [Recipient("+447700900123")], "hi", clock=clock)
+    assert receipts[0].error is not None and receipts[0].error.unknown_outcome
 
 
-@pytest.mark.parametrize("result", ["OK", "12345 sent", "-5"])
-def test_a_result_that_is_not_an_id_is_unavailable(gateway, clock, result: str) -> None:
+@pytest.mark.parametrize("result", ["OK", "12345 sent", "-5", "Message Sent"])
+def test_a_result_that_is_not_an_id_is_an_unknown_outcome(gateway, clock, result: str) -> None:
     answer(gateway, "SendFullSMS", result)
-    receipts = submit(account(URL), [Recipient("+447700900123")], "hi",
-                      policy=ONCE, clock=clock)
-    assert receipts[0].error is not None
+    receipts = submit(account(URL), [Recipient("+447700900123", "ref-x")], "hi", clock=clock)
+    assert receipts[0].error is not None and receipts[0].error.unknown_outcome
     assert receipts[0].error.describe() == f"unavailable: unexpected answer: {result}"
+
+
+def test_a_send_answered_unreadably_is_looked_up_not_resent(gateway, clock) -> None:
+    """Issue 13: such an answer was `unavailable`, and the text went out again. 24x keeps our
+    reference in UserField: the report by date finds it, and nothing is sent twice."""
+    answer(gateway, "SendFullSMS", "OK")
+
+    def report_with_our_reference(request):  # type: ignore[no-untyped-def]
+        ref = sent(gateway).args["UserField"]
+        return 200, {"Content-Type": XML}, soap_result(
+            NS, "GetDeliveryReportByDate", f"1,Sent,01/03/2026 09:30:20,{ref}|")
+
+    gateway.add_callback(responses.POST, SERVICE, callback=report_with_our_reference)
+    [receipt] = deliver([account(URL)], "hi", clock=clock)
+    assert receipt.ok and len(gateway.calls) == 2  # the send and the look-up, no second send
+    assert sent(gateway, 1, operation="GetDeliveryReportByDate")
+
+
+@pytest.mark.parametrize(("answer_", "message_id"), [("Message Sent", None), ("52000009", "52000009")])
+def test_a_phonebook_send_answers_no_id(gateway, clock, answer_: str, message_id: str | None
+                                        ) -> None:
+    """The document promises SendToPhonebook no id: what is not an error code is a send.
+    (Issue 13: read as garbage, `Message Sent` texted the whole phonebook three times.)"""
+    answer(gateway, "SendToPhonebook", answer_)
+    url = f"sms24x://USER:PA%3ASS@?phonebook=On%20call&from=Alerts&endpoint={ENDPOINT}"
+    [receipt] = deliver([account(url)], "all hands", clock=clock)
+    assert receipt.ok and receipt.message_id == message_id and len(gateway.calls) == 1
+
+
+def test_a_phonebook_send_answered_with_nothing_is_not_sent_again(gateway, clock) -> None:
+    """An empty answer says nothing: a phonebook send has no UserField to look up, so it is
+    unconfirmed at once."""
+    answer(gateway, "SendToPhonebook", "")
+    url = f"sms24x://USER:PA%3ASS@?phonebook=On%20call&from=Alerts&endpoint={ENDPOINT}"
+    [receipt] = deliver([account(url)], "all hands", clock=clock)
+    assert receipt.unconfirmed and len(gateway.calls) == 1
 
 
 # --- balance, login, status, lookup ---------------------------------------------------------

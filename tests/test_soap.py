@@ -112,25 +112,25 @@ def test_the_wsdl_is_parsed_once_with_the_forbidding_settings(tmp_path: Path) ->
     assert load().settings.forbid_dtd and load().settings.forbid_entities
 
 
-def test_a_read_timeout_is_unavailable_and_unanswered(gateway, document) -> None:
+def test_a_read_timeout_is_unavailable_with_an_unknown_outcome(gateway, document) -> None:
     """It may have reached the gateway: the outbox looks it up rather than send it twice."""
     gateway.add(responses.POST, SERVICE, body=requests.ReadTimeout("slow"))
     error = failure(document)
-    assert (error.category, error.unanswered) == (Category.UNAVAILABLE, True)
+    assert (error.category, error.unknown_outcome) == (Category.UNAVAILABLE, True)
     assert error.text == "no answer from 127.0.0.1:8025 within 2s"
 
 
-def test_a_refused_connection_is_unavailable_and_answered(gateway, document) -> None:
+def test_a_refused_connection_is_unavailable_and_never_reached_the_gateway(gateway, document) -> None:
     gateway.add(responses.POST, SERVICE, body=requests.ConnectionError("refused"))
     error = failure(document)
-    assert (error.category, error.unanswered) == (Category.UNAVAILABLE, False)
+    assert (error.category, error.unknown_outcome) == (Category.UNAVAILABLE, False)
 
 
 def test_a_5xx_page_is_unavailable(gateway, document) -> None:
     gateway.add(responses.POST, SERVICE, status=503,
                 body="<html><body>Service Unavailable</body></html>")
     error = failure(document)
-    assert (error.category, error.code, error.unanswered) == (Category.UNAVAILABLE, "503", False)
+    assert (error.category, error.code, error.unknown_outcome) == (Category.UNAVAILABLE, "503", False)
     assert error.text == (
         "127.0.0.1:8025 answered HTTP 503: <html><body>Service Unavailable</body></html>")
 

@@ -22,13 +22,14 @@ def test_parse_token_url_with_targets_and_options() -> None:
 
 def test_endpoint_keeps_the_documented_path_and_default_is_documented_host() -> None:
     provider = providers()["fastsms"]
-    assert parse("fastsms://t@", providers()).url(provider, "/api") == "https://my.fastsms.co.uk/api"
-    with_prefix = parse("fastsms://t@?endpoint=http://127.0.0.1:9/prefix/", providers())
+    assert parse("fastsms://t@?from=A", providers()).url(provider, "/api") == (
+        "https://my.fastsms.co.uk/api")
+    with_prefix = parse("fastsms://t@?from=A&endpoint=http://127.0.0.1:9/prefix/", providers())
     assert with_prefix.url(provider, "/api") == "http://127.0.0.1:9/prefix/api"
 
 
 def test_percent_encoded_secrets_survive() -> None:
-    account = parse("fastsms://a%40b%2Fc%3Ad%23e%2Bf@", providers())
+    account = parse("fastsms://a%40b%2Fc%3Ad%23e%2Bf@?from=A", providers())
     assert account.user == "a@b/c:d#e+f"
     assert "a@b" not in mask(account)
     assert build(account, providers()).startswith("fastsms://a%40b%2Fc%3Ad%23e%2Bf@")
@@ -95,11 +96,59 @@ def test_options_that_cannot_work_are_refused_naming_the_problem(query: str, mes
 
 
 def test_a_region_is_kept_upper_case() -> None:
-    assert parse("fastsms://t@?region=gb", providers()).options["region"] == "GB"
+    assert parse("fastsms://t@?from=A&region=gb", providers()).options["region"] == "GB"
 
 
 def test_a_sender_the_gateway_refuses_is_refused_with_the_url() -> None:
     """One check for every way in: command line, config file, Apprise."""
-    with pytest.raises(ConfigError, match=r"request: sender 'WayTooLongSender'"):
+    with pytest.raises(ConfigError, match=r"^sender 'WayTooLongSender' must be at most 11"):
         parse("fastsms://t@?from=WayTooLongSender", providers())
     assert parse("fastsms://t@?from=Alerts", providers()).sender == "Alerts"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        # The documents make the sender mandatory: every send would fail (24x answers 02).
+        ("fastsms://t@447700900123", "FastSMS needs a sender: add from=NAME or a number"),
+        ("sms24x://u:p@447700900123", "24x needs a sender"),
+        # 24x: "11 characters alphanumeric or 12 numeric"
+        ("sms24x://u:p@?from=Alerts%20Ltd", "sender 'Alerts Ltd' must be at most 11 characters of [A-Za-z0-9]"),
+        ("sms24x://u:p@?from=Ops.Team", "must be at most 11 characters of [A-Za-z0-9]"),
+        ("sms24x://u:p@?from=4477009001234", "longer than 12 digits"),
+        ("mymobileapi://u:p@?live=maybe", "live='maybe' must be one of yes, no"),
+        ("fastsms://t@?from=A&validity=2d", "validity='2d' must be above 0 and at most 86400s"),
+        ("fastsms://t@?from=A&validity=soon", "validity='soon' is not a duration"),
+        ("server2sms://u:p@?validity=1h", "unknown option 'validity'"),
+        ("fastsms://t@?from=A&token=other", "two tokens"),
+    ],
+)
+def test_urls_that_can_never_send_are_refused_with_the_reason(url: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(url, providers())
+    assert message in str(caught.value)
+
+
+def test_sender_rules_that_pass() -> None:
+    assert parse("sms24x://u:p@?from=Alerts2", providers()).sender == "Alerts2"
+    assert parse("sms24x://u:p@?from=447700900123", providers()).sender == "447700900123"
+    assert parse("server2sms://u:p@?from=Ops%20Team", providers()).sender == "Ops Team"
+    assert parse("intellisms://u:p@", providers()).sender is None  # optional there
+
+
+def test_source_is_another_name_for_from_and_token_for_the_token() -> None:
+    """As in Apprise's own SMS plugins."""
+    account = parse("fastsms://?token=T0K3N&source=Alerts&to=447700900123", providers())
+    assert (account.user, account.sender, account.targets) == ("T0K3N", "Alerts", ("447700900123",))
+    assert mask(account) == "fastsms://****@447700900123?from=Alerts"
+    assert parse("fastsms://T0K3N@?token=T0K3N&from=A", providers()).user == "T0K3N"
+    with pytest.raises(ConfigError, match="unknown option 'token'"):
+        parse("intellisms://u:p@?token=x", providers())  # no token there
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("30m", "1800"), ("1h", "3600"), ("90", "90"),
+                                               ("1d", "86400")])
+def test_validity_is_kept_in_seconds(value: str, seconds: str) -> None:
+    account = parse(f"fastsms://t@?from=A&validity={value}", providers())
+    assert account.options["validity"] == seconds and account.validity == float(seconds)
+    assert parse(f"mymobileapi://u:p@?validity={value}", providers()).validity == float(seconds)

@@ -31,7 +31,8 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 class _OutboxCollector(Collector):
-    """Depth, age of the oldest pending alert, in-flight and dead jobs, read when scraped."""
+    """Depth, age of the oldest pending alert, in-flight, dead and unconfirmed jobs, read when
+    scraped."""
 
     def __init__(self, outbox: Any) -> None:
         self.outbox = outbox
@@ -55,6 +56,9 @@ class _OutboxCollector(Collector):
         yield GaugeMetricFamily("sms_notify_dead_letters",
                                 "Jobs that failed for good (see the log for the reason)",
                                 stats.dead)
+        yield GaugeMetricFamily("sms_notify_unconfirmed",
+                                "Jobs given up with an unknown outcome: the gateway may have "
+                                "sent them (see the log)", stats.unconfirmed)
 
 
 class _HealthCollector(Collector):
@@ -93,8 +97,8 @@ class Metrics:
             "sms_notify_jobs_duplicate", "Jobs dropped as duplicates inside dedup_window",
             ["route"], registry=self.registry)
         self.messages = Counter(
-            "sms_notify_messages", "Texts by provider, account and outcome (sent or the "
-            "error category)", ["provider", "account", "outcome"], registry=self.registry)
+            "sms_notify_messages", "Texts by provider, account and outcome (sent, unconfirmed "
+            "or the error category)", ["provider", "account", "outcome"], registry=self.registry)
         self.parts = Counter(
             "sms_notify_message_parts", "SMS parts by provider, account and outcome",
             ["provider", "account", "outcome"], registry=self.registry)
@@ -139,6 +143,8 @@ class Metrics:
             if receipt is None:
                 outcome = str(getattr(job, "state", "") or "dead")
                 parts = 0
+            elif getattr(job, "state", "") == "unconfirmed":
+                outcome, parts = "unconfirmed", 0
             elif receipt.error is None:
                 outcome, parts = "sent", int(receipt.parts or 1)
             else:

@@ -187,7 +187,9 @@ def validate(data: Any, receiver_required: bool = True) -> Notification:
 def parse(body: bytes, receiver_required: bool = True) -> Notification:
     """Decode and validate a request body; PayloadError 400 for what is not JSON at all."""
     try:
-        data = json.loads(body)
+        # Strict UTF-8 (a BOM allowed): json.loads on bytes would let an encoded lone surrogate
+        # (b"\xed\xa0\x80") through, which no text can carry on.
+        data = json.loads(body.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise PayloadError("body: not UTF-8 text", 400) from None
     except json.JSONDecodeError as exc:

@@ -133,10 +133,10 @@ class SmsNotifyBase(NotifyBase):  # type: ignore[misc]
             "timeout": timeout,
             "region": region,
             "max_segments": max_segments,
-            **{name: kwargs.get(name) for name in provider.options},
+            **{name: kwargs.get(name) for name in _own_options(provider)},
         }
         options = {k: v for k, v in ((k, _text(v)) for k, v in given.items()) if v}
-        known = {*COMMON_OPTIONS, *provider.options, *APPRISE_ARGS}
+        known = {*COMMON_OPTIONS, *_own_options(provider), *APPRISE_ARGS}
         qsd = kwargs.get("qsd")
         if isinstance(qsd, Mapping):
             options.update({k: str(v) for k, v in qsd.items() if k not in known})
@@ -223,7 +223,7 @@ class SmsNotifyBase(NotifyBase):  # type: ignore[misc]
         """Hand the text to the core; True only when every number and list took it.
 
         A recipient that took the text is marked delivered, so Apprise's ?retry= resends only to
-        the others.
+        the others; so is one whose outcome is unknown (it may have it: it is not sent twice).
         """
         if not self.targets and not self.lists:
             self.logger.warning(f"There are no valid {self.service_name} targets to notify.")
@@ -258,6 +258,9 @@ class SmsNotifyBase(NotifyBase):  # type: ignore[misc]
                 continue
             ok = False
             error = receipt.error.describe() if receipt.error else "failed"
+            if receipt.unconfirmed:  # it may have gone out: Apprise's retry= must not resend it
+                self.mark_delivered(who)
+                error += "; the gateway may have sent it, so it is not sent again"
             self.logger.warning(f"Failed to send {self.service_name} SMS to {who}: {error}")
         return ok
 
@@ -286,7 +289,7 @@ class SmsNotifyBase(NotifyBase):  # type: ignore[misc]
         results["targets"] = targets
         results["source"] = options.pop("from", None)
         provider = providers().get(cls.gateway)
-        for key in (*COMMON_KEYWORDS, *(provider.options if provider else ())):
+        for key in (*COMMON_KEYWORDS, *(_own_options(provider) if provider else ())):
             if key in options:
                 results[key] = options[key]
         return results
@@ -332,15 +335,23 @@ def _template_args(provider: Provider | None) -> dict[str, dict[str, Any]]:
         {
             "to": {"alias_of": "targets"},
             "from": {"name": "From", "type": "string", "map_to": "source"},
+            "source": {"alias_of": "from"},
             "endpoint": {"name": "Endpoint", "type": "string"},
             "timeout": {"name": "Timeout", "type": "float", "min": 0},
             "region": {"name": "Region", "type": "string", "regex": (r"^[a-z]{2}$", "i")},
             "max_segments": {"name": "Max Segments", "type": "int", "min": 1},
         }
     )
-    for name in provider.options if provider else ():
+    if provider is not None and provider.credentials == ("token",):
+        args["token"] = {"alias_of": "token"}  # ?token= as well as TOKEN@
+    for name in _own_options(provider) if provider else ():
         args[name] = {"name": name.replace("_", " ").title(), "type": "string"}
     return args
+
+
+def _own_options(provider: Provider) -> list[str]:
+    """The query arguments of this gateway beyond the common ones (list=, live=, validity=)."""
+    return [name for name in provider.url_options if name not in COMMON_OPTIONS]
 
 
 _classes: dict[str, tuple[Provider, type[SmsNotifyBase]]] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,13 +23,16 @@ import requests
 
 READY = "sandbox listening on "
 USER = PASSWORD = TOKEN = "sandbox"
+STATE_HOME = tempfile.mkdtemp(prefix="sms-notify-e2e-state-")  # the commands' feed cursors
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """The environment for child processes: no user config, every plugin loaded."""
+    """The environment for child processes: no user config, every plugin loaded, state in a
+    folder of the test run's own."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("SMS_NOTIFY_CONFIG", "SMS_NOTIFY_LOAD_PLUGINS")}
     env["PYTHONUNBUFFERED"] = "1"
+    env["XDG_STATE_HOME"] = STATE_HOME
     env.update(extra)
     return env
 
@@ -58,16 +62,20 @@ class Sandbox:
         """A provider URL with the sandbox's credentials and `endpoint=` this sandbox.
 
         Options are query arguments; `from_` stands for `from`. Values are percent-encoded
-        (a `+` becomes %2B), targets keep their `+`.
+        (a `+` becomes %2B), targets keep their `+`. The gateways that need a sender get
+        `Alerts` unless the test gives one (`from_=""`: none at all).
         """
         from sms_notify.manager import provider_for
 
-        token = provider_for(scheme).credentials == ("token",)
-        creds = TOKEN if token else f"{USER}:{PASSWORD}"
+        provider = provider_for(scheme)
+        creds = TOKEN if provider.credentials == ("token",) else f"{USER}:{PASSWORD}"
         path = "/".join(quote(t, safe="+") for t in targets)
         query = {"endpoint": self.url}
+        if provider.sender_required:
+            options = {"from_": "Alerts", **options}
         for key, value in options.items():
-            query[key.rstrip("_")] = str(value)
+            if value != "":
+                query[key.rstrip("_")] = str(value)
         args = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query.items())
         return f"{scheme}://{creds}@{path}?{args}"
 
@@ -89,7 +97,7 @@ class Sandbox:
         return list(response.json()["requests"])
 
     def fault(self, **spec: Any) -> dict[str, Any]:
-        """Inject a fault: gateway, kind (http_error|timeout|slow|error_code), status, code,
+        """Inject a fault: gateway, kind (http_error|timeout|slow|error_code|garble), status, code,
         delay, count, seconds (see docs/sandbox.md)."""
         response = requests.post(self.url + "/admin/faults", json=spec, timeout=10)
         assert response.status_code == 200, response.text

@@ -41,7 +41,7 @@ def config(funded: Sandbox, tmp_path: Path) -> Path:
     path = tmp_path / "sms-notify.yml"
     path.write_text(
         "accounts:\n"
-        f"  primary: fastsms://sandbox@?endpoint={funded.url}\n"
+        f"  primary: fastsms://sandbox@?from=Alerts&endpoint={funded.url}\n"
         f"  backup: intellisms://sandbox:sandbox@?endpoint={funded.url}\n"
         "routes:\n"
         "  oncall:\n"
@@ -107,7 +107,7 @@ def test_unknown_on_a_closed_port(cli: Cli) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    done = cli("check-balance", f"fastsms://sandbox@?endpoint=http://127.0.0.1:{port}",
+    done = cli("check-balance", f"fastsms://sandbox@?from=A&endpoint=http://127.0.0.1:{port}",
                "-w", "500", "-c", "100", "-t", "5")
     assert done.returncode == 3, done
     assert done.stdout == (

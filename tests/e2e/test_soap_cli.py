@@ -47,14 +47,12 @@ def test_sms24x_send_balance_status(fresh_sandbox: Sandbox, cli: Cli) -> None:
     assert second.stdout == f"{message_id}: delivered, final (Delivered)\n", second.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 13: 24x documents no id for SendToPhonebook (the sandbox answers 'Message Sent'); "
-    "the client wants one"))
 def test_sms24x_phonebook(fresh_sandbox: Sandbox, cli: Cli) -> None:
+    """SendToPhonebook answers `Message Sent`, no id (the document promises none)."""
     url = fresh_sandbox.url_for("sms24x", phonebook="Oncall", from_="Alerts")
     done = cli("send", url, "-m", "all hands")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert re.fullmatch(r"phonebook:Oncall: sent, 1 part, id \d+ \(via sms24x@127\.0\.0\.1:\d+\)\n",
+    assert re.fullmatch(r"phonebook:Oncall: sent, 1 part, id - \(via sms24x@127\.0\.0\.1:\d+\)\n",
                         done.stdout), done.stdout
     assert sorted(m["to"] for m in fresh_sandbox.inbox("sms24x")) == ["+447700900201",
                                                                        "+447700900202"]
@@ -65,10 +63,13 @@ def test_sms24x_phonebook(fresh_sandbox: Sandbox, cli: Cli) -> None:
     assert "phonebook:Nobody: failed: request: 09 The phonebook does not exist" in missing.stdout
 
 
-def test_sms24x_without_a_sender_gets_the_gateways_02(fresh_sandbox: Sandbox, cli: Cli) -> None:
-    done = cli("send", fresh_sandbox.url_for("sms24x", TO), "-m", "who am I")
-    assert done.returncode == 1
-    assert f"{TO}: failed: request: 02 No sender specified" in done.stdout
+def test_sms24x_without_a_sender_is_refused_before_sending(fresh_sandbox: Sandbox,
+                                                          cli: Cli) -> None:
+    """24x answers 02 to every text without MessageFrom: such a URL can never send."""
+    done = cli("send", fresh_sandbox.url_for("sms24x", TO, from_=""), "-m", "who am I")
+    assert done.returncode == 2
+    assert "24x needs a sender: add from=NAME or a number" in done.stderr
+    assert fresh_sandbox.requests("sms24x") == []
 
 
 def test_mymobileapi_send_balance_status(fresh_sandbox: Sandbox, cli: Cli) -> None:

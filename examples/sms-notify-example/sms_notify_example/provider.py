@@ -66,6 +66,7 @@ def call(account: Account, method: str, path: str, body: dict[str, Any] | None =
     response: requests.Response = request(
         method, account.url(PROVIDER, path), json=body, provider=PROVIDER.name,
         timeout=account.timeout, headers={"Authorization": f"Bearer {account.user}"},
+        refusals=True,  # this gateway says why it refused in a 4xx answer's JSON
     )
     try:
         answer = response.json()
