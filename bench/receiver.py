@@ -37,7 +37,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import requests
-from common import machine, sandbox, table, url_for
+from common import command, machine, sandbox, table, url_for
 
 HERE = Path(__file__).resolve().parent
 PAYLOAD = HERE.parent / "tests" / "fixtures" / "alertmanager" / "am-0.25-firing.json"
@@ -161,7 +161,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="sms-bench-receiver-"))
     body = body_template(work)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMS_NOTIFY_")}
-    serve = [sys.executable, "-m", "sms_notify", "serve", "--listen", "127.0.0.1:0", "--config"]
+    serve = [command(), "serve", "--listen", "127.0.0.1:0", "--config"]
     rows = []
     with ExitStack() as stack:
         empty_url, _ = stack.enter_context(server([sys.executable, str(HERE / "empty_app.py")],
