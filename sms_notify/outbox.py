@@ -290,9 +290,12 @@ class SqliteOutbox:
 
     def __init__(
         self, path: str, synchronous: str = "NORMAL", *, now: Callable[[], float] = time.time,
-        exclusive: bool = False,
+        exclusive: bool = False, upkeep: bool = True,
     ) -> None:
-        """`exclusive`: hold the file for this process alone (see claim), as serve does."""
+        """`exclusive`: hold the file for this process alone (see claim), as serve does.
+        `upkeep=False`: another process (the serve that started this one: sms_notify.deliverer)
+        checkpoints the file and puts it back if it is deleted; this one never writes to a
+        file that is no longer at the path, and opens it again when told (`reopen`)."""
         if synchronous.upper() not in ("NORMAL", "FULL"):
             raise ValueError("synchronous must be NORMAL or FULL")
         self._claim = claim(path) if exclusive else None
@@ -319,8 +322,11 @@ class SqliteOutbox:
         self._identity = _identity(path)
         self._feeds = SqliteFeeds(path, now=now)
         self._closed = threading.Event()
-        threading.Thread(target=self._maintain, name="sms-notify-outbox-checkpoint",
-                         daemon=True).start()
+        self.upkeep = upkeep
+        self.on_restore: Callable[[], None] | None = None  # after _restore put the file back
+        if upkeep:
+            threading.Thread(target=self._maintain, name="sms-notify-outbox-checkpoint",
+                             daemon=True).start()
 
     def _connect(self, path: str | None = None) -> sqlite3.Connection:
         """The writer's connection, in WAL mode with the schema in place."""
@@ -419,6 +425,8 @@ class SqliteOutbox:
         """One IMMEDIATE transaction, committed on exit; any SQLite failure is an OutboxError."""
         with self._lock:
             try:
+                if not self.upkeep and not self._in_place():  # wait for its owner to restore it
+                    raise OutboxError(f"outbox {self.where} was deleted or replaced")
                 if self._stale:
                     self._reopen()
                 self._db.execute("BEGIN IMMEDIATE")
@@ -505,6 +513,14 @@ class SqliteOutbox:
         log.warning("outbox %s was %s while serve ran; restored from the open outbox%s",
                     self.where, "replaced" if kept else "deleted",
                     f" (the file found there is kept as {masked_location(kept)})" if kept else "")
+        if self.on_restore is not None:
+            self.on_restore()
+
+    def reopen(self) -> None:
+        """The file was put back at its path by the process that keeps it: use it there."""
+        with self._lock:
+            self._identity = _identity(self.path)
+            self._stale = True
 
     def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
         try:
@@ -679,6 +695,12 @@ class SqliteOutbox:
             self._close_connections()
             self._done_draining()
         self._release()
+
+    @property
+    def lock(self) -> int | None:
+        """The descriptor holding the file's lock (claim), for a process that must hold it
+        as long as this one (serve's delivery process)."""
+        return self._claim
 
     def _release(self) -> None:
         if self._claim is not None:

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -51,8 +51,11 @@ from .payload import Notification, PayloadError, parse, unescape_receiver
 from .templates import Renderer, alertname
 
 if TYPE_CHECKING:
+    from sms_notify.deliverer import DeliveryProcess
     from sms_notify.dispatch import Dispatcher
     from sms_notify.outbox import SqliteOutbox
+
+    Delivery = Dispatcher | DeliveryProcess  # in this process (tests, the demo) or its own
 
 SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
 log = logging.getLogger("sms_notify.alertmanager")
@@ -275,7 +278,7 @@ def _settle(items: list[tuple[asyncio.Future[Any], Any]]) -> None:
 class Receiver:
     """What the endpoints share: compiled routes, auth, the outbox writer, the dispatcher."""
 
-    def __init__(self, config: Config, outbox: Outbox, dispatcher: Dispatcher, metrics: Metrics,
+    def __init__(self, config: Config, outbox: Outbox, dispatcher: Delivery, metrics: Metrics,
                  routes: dict[str, CompiledRoute] | None = None) -> None:
         self.routes = routes if routes is not None else compile_routes(config)
         self.dispatcher = dispatcher
@@ -400,7 +403,7 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
 def create_app(
     config: Config,
     outbox: Outbox,
-    dispatcher: Dispatcher,
+    dispatcher: Delivery,
     *,
     metrics: Metrics | None = None,
     on_ready: Callable[[], None] | None = None,
@@ -485,8 +488,12 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="more log output: -v each webhook and text, -vv debug")
 
 
-def build(config: Config) -> tuple[SqliteOutbox, Dispatcher, Metrics]:
-    """The outbox, dispatcher and metrics for a config (the demo builds the same way)."""
+def build(config: Config, *, process: bool = False, verbose: int = 0,
+          log_format: str = "logfmt") -> tuple[SqliteOutbox, Delivery, Metrics]:
+    """The outbox, dispatcher and metrics for a config (the demo builds the same way). With
+    `process`, the dispatcher runs in a process of its own (serve: sms_notify.deliverer), its
+    results counted here."""
+    from sms_notify.deliverer import DeliveryProcess, Spec
     from sms_notify.dispatch import Dispatcher
     from sms_notify.health import AccountHealth
     from sms_notify.outbox import SqliteOutbox
@@ -506,6 +513,11 @@ def build(config: Config) -> tuple[SqliteOutbox, Dispatcher, Metrics]:
         metrics.on_result(job, receipt, seconds)
         health.on_result(job, receipt, seconds)
 
+    if process:
+        spec = Spec(config, os.path.abspath(config.server.outbox), verbose, log_format)
+        delivery = DeliveryProcess(spec, outbox.lock, on_result)
+        outbox.on_restore = delivery.reopen
+        return outbox, delivery, metrics
     dispatcher = Dispatcher(
         outbox, config.accounts, workers=config.server.workers, max_age=config.server.max_age,
         per_recipient=config.per_recipient, region=config.region, on_result=on_result,
@@ -530,7 +542,8 @@ def serve(args: argparse.Namespace) -> int:
     if config.server.insecure_no_auth and not is_loopback(host):
         log.warning(event("no_auth", listen=host,
                           reason="insecure_no_auth: anyone who reaches it can send texts"))
-    outbox, dispatcher, metrics = build(config)
+    outbox, dispatcher, metrics = build(config, process=True, verbose=args.verbose,
+                                        log_format=args.log_format)
     shown = ""
 
     def ready() -> None:
@@ -551,6 +564,8 @@ def serve(args: argparse.Namespace) -> int:
         lifespan="on", timeout_graceful_shutdown=10, http=guarded_protocol(),
         timeout_keep_alive=100,  # above Go's 90 s idle timeout: no race with a reused connection
     ))
+    delivery = cast("DeliveryProcess", dispatcher)
+    delivery.on_fatal = lambda reason: setattr(server, "should_exit", True)  # keeps dying
     # uvicorn re-raises the signal it stopped for once it is done; a handler of our own makes
     # that a no-op, so a SIGTERM ends in a drained outbox and exit status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -562,6 +577,9 @@ def serve(args: argparse.Namespace) -> int:
         sock.close()
     if not server.started:
         print("sms-notify serve: could not start (see the log above)", file=sys.stderr)
+        return 1
+    if delivery.failed:
+        print(f"sms-notify serve: stopped: {delivery.failed}", file=sys.stderr)
         return 1
     log.info(event("stopped"))
     return 0

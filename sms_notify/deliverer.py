@@ -1,0 +1,296 @@
+"""The dispatcher in a process of its own, for `serve`: delivering must not share a core (and
+CPython's GIL) with accepting webhooks.
+
+`serve` keeps the outbox file, its lock and the webhooks; a child process started with
+multiprocessing's spawn opens the same SQLite file (WAL: readers and one writer at a time,
+across processes) and runs the Dispatcher on it. Between the two:
+
+- wakes: one byte down a pipe when a webhook committed new jobs (a full pipe is a wake already
+  pending);
+- a control connection: serve says `drain` (SIGTERM) and `reopen` (serve put a deleted or
+  replaced outbox file back), and its end of file says serve died; the child says `started` and
+  sends the dispatcher's results in batches, which serve counts (metrics, account health) as
+  if the dispatcher ran inside it.
+
+A serve that is killed takes its child with it (Linux's parent-death signal): a SIGKILL is a
+crash of both, recovered by the next start like any crash. The child also holds a copy of the
+outbox lock's descriptor, so no second serve can take the file while it lives; where there is
+no parent-death signal, it stops claiming at the end of its control connection and finishes
+the requests in flight. The child ignores SIGINT and SIGTERM (a terminal's Ctrl-C and systemd
+reach the whole group): serve decides when it drains. A child that dies is
+restarted, and its jobs in flight are recovered as after a crash (docs/design.md, Decision 1);
+one that keeps dying makes serve stop with an error, never run on without delivering.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .logs import event
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
+
+    from .config import Config
+    from .dispatch import OnResult
+
+log = logging.getLogger("sms_notify.outbox")
+
+RESTARTS = 5  # child deaths within RESTART_WINDOW before serve gives up
+RESTART_WINDOW = 60.0
+START_TIMEOUT = 60.0  # seconds for a child to import, recover and start
+BATCH = 256  # results per message to serve
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the child needs: the config (accounts, server settings), the outbox file, logging."""
+
+    config: Config
+    outbox: str
+    verbose: int = 0
+    log_format: str = "logfmt"
+
+
+class DeliveryProcess:
+    """A Dispatcher's life cycle (start, wake, running, drain), run in a child process."""
+
+    def __init__(self, spec: Spec, lock_fd: int | None, on_result: OnResult | None,
+                 on_fatal: Callable[[str], None] | None = None) -> None:
+        self.spec = spec
+        self.lock_fd = lock_fd
+        self.on_result = on_result
+        self.on_fatal = on_fatal  # the child keeps dying: serve must stop
+        self.failed = ""  # why serve gave up on delivering, once it has
+        self._process: BaseProcess | None = None
+        self._control: Connection | None = None
+        self._wake = -1  # write end of the wake pipe
+        self._started = threading.Event()
+        self._stopping = False
+        self._deaths: list[float] = []
+        self._send = threading.Lock()
+
+    def start(self) -> None:
+        """Start the child and wait until it has recovered what was in flight and runs."""
+        self._spawn()
+        threading.Thread(target=self._watch, name="sms-notify-delivery-watch",
+                         daemon=True).start()
+        if not self._started.wait(START_TIMEOUT):
+            raise RuntimeError("the delivery process did not start (see the log above)")
+
+    @property
+    def running(self) -> bool:
+        return (self._started.is_set() and not self._stopping and self._process is not None
+                and self._process.is_alive())
+
+    def wake(self) -> None:
+        """New jobs are in (one byte; a full pipe means a wake is pending already)."""
+        try:
+            os.write(self._wake, b"w")
+        except (BlockingIOError, OSError):
+            pass
+
+    def reopen(self) -> None:
+        """serve put the outbox file back at its path: the child opens it there again."""
+        self._tell(("reopen",))
+
+    def drain(self, timeout: float) -> None:
+        """Let the child finish the requests in flight and end (SIGTERM), within `timeout`;
+        whatever is still in flight then is recovered by the next start."""
+        self._stopping = True
+        process = self._process
+        if process is None:
+            return
+        self._tell(("drain", timeout))
+        process.join(timeout + 5.0)
+        if process.is_alive():
+            log.error(event("delivery_killed", pid=process.pid,
+                            reason=f"still running {timeout + 5:g}s after drain"))
+            process.kill()
+            process.join(5.0)
+
+    def wait_idle(self, timeout: float) -> bool:
+        raise NotImplementedError("wait for the outbox instead")
+
+    # The parent's side.
+    def _spawn(self) -> None:
+        import multiprocessing
+        from multiprocessing import reduction
+
+        context = multiprocessing.get_context("spawn")
+        control, child_control = context.Pipe(duplex=True)
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_write, False)
+        fds = (reduction.DupFd(wake_read),  # type: ignore[attr-defined]
+               reduction.DupFd(self.lock_fd) if self.lock_fd is not None else None)  # type: ignore[attr-defined]
+        process = context.Process(target=child, args=(self.spec, os.getpid(), child_control,
+                                                      *fds),
+                                  name="sms-notify-delivery", daemon=False)
+        self._started.clear()
+        process.start()
+        child_control.close()
+        os.close(wake_read)
+        old = self._wake
+        self._process, self._control, self._wake = process, control, wake_write
+        if old >= 0:
+            os.close(old)
+        threading.Thread(target=self._listen, args=(control,), name="sms-notify-delivery-results",
+                         daemon=True).start()
+
+    def _tell(self, message: tuple[Any, ...]) -> None:
+        with self._send:
+            try:
+                if self._control is not None:
+                    self._control.send(message)
+            except (OSError, ValueError):  # the child is gone: the watcher deals with it
+                pass
+
+    def _listen(self, control: Connection) -> None:
+        """The child's messages: started, and results for metrics and account health."""
+        while True:
+            try:
+                message = control.recv()
+            except (EOFError, OSError):
+                return
+            if message[0] == "started":
+                self._started.set()
+            elif message[0] == "results" and self.on_result is not None:
+                for job, receipt, seconds in message[1]:
+                    try:
+                        self.on_result(job, receipt, seconds)
+                    except Exception:  # noqa: BLE001 - metrics must not stop the results
+                        log.exception("on_result callback failed")
+
+    def _watch(self) -> None:
+        """Restart a child that died, unless serve is stopping; give up after RESTARTS deaths
+        within RESTART_WINDOW."""
+        while True:
+            process = self._process
+            assert process is not None
+            process.join()
+            if self._stopping:
+                return
+            now = time.monotonic()
+            self._deaths = [t for t in self._deaths if now - t < RESTART_WINDOW] + [now]
+            code = process.exitcode or 0
+            reason = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            if len(self._deaths) > RESTARTS:
+                self.failed = (f"the delivery process died {len(self._deaths)} times within "
+                               f"{RESTART_WINDOW:g}s (last: {reason})")
+                log.critical(event("delivery_failed", reason=self.failed))
+                if self.on_fatal is not None:
+                    self.on_fatal(self.failed)
+                return
+            log.error(event("delivery_died", pid=process.pid, reason=reason,
+                            action="restarting; its jobs in flight are recovered"))
+            time.sleep(min(5.0, 0.5 * len(self._deaths)))
+            if self._stopping:
+                return
+            try:
+                self._spawn()
+            except Exception as exc:  # noqa: BLE001 - cannot start one: count it as a death
+                log.error(event("delivery_start_failed", error=repr(exc)))
+
+
+# The child's side.
+def child(spec: Spec, parent: int, control: Connection, wake: Any, lock: Any) -> None:
+    """The delivery process: the Dispatcher on the shared outbox until serve says drain or
+    goes away."""
+    _die_with(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from .dispatch import Dispatcher
+    from .logs import setup
+    from .outbox import SqliteOutbox
+
+    setup(spec.verbose, spec.log_format)
+    wake_fd = wake.detach()
+    lock_fd = lock.detach() if lock is not None else None  # held: see the module's docstring
+    config = spec.config
+    results: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    outbox = SqliteOutbox(spec.outbox, config.server.synchronous, upkeep=False)
+    dispatcher = Dispatcher(
+        outbox, config.accounts, workers=config.server.workers, max_age=config.server.max_age,
+        per_recipient=config.per_recipient, region=config.region,
+        on_result=lambda job, receipt, seconds: results.put((job, receipt, seconds)),
+    )
+    sending = threading.Lock()
+    forwarder = threading.Thread(target=_forward, args=(results, control, sending),
+                                 name="sms-notify-results", daemon=True)
+    forwarder.start()
+    dispatcher.start()
+    with sending:
+        control.send(("started",))
+    threading.Thread(target=_woken, args=(wake_fd, dispatcher), name="sms-notify-wakes",
+                     daemon=True).start()
+    timeout = 10.0
+    while True:
+        try:
+            message = control.recv()
+        except (EOFError, OSError):  # serve was killed: stop claiming, finish what is out
+            log.error(event("serve_gone", action="finishing the requests in flight"))
+            break
+        if message[0] == "reopen":
+            outbox.reopen()
+            dispatcher.wake()
+        elif message[0] == "drain":
+            timeout = float(message[1])
+            break
+    dispatcher.drain(timeout)
+    results.put(None)
+    forwarder.join(10.0)
+    outbox.close()
+    if lock_fd is not None:
+        os.close(lock_fd)
+
+
+def _die_with(parent: int) -> None:
+    """Be killed when serve dies (Linux: prctl PR_SET_PDEATHSIG), so killing serve is one
+    crash, not a serve gone and a delivery process still sending."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the control connection's end stops it
+        return
+    if os.getppid() != parent:  # serve died before the signal was set
+        os._exit(1)
+
+
+def _woken(fd: int, dispatcher: Any) -> None:
+    """Wake the dispatcher for each burst of bytes from serve (until serve's end closes)."""
+    while os.read(fd, 4096):
+        dispatcher.wake()
+
+
+def _forward(results: queue.SimpleQueue[Any], control: Connection,
+             sending: threading.Lock) -> None:
+    """Send the dispatcher's results to serve in batches; None ends it."""
+    while True:
+        item = results.get()
+        batch = []
+        while item is not None:
+            batch.append(item)
+            if len(batch) >= BATCH:
+                break
+            try:
+                item = results.get_nowait()
+            except queue.Empty:
+                break
+        if batch:
+            try:
+                with sending:
+                    control.send(("results", batch))
+            except (OSError, ValueError):  # serve is gone: nobody counts them
+                pass
+        if item is None:
+            return
