@@ -1,10 +1,10 @@
 """The background dispatcher: delivers the outbox's jobs with the core's sending policy.
 
 One scheduler thread reads due jobs, groups them by (account, text, max_segments) so one
-gateway request carries as many recipients as the gateway takes, and as a sender thread (of
-`workers`) comes free marks a request's jobs in flight and commits before it leaves
-(docs/design.md, Decision 1): a job is "inflight" only while its request may really be on the
-wire. Each pass makes one request per job; what follows is sms_notify.policy's, as for the
+gateway request carries as many recipients as the gateway takes, and marks a request's jobs
+in flight and commits before it leaves (docs/design.md, Decision 1), for at most `workers`
+requests on the wire and as many claimed ahead for the next free sender thread: a job is
+"inflight" only while its request is on the wire or about to be. Each pass makes one request per job; what follows is sms_notify.policy's, as for the
 one-shot commands, with the job's max_age as the deadline: transient failures come back later
 with backoff, accounts fail over in the route's order, recipient and request errors are dead
 letters at once.
@@ -116,6 +116,10 @@ class Dispatcher:
         self.feeds = outbox.feeds()  # change-feed cursors, in the outbox's own database
         self.accounts = {name: _with_validity(a, validity) for name, a in accounts.items()}
         self.workers = max(1, workers)
+        # requests claimed ahead of a free sender, so no sender waits for the scheduler's
+        # commit: a crash leaves them in flight though never sent, and recovery sends them
+        # once (no gateway has a trace of them)
+        self.ahead = self.workers
         self.max_age = max_age
         self.per_recipient = per_recipient
         self.region = region
@@ -310,11 +314,11 @@ class Dispatcher:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._stopping and self._busy >= self.workers:
+                while not self._stopping and self._busy >= self.workers + self.ahead:
                     self._cond.wait()
                 if self._stopping:
                     return
-                free = self.workers - self._busy
+                free = self.workers + self.ahead - self._busy
                 self._woken = False
             batch: list[Task] = []
             waiting: list[Task] = []  # for an account whose breaker is open

@@ -59,6 +59,8 @@ def _environment(origin: str) -> Mapping[str, Any]:
     import requests
 
     settings = requests.Session().merge_environment_settings(origin, {}, True, None, None)
+    if origin.startswith("http:"):  # no TLS: requests would look for the CA bundle each time
+        settings["verify"] = False
     return {k: settings[k] for k in ("proxies", "verify", "cert")}
 
 
@@ -72,8 +74,14 @@ def exchange(
     import requests
 
     parts = urlsplit(url)
-    prepared = requests.PreparedRequest()
-    prepared.prepare(method=method, url=url, headers={**s.headers, **(headers or {})}, **body)
+    prepared = requests.PreparedRequest()  # what prepare() does, less cookies, auth and hooks
+    prepared.prepare_method(method)
+    prepared.prepare_url(url, body.pop("params", None))
+    prepared.prepare_headers({**s.headers, **(headers or {})})
+    prepared.prepare_body(body.pop("data", None), None, body.pop("json", None))
+    prepared.hooks = {"response": []}
+    if body:
+        raise TypeError(f"exchange() got unexpected arguments: {', '.join(sorted(body))}")
     try:
         response = s.get_adapter(url).send(prepared, stream=True, timeout=timeout,
                                            **_environment(f"{parts.scheme}://{parts.netloc}"))
