@@ -541,26 +541,26 @@ class Dispatcher:
     def _hold(self, tasks: Sequence[Task], now: float) -> bool:
         """The jobs of tasks whose account's breaker is open: each moves on to its route's next
         account, or waits for the next probe (policy.held). True if any moved on."""
-        moved = False
         jobs: list[Job] = []
-        for task in tasks:
-            account = self.accounts[task.account]
-            with self._gate:
+        waiting: list[tuple[str, Job]] = []
+        with self._gate:  # a probe's outcome cannot release them before they are saved
+            for task in tasks:
+                account = self.accounts[task.account]
                 breaker = self._breakers[task.account]
                 # while the probe is out, wait at most its timeout: its outcome releases them
                 until = now + account.timeout if breaker.probing else breaker.until
-            for job in task.jobs:
-                progress = self._progress(job)
-                decision = held(progress, self._situation(job, account, now, 0.5), until)
-                self._apply(job, progress, decision, None, now)
-                jobs.append(job)
-                if job.state == "pending" and job.account_name == task.account:
-                    with self._gate:
-                        self._held[task.account][job.id] = job
-                else:
-                    moved = True
-        if jobs:
-            self.outbox.save(jobs)
+                for job in task.jobs:
+                    progress = self._progress(job)
+                    decision = held(progress, self._situation(job, account, now, 0.5), until)
+                    self._apply(job, progress, decision, None, now)
+                    jobs.append(job)
+                    if job.state == "pending" and job.account_name == task.account:
+                        waiting.append((task.account, job))
+            if jobs:
+                self.outbox.save(jobs)
+            for name, job in waiting:
+                self._held[name][job.id] = job
+        moved = sum(job.state == "pending" for job in jobs) > len(waiting)  # to another account
         for job in jobs:
             if job.state != "pending":  # no time left to wait: given up, with the last reason
                 self._log(job)
