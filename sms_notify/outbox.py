@@ -373,6 +373,31 @@ class SqlOutbox:
     def _insert_one(self, db: Any, job: Job) -> int:
         raise NotImplementedError
 
+    # What each backend does its own way (see Outbox).
+    def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
+        raise NotImplementedError
+
+    def check(self) -> None:
+        raise NotImplementedError
+
+    def claim(self, now: float, limit: int) -> list[Job]:
+        raise NotImplementedError
+
+    def take_over(self, now: float) -> list[Job]:
+        raise NotImplementedError
+
+    def planning(self) -> AbstractContextManager[object]:
+        raise NotImplementedError
+
+    def listen(self, wake: Callable[[], None]) -> None:
+        raise NotImplementedError
+
+    def feeds(self) -> Feeds:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
     def save(self, changed: Sequence[Job] = (), new: Sequence[Job] = ()) -> None:
         now = self.now()
         held = (self.owner, now + self.lease)
@@ -476,6 +501,17 @@ class SqlOutbox:
             f"{_SELECT} WHERE state = 'dead' ORDER BY done_at DESC, id DESC LIMIT ?", (limit,)
         )
         return [_job(r) for r in rows]
+
+
+def open_outbox(location: str, synchronous: str = "NORMAL", *,
+                now: Callable[[], float] = time.time, exclusive: bool = False) -> SqlOutbox:
+    """The outbox at server.outbox: a PostgreSQL URL, else a SQLite file (`exclusive`: held by
+    this process alone, as serve holds it; a shared PostgreSQL outbox needs no such hold)."""
+    if location.startswith(POSTGRES_SCHEMES):
+        from .postgres import PostgresOutbox
+
+        return PostgresOutbox(location, now=now)
+    return SqliteOutbox(location, synchronous, now=now, exclusive=exclusive)
 
 
 class SqliteOutbox(SqlOutbox):
