@@ -43,6 +43,8 @@ from .policy import Asked, Outcome, Progress, Situation, Step, decide
 log = logging.getLogger("sms_notify.outbox")
 
 CLAIM_LIMIT = 2000  # due jobs read in one pass
+SHARED_CLAIM = 25  # due jobs claimed in one pass per sender, from an outbox other receivers
+# share: what this one can send soon, so that the rest is theirs to take
 LOOKUP_BATCH = 100  # jobs asked about in one look-up
 PRUNE_EVERY = 600.0
 TAKE_OVER_EVERY = 1.0  # seconds between looks for jobs a dead receiver left in flight
@@ -381,7 +383,8 @@ class Dispatcher:
 
     def _plan_claimed(self) -> tuple[list[Task], bool]:
         now = self.now()
-        due = self.outbox.claim(now, CLAIM_LIMIT)
+        limit = self.workers * SHARED_CLAIM if self.outbox.shared else CLAIM_LIMIT
+        due = self.outbox.claim(now, limit)
         if not due:
             return [], False
         changed: list[Job] = []
@@ -416,7 +419,7 @@ class Dispatcher:
         for job in ended:
             self._log(job)
             self._report(job, None, 0.0)
-        return tasks, len(due) >= CLAIM_LIMIT or bool(new)
+        return tasks, len(due) >= limit or bool(new)
 
     def _claim(self, tasks: Sequence[Task]) -> None:
         """Mark jobs in flight and commit before their requests leave (docs/design.md,

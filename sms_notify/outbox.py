@@ -141,6 +141,8 @@ class OutboxStats:
 class Outbox(Protocol):
     """What the receiver and the dispatcher need from a store: SqliteOutbox, PostgresOutbox."""
 
+    shared: bool  # other receivers may use it at the same time (PostgreSQL)
+
     def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
         """Persist new jobs and commit before returning; duplicates of (dedup_key, recipient)
         inside dedup_window are dropped and not returned. Raises OutboxError."""
@@ -362,6 +364,7 @@ class SqlOutbox:
     now: Callable[[], float]
     owner: str  # this outbox's name on the jobs it holds
     lease: float
+    shared = False
     dedup_window: float
 
     def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:

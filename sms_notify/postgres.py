@@ -159,6 +159,8 @@ def _modules() -> tuple[Any, Any]:
 class PostgresOutbox(SqlOutbox):
     """The outbox in a PostgreSQL database; see the module's docstring."""
 
+    shared = True
+
     def __init__(self, url: str, *, now: Callable[[], float] = time.time, lease: float = LEASE,
                  pool_size: int = POOL_SIZE) -> None:
         self._psycopg, pool_module = _modules()
