@@ -376,6 +376,13 @@ class SqlOutbox:
     def _insert_one(self, db: Any, job: Job) -> int:
         raise NotImplementedError
 
+    def _stamped(self, jobs: Sequence[Job], dedup_window: float) -> tuple[float, list[Job]]:
+        """Now, and the jobs an enqueue inserts (prepare); notes the longest window seen, so
+        pruning never forgets a live dedup key."""
+        now = self.now()
+        self.dedup_window = max(self.dedup_window, dedup_window)
+        return now, prepare(jobs, now, dedup_window > 0)
+
     # What each backend does its own way (see Outbox).
     def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
         raise NotImplementedError
@@ -774,12 +781,10 @@ class SqliteOutbox(SqlOutbox):
             raise OutboxError(f"outbox {self.where}: {exc}") from None
 
     def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
-        now = self.now()
-        self.dedup_window = max(self.dedup_window, dedup_window)
-        dedup = dedup_window > 0
-        candidates = prepare(jobs, now, dedup)
+        now, candidates = self._stamped(jobs, dedup_window)
         if not candidates:
             return []
+        dedup = dedup_window > 0
         since = now - dedup_window if dedup else float("inf")
         if not self._in_place():  # what is written now would be lost with the old file
             raise OutboxError(f"outbox {self.where} was deleted or replaced; restoring it")

@@ -44,7 +44,6 @@ from .outbox import (
     masked_location,
     new_owner,
     newer_schema,
-    prepare,
 )
 
 if TYPE_CHECKING:
@@ -240,12 +239,10 @@ class PostgresOutbox(SqlOutbox):
 
     # The receiver.
     def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
-        now = self.now()
-        self.dedup_window = max(self.dedup_window, dedup_window)
-        dedup = dedup_window > 0
-        candidates = prepare(jobs, now, dedup)
+        now, candidates = self._stamped(jobs, dedup_window)
         if not candidates:
             return []
+        dedup = dedup_window > 0
         keyed = [j for j in candidates if dedup and j.dedup_key]
         keys = sorted({(j.dedup_key, j.recipient) for j in keyed})
         with self._write() as db:
