@@ -56,7 +56,8 @@ FLUSH = 0.05  # seconds a result may wait for others to go with it
 
 @dataclass(frozen=True)
 class Spec:
-    """What the child needs: the config (accounts, server settings), the outbox file, logging."""
+    """What the child needs: the config (accounts, server settings), the outbox (a file's
+    absolute path, or the PostgreSQL URL), logging."""
 
     config: Config
     outbox: str
@@ -242,14 +243,17 @@ def child(spec: Spec, parent: int, control: Connection, wake: Any, lock: Any) ->
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from .dispatch import Dispatcher
     from .logs import setup
-    from .outbox import SqliteOutbox
+    from .outbox import POSTGRES_SCHEMES, SqlOutbox, SqliteOutbox, open_outbox
 
     setup(spec.verbose, spec.log_format)
     wake_fd = wake.detach()
     lock_fd = lock.detach() if lock is not None else None  # held: see the module's docstring
     config = spec.config
     results: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    outbox = SqliteOutbox(spec.outbox, config.server.synchronous, upkeep=False)
+    if spec.outbox.startswith(POSTGRES_SCHEMES):  # shared: this process is one more receiver
+        outbox: SqlOutbox = open_outbox(spec.outbox)
+    else:  # serve keeps the file: checkpoints, restores, holds its lock
+        outbox = SqliteOutbox(spec.outbox, config.server.synchronous, upkeep=False)
     dispatcher = Dispatcher(
         outbox, config.accounts, workers=config.server.workers, max_age=config.server.max_age,
         per_recipient=config.per_recipient, region=config.region,
@@ -271,7 +275,7 @@ def child(spec: Spec, parent: int, control: Connection, wake: Any, lock: Any) ->
         except (EOFError, OSError):  # serve was killed: stop claiming, finish what is out
             log.error(event("serve_gone", action="finishing the requests in flight"))
             break
-        if message[0] == "reopen":
+        if message[0] == "reopen" and isinstance(outbox, SqliteOutbox):
             outbox.reopen()
             dispatcher.wake()
         elif message[0] == "drain":

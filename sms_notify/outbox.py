@@ -7,6 +7,11 @@ mode with synchronous=NORMAL survives a killed process; FULL also survives power
 
 Dedup of (dedup_key, recipient) inside the dedup window is a lookup in the same table, so it
 holds across restarts and across the two Alertmanagers of an HA pair.
+
+Two stores implement the Outbox protocol: SqliteOutbox here (one `serve` per file) and
+sms_notify.postgres.PostgresOutbox (any number of `serve` processes share it: Decision 14).
+The queries both answer alike live once, in SqlOutbox; each backend keeps its own schema, as a
+numbered list of migrations applied at start, and the SQL only it can run.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ import functools
 import json
 import logging
 import os
+import secrets
+import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, fields
-from typing import Protocol
+from typing import Any, Protocol, Union
 
 from .delivery import new_reference
 from .feeds import Feeds, SqliteFeeds
@@ -33,6 +40,8 @@ DAY = 86400.0
 STATES = ("pending", "inflight", "sent", "dead", "dropped", "unconfirmed")
 CHECKPOINT_EVERY = 1.0  # seconds between background WAL checkpoints
 AUTOCHECKPOINT_PAGES = 20000  # the writer's own checkpoint: only if the background one stalls
+LEASE = 10.0  # seconds jobs stay held by a receiver that stopped renewing them (it died)
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass
@@ -130,7 +139,9 @@ class OutboxStats:
 
 
 class Outbox(Protocol):
-    """What the receiver and the dispatcher need from a store; SQLite is the one we ship."""
+    """What the receiver and the dispatcher need from a store: SqliteOutbox, PostgresOutbox."""
+
+    shared: bool  # other receivers may use it at the same time (PostgreSQL)
 
     def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
         """Persist new jobs and commit before returning; duplicates of (dedup_key, recipient)
@@ -142,15 +153,28 @@ class Outbox(Protocol):
     def dead_letters(self, limit: int = 100) -> list[Job]: ...
     def close(self) -> None: ...
 
-    # For the dispatcher.
+    # For the dispatcher. A job it claims is held by this outbox (a lease, renewed while the
+    # process lives) until saved pending again or finished; a job it saves in flight stays held.
+    def claim(self, now: float, limit: int) -> list[Job]:
+        """Pending jobs whose next_at has come, oldest first, held for this outbox alone: no
+        other receiver sharing the store gets them until they are saved."""
+    def take_over(self, now: float) -> list[Job]:
+        """Jobs in flight whose holder is gone (its lease ran out; with SQLite, any held before
+        this process), now held by this one: the dispatcher recovers them (Decision 1)."""
+    def planning(self) -> AbstractContextManager[object]:
+        """Held while the dispatcher plans a pass, so that two receivers never plan at once and
+        the rate limit counts every text once."""
+    def listen(self, wake: Callable[[], None]) -> None:
+        """Call `wake` whenever another process adds jobs, from then on."""
     def due(self, now: float, limit: int) -> list[Job]:
-        """Pending jobs whose next_at has come, oldest first."""
+        """Pending jobs whose next_at has come, oldest first (held or not)."""
     def next_due(self) -> float | None:
         """The earliest next_at of a pending job."""
     def inflight(self) -> list[Job]:
-        """Jobs a crash left in flight."""
+        """Jobs in flight, whoever holds them."""
     def save(self, changed: Sequence[Job] = (), new: Sequence[Job] = ()) -> None:
-        """Write jobs' new state and add new ones (summaries), in one transaction."""
+        """Write jobs' new state and add new ones (summaries), in one transaction. A job
+        another receiver has taken over meanwhile is left as that one records it."""
     def recent(self, recipient: str, since: float) -> int:
         """Alerts to `recipient` sent since `since`, in flight, or admitted and being retried."""
     def open_summary(self, recipient: str) -> Job | None:
@@ -204,7 +228,10 @@ class JobQuery:
 
 _COLUMNS = [f.name for f in fields(Job) if f.name != "id"]
 _INSERT = f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-_UPDATE = f"UPDATE jobs SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?"
+# A job's lease is written with its state: held while in flight, let go otherwise. A receiver
+# whose jobs were taken over (its lease ran out) no longer writes them.
+_UPDATE = (f"UPDATE jobs SET {', '.join(c + ' = ?' for c in _COLUMNS)}, owner = ?, lease_until = ?"
+           " WHERE id = ? AND owner IN ('', ?)")
 _SELECT = f"SELECT id, {', '.join(_COLUMNS)} FROM jobs"
 INSERT_ROWS = 500  # jobs per INSERT statement, at most (SQLite's bound-parameter limit may
 # allow fewer: 999 before 3.32, as in Ubuntu 20.04 and RHEL 8)
@@ -224,8 +251,11 @@ def _insert_sql(rows: int) -> str:
     )
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
+# SQLite's schema, one migration a version (PRAGMA user_version): append, never edit one that
+# shipped. A migration is statements, or a function of the connection.
+Migration = Union[tuple[str, ...], Callable[[sqlite3.Connection], None]]
+_SCHEMA_V1 = (
+    """CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY,
     route TEXT NOT NULL, recipient TEXT NOT NULL, text TEXT NOT NULL, via TEXT NOT NULL,
     max_segments INTEGER NOT NULL, dedup_key TEXT NOT NULL, summary_key TEXT NOT NULL,
@@ -235,19 +265,48 @@ CREATE TABLE IF NOT EXISTS jobs (
     account_attempts INTEGER NOT NULL, doubt INTEGER NOT NULL, folded TEXT NOT NULL,
     done_at REAL NOT NULL, request_ref TEXT NOT NULL DEFAULT '',
     refused INTEGER NOT NULL DEFAULT 0, unsure INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_at);
-CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_key, recipient, created) WHERE dedup_key != '';
-CREATE INDEX IF NOT EXISTS jobs_recipient ON jobs (recipient, done_at);
-CREATE TABLE IF NOT EXISTS probe (at REAL NOT NULL);
-INSERT INTO probe SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM probe);
-"""
-# Columns added since the first release, for outboxes made before them.
+)""",
+    "CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_at)",
+    "CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_key, recipient, created)"
+    " WHERE dedup_key != ''",
+    "CREATE INDEX IF NOT EXISTS jobs_recipient ON jobs (recipient, done_at)",
+    "CREATE TABLE IF NOT EXISTS probe (at REAL NOT NULL)",
+    "INSERT INTO probe SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM probe)",
+)
+# Columns added before the schema had a version, for outboxes made before them.
 _ADDED = {
     "request_ref": "TEXT NOT NULL DEFAULT ''",
     "refused": "INTEGER NOT NULL DEFAULT 0",
     "unsure": "INTEGER NOT NULL DEFAULT 0",
 }
+
+
+def _schema_v1(db: sqlite3.Connection) -> None:
+    """The schema as it was before versions, whether the file is new or made by then."""
+    for statement in _SCHEMA_V1:
+        db.execute(statement)
+    have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    for column, kind in _ADDED.items():
+        if column not in have:
+            db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+
+
+SQLITE_MIGRATIONS: tuple[Migration, ...] = (
+    _schema_v1,
+    ("ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''",  # the lease (Decision 14)
+     "ALTER TABLE jobs ADD COLUMN lease_until REAL NOT NULL DEFAULT 0"),
+)
+
+
+def newer_schema(where: str, found: int, known: int) -> OutboxError:
+    return OutboxError(f"outbox {where} has schema version {found}, newer than this sms-notify "
+                       f"knows ({known}): upgrade sms-notify, or give it another server.outbox")
+
+
+def new_owner() -> str:
+    """Who holds a lease: host, pid and a random part, so an operator can tell receivers apart
+    and a restarted process with the same pid is someone else."""
+    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
 
 
 def _identity(path: str) -> tuple[int, int]:
@@ -278,7 +337,194 @@ def _job(row: Sequence[object]) -> Job:
     return Job(**data)  # type: ignore[arg-type]
 
 
-class SqliteOutbox:
+def prepare(jobs: Sequence[Job], now: float, dedup: bool) -> list[Job]:
+    """Jobs to insert, stamped with their times and reference; a batch's own duplicates of
+    (dedup_key, recipient) dropped when `dedup`."""
+    fresh: set[tuple[str, str]] = set()
+    candidates: list[Job] = []
+    for job in jobs:
+        if dedup and job.dedup_key:
+            if (job.dedup_key, job.recipient) in fresh:
+                continue
+            fresh.add((job.dedup_key, job.recipient))
+        job.created = job.created or now
+        job.next_at = job.next_at or now
+        job.reference = job.reference or new_reference()
+        job.state = "pending"
+        candidates.append(job)
+    return candidates
+
+
+class SqlOutbox:
+    """The Outbox's queries that SQLite and PostgreSQL answer alike, written once with `?`
+    placeholders. A backend gives _read, _write (a transaction whose connection has execute
+    and executemany), _insert_one, and what only it can do: enqueue, claim, take_over."""
+
+    where: str  # the location as messages show it, password masked
+    now: Callable[[], float]
+    owner: str  # this outbox's name on the jobs it holds
+    lease: float
+    shared = False
+    dedup_window: float
+
+    def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        raise NotImplementedError
+
+    def _write(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _insert_one(self, db: Any, job: Job) -> int:
+        raise NotImplementedError
+
+    def _stamped(self, jobs: Sequence[Job], dedup_window: float) -> tuple[float, list[Job]]:
+        """Now, and the jobs an enqueue inserts (prepare); notes the longest window seen, so
+        pruning never forgets a live dedup key."""
+        now = self.now()
+        self.dedup_window = max(self.dedup_window, dedup_window)
+        return now, prepare(jobs, now, dedup_window > 0)
+
+    # What each backend does its own way (see Outbox).
+    def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
+        raise NotImplementedError
+
+    def check(self) -> None:
+        raise NotImplementedError
+
+    def claim(self, now: float, limit: int) -> list[Job]:
+        raise NotImplementedError
+
+    def take_over(self, now: float) -> list[Job]:
+        raise NotImplementedError
+
+    def planning(self) -> AbstractContextManager[object]:
+        raise NotImplementedError
+
+    def listen(self, wake: Callable[[], None]) -> None:
+        raise NotImplementedError
+
+    def feeds(self) -> Feeds:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def save(self, changed: Sequence[Job] = (), new: Sequence[Job] = ()) -> None:
+        now = self.now()
+        held = (self.owner, now + self.lease)
+        with self._write() as db:
+            if changed:
+                db.executemany(_UPDATE, [
+                    (*_row(j), *(held if j.state == "inflight" else ("", 0.0)), j.id, self.owner)
+                    for j in changed])
+            for job in new:
+                job.created = job.created or now
+                job.reference = job.reference or new_reference()
+                job.id = self._insert_one(db, job)
+
+    def due(self, now: float, limit: int) -> list[Job]:
+        rows = self._read(
+            f"{_SELECT} WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
+            (now, limit),
+        )
+        return [_job(r) for r in rows]
+
+    def next_due(self) -> float | None:
+        row = self._read("SELECT MIN(next_at) FROM jobs WHERE state = 'pending'")
+        return None if row[0][0] is None else float(row[0][0])  # type: ignore[arg-type]
+
+    def inflight(self) -> list[Job]:
+        return [_job(r) for r in self._read(f"{_SELECT} WHERE state = 'inflight' ORDER BY id")]
+
+    def recent(self, recipient: str, since: float) -> int:
+        row = self._read(
+            "SELECT COUNT(*) FROM jobs WHERE recipient = ? AND kind = 'alert' AND ("
+            "(state IN ('sent', 'unconfirmed') AND done_at >= ?) OR state = 'inflight'"
+            " OR (state = 'pending' AND attempts > 0))", (recipient, since),
+        )
+        return int(row[0][0])  # type: ignore[call-overload]
+
+    def open_summary(self, recipient: str) -> Job | None:
+        rows = self._read(
+            f"{_SELECT} WHERE recipient = ? AND kind = 'summary' AND state = 'pending'"
+            " AND attempts = 0 ORDER BY next_at DESC LIMIT 1", (recipient,),
+        )
+        return _job(rows[0]) if rows else None
+
+    def get(self, job_id: int) -> Job | None:
+        rows = self._read(f"{_SELECT} WHERE id = ?", (job_id,))
+        return _job(rows[0]) if rows else None
+
+    def jobs(self, state: str | None = None) -> list[Job]:
+        """Every job (in a state), oldest first: for tests and tools, not the hot path."""
+        if state is None:
+            return [_job(r) for r in self._read(f"{_SELECT} ORDER BY id")]
+        return [_job(r) for r in self._read(f"{_SELECT} WHERE state = ? ORDER BY id", (state,))]
+
+    def prune(self, before: float) -> int:
+        with self._write() as db:
+            return int(db.execute(
+                "DELETE FROM jobs WHERE state IN ('sent', 'dropped') AND done_at < ?", (before,)
+            ).rowcount)
+
+    def select(self, query: JobQuery) -> list[Job]:
+        where, params = query.where()
+        rows = self._read(f"{_SELECT}{where} ORDER BY id DESC LIMIT ?", (*params, query.limit))
+        return [_job(r) for r in rows]
+
+    def requeue(self, ids: Sequence[int], now: float) -> list[int]:
+        marks = ", ".join("?" * len(REQUEUEABLE))
+        with self._write() as db:
+            done = []
+            for job_id in ids:
+                changed = db.execute(
+                    "UPDATE jobs SET state = 'pending', next_at = ?, created = ?, done_at = 0,"
+                    " account_index = 0, account_attempts = 0, doubt = 0, owner = '',"
+                    f" lease_until = 0 WHERE id = ? AND state IN ({marks})",
+                    (now, now, job_id, *REQUEUEABLE),
+                ).rowcount
+                if changed:
+                    done.append(job_id)
+            return done
+
+    def purge(self, states: Sequence[str], before: float) -> int:
+        unknown = set(states) - set(FINISHED)
+        if unknown:
+            raise ValueError(f"only finished jobs can be purged, not {sorted(unknown)}")
+        with self._write() as db:
+            return int(db.execute(
+                f"DELETE FROM jobs WHERE state IN ({', '.join('?' * len(states))})"
+                " AND done_at < ?", (*states, before),
+            ).rowcount)
+
+    def stats(self) -> OutboxStats:
+        rows = self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        counts = {state: count for state, count in rows}
+        oldest = self._read("SELECT MIN(created) FROM jobs WHERE state = 'pending'"
+                            " AND kind = 'alert'")[0][0]  # a summary waits for its window
+        age = 0.0 if oldest is None else max(0.0, self.now() - float(oldest))  # type: ignore[arg-type]
+        get = lambda s: int(counts.get(s, 0))  # type: ignore[call-overload]  # noqa: E731
+        return OutboxStats(get("pending"), age, get("inflight"), get("sent"), get("dead"),
+                           get("unconfirmed"))
+
+    def dead_letters(self, limit: int = 100) -> list[Job]:
+        rows = self._read(
+            f"{_SELECT} WHERE state = 'dead' ORDER BY done_at DESC, id DESC LIMIT ?", (limit,)
+        )
+        return [_job(r) for r in rows]
+
+
+def open_outbox(location: str, synchronous: str = "NORMAL", *,
+                now: Callable[[], float] = time.time, exclusive: bool = False) -> SqlOutbox:
+    """The outbox at server.outbox: a PostgreSQL URL, else a SQLite file (`exclusive`: held by
+    this process alone, as serve holds it; a shared PostgreSQL outbox needs no such hold)."""
+    if location.startswith(POSTGRES_SCHEMES):
+        from .postgres import PostgresOutbox
+
+        return PostgresOutbox(location, now=now)
+    return SqliteOutbox(location, synchronous, now=now, exclusive=exclusive)
+
+
+class SqliteOutbox(SqlOutbox):
     """The outbox in one SQLite file. One connection behind a lock: SQLite serialises writers
     anyway, and one connection keeps prepared statements warm.
 
@@ -286,7 +532,10 @@ class SqliteOutbox:
     more is accepted (OutboxError: the receiver answers 503) and, within a second, the open
     outbox is copied back to the path (a file put there is kept aside, never deleted). A write
     that fails (disk full, read-only) makes check() fail until one succeeds again; the
-    connections are opened anew before the next try, which a read-only file system needs."""
+    connections are opened anew before the next try, which a read-only file system needs.
+
+    Its lease is the file's: one `serve` holds the file (claim), so a job another outbox left
+    in flight was left by a process that is gone, and a due job is this one's to send."""
 
     def __init__(
         self, path: str, synchronous: str = "NORMAL", *, now: Callable[[], float] = time.time,
@@ -304,6 +553,8 @@ class SqliteOutbox:
         self.now = now
         self.synchronous = synchronous.upper()
         self.dedup_window = 0.0  # the longest seen, so pruning never forgets a live dedup key
+        self.owner = new_owner()
+        self.lease = LEASE
         self._lock = threading.Lock()
         self._fault: str | None = None  # why the last write failed; None once one succeeds
         self._stale = False  # the connections are to be opened anew before the next write
@@ -339,15 +590,31 @@ class SqliteOutbox:
                 raise OutboxError(f"outbox {self.where}: cannot use WAL mode (got {mode})")
             db.execute(f"PRAGMA synchronous = {self.synchronous}")
             db.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
-            db.executescript(_SCHEMA)
-            have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-            for column, kind in _ADDED.items():
-                if column not in have:
-                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+            self._migrate(db)
         except BaseException:
             db.close()
             raise
         return db
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Bring the schema to the newest version this code knows, in one transaction."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > len(SQLITE_MIGRATIONS):
+                raise newer_schema(self.where, version, len(SQLITE_MIGRATIONS))
+            for step in SQLITE_MIGRATIONS[version:]:
+                if callable(step):
+                    step(db)
+                else:
+                    for statement in step:
+                        db.execute(statement)
+            if version < len(SQLITE_MIGRATIONS):
+                db.execute(f"PRAGMA user_version = {len(SQLITE_MIGRATIONS)}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def _maintain(self) -> None:
         """Every second: copy the WAL back into the database from a connection of its own (so
@@ -530,23 +797,10 @@ class SqliteOutbox:
             raise OutboxError(f"outbox {self.where}: {exc}") from None
 
     def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
-        now = self.now()
-        self.dedup_window = max(self.dedup_window, dedup_window)
-        dedup = dedup_window > 0
-        fresh: dict[tuple[str, str], Job] = {}  # the batch's own duplicates go first, here
-        candidates: list[Job] = []
-        for job in jobs:
-            if dedup and job.dedup_key:
-                if (job.dedup_key, job.recipient) in fresh:
-                    continue
-                fresh[(job.dedup_key, job.recipient)] = job
-            job.created = job.created or now
-            job.next_at = job.next_at or now
-            job.reference = job.reference or new_reference()
-            job.state = "pending"
-            candidates.append(job)
+        now, candidates = self._stamped(jobs, dedup_window)
         if not candidates:
             return []
+        dedup = dedup_window > 0
         since = now - dedup_window if dedup else float("inf")
         if not self._in_place():  # what is written now would be lost with the old file
             raise OutboxError(f"outbox {self.where} was deleted or replaced; restoring it")
@@ -588,103 +842,25 @@ class SqliteOutbox:
             job.id = int(ids[job.reference])
         return accepted
 
-    def save(self, changed: Sequence[Job] = (), new: Sequence[Job] = ()) -> None:
-        with self._write() as db:
-            db.executemany(_UPDATE, [(*_row(j), j.id) for j in changed])
-            for job in new:
-                job.created = job.created or self.now()
-                job.reference = job.reference or new_reference()
-                job.id = int(db.execute(_INSERT, _row(job)).lastrowid or 0)
+    def _insert_one(self, db: sqlite3.Connection, job: Job) -> int:
+        return int(db.execute(_INSERT, _row(job)).lastrowid or 0)
 
-    def due(self, now: float, limit: int) -> list[Job]:
-        rows = self._read(
-            f"{_SELECT} WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
-            (now, limit),
-        )
+    def claim(self, now: float, limit: int) -> list[Job]:
+        return self.due(now, limit)  # this process holds the file: every due job is its own
+
+    def take_over(self, now: float) -> list[Job]:
+        with self._write() as db:
+            rows = db.execute(f"{_SELECT} WHERE state = 'inflight' AND owner != ? ORDER BY id",
+                              (self.owner,)).fetchall()
+            db.execute("UPDATE jobs SET owner = ?, lease_until = ? WHERE state = 'inflight'"
+                       " AND owner != ?", (self.owner, now + self.lease, self.owner))
         return [_job(r) for r in rows]
 
-    def next_due(self) -> float | None:
-        row = self._read("SELECT MIN(next_at) FROM jobs WHERE state = 'pending'")
-        return None if row[0][0] is None else float(row[0][0])  # type: ignore[arg-type]
+    def planning(self) -> AbstractContextManager[object]:
+        return nullcontext()
 
-    def inflight(self) -> list[Job]:
-        return [_job(r) for r in self._read(f"{_SELECT} WHERE state = 'inflight' ORDER BY id")]
-
-    def recent(self, recipient: str, since: float) -> int:
-        row = self._read(
-            "SELECT COUNT(*) FROM jobs WHERE recipient = ? AND kind = 'alert' AND ("
-            "(state IN ('sent', 'unconfirmed') AND done_at >= ?) OR state = 'inflight'"
-            " OR (state = 'pending' AND attempts > 0))", (recipient, since),
-        )
-        return int(row[0][0])  # type: ignore[call-overload]
-
-    def open_summary(self, recipient: str) -> Job | None:
-        rows = self._read(
-            f"{_SELECT} WHERE recipient = ? AND kind = 'summary' AND state = 'pending'"
-            " AND attempts = 0 ORDER BY next_at DESC LIMIT 1", (recipient,),
-        )
-        return _job(rows[0]) if rows else None
-
-    def get(self, job_id: int) -> Job | None:
-        rows = self._read(f"{_SELECT} WHERE id = ?", (job_id,))
-        return _job(rows[0]) if rows else None
-
-    def jobs(self, state: str | None = None) -> list[Job]:
-        """Every job (in a state), oldest first: for tests and tools, not the hot path."""
-        if state is None:
-            return [_job(r) for r in self._read(f"{_SELECT} ORDER BY id")]
-        return [_job(r) for r in self._read(f"{_SELECT} WHERE state = ? ORDER BY id", (state,))]
-
-    def prune(self, before: float) -> int:
-        with self._write() as db:
-            return db.execute(
-                "DELETE FROM jobs WHERE state IN ('sent', 'dropped') AND done_at < ?", (before,)
-            ).rowcount
-
-    def select(self, query: JobQuery) -> list[Job]:
-        where, params = query.where()
-        rows = self._read(f"{_SELECT}{where} ORDER BY id DESC LIMIT ?", (*params, query.limit))
-        return [_job(r) for r in rows]
-
-    def requeue(self, ids: Sequence[int], now: float) -> list[int]:
-        marks = ", ".join("?" * len(REQUEUEABLE))
-        with self._write() as db:
-            done = []
-            for job_id in ids:
-                changed = db.execute(
-                    "UPDATE jobs SET state = 'pending', next_at = ?, created = ?, done_at = 0,"
-                    " account_index = 0, account_attempts = 0, doubt = 0"
-                    f" WHERE id = ? AND state IN ({marks})", (now, now, job_id, *REQUEUEABLE),
-                ).rowcount
-                if changed:
-                    done.append(job_id)
-            return done
-
-    def purge(self, states: Sequence[str], before: float) -> int:
-        unknown = set(states) - set(FINISHED)
-        if unknown:
-            raise ValueError(f"only finished jobs can be purged, not {sorted(unknown)}")
-        with self._write() as db:
-            return db.execute(
-                f"DELETE FROM jobs WHERE state IN ({', '.join('?' * len(states))})"
-                " AND done_at < ?", (*states, before),
-            ).rowcount
-
-    def stats(self) -> OutboxStats:
-        rows = self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state")
-        counts = {state: count for state, count in rows}
-        oldest = self._read("SELECT MIN(created) FROM jobs WHERE state = 'pending'"
-                            " AND kind = 'alert'")[0][0]  # a summary waits for its window
-        age = 0.0 if oldest is None else max(0.0, self.now() - float(oldest))  # type: ignore[arg-type]
-        get = lambda s: int(counts.get(s, 0))  # type: ignore[call-overload]  # noqa: E731
-        return OutboxStats(get("pending"), age, get("inflight"), get("sent"), get("dead"),
-                           get("unconfirmed"))
-
-    def dead_letters(self, limit: int = 100) -> list[Job]:
-        rows = self._read(
-            f"{_SELECT} WHERE state = 'dead' ORDER BY done_at DESC, id DESC LIMIT ?", (limit,)
-        )
-        return [_job(r) for r in rows]
+    def listen(self, wake: Callable[[], None]) -> None:
+        """Nothing to hear: only this process adds jobs to its file."""
 
     def feeds(self) -> Feeds:
         return self._feeds

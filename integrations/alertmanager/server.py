@@ -53,7 +53,7 @@ from .templates import Renderer, alertname
 if TYPE_CHECKING:
     from sms_notify.deliverer import DeliveryProcess
     from sms_notify.dispatch import Dispatcher
-    from sms_notify.outbox import SqliteOutbox
+    from sms_notify.outbox import SqlOutbox
 
     Delivery = Dispatcher | DeliveryProcess  # in this process (tests, the demo) or its own
 
@@ -489,21 +489,22 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build(config: Config, *, process: bool = False, verbose: int = 0,
-          log_format: str = "logfmt") -> tuple[SqliteOutbox, Delivery, Metrics]:
-    """The outbox, dispatcher and metrics for a config (the demo builds the same way). With
-    `process`, the dispatcher runs in a process of its own (serve: sms_notify.deliverer), its
-    results counted here."""
+          log_format: str = "logfmt") -> tuple[SqlOutbox, Delivery, Metrics]:
+    """The outbox, dispatcher and metrics for a config (the demo builds the same way). A
+    SQLite outbox is held by this process alone; a PostgreSQL one is shared (Decision 14).
+    With `process`, the dispatcher runs in a process of its own (serve: sms_notify.deliverer),
+    its results counted here."""
     from sms_notify.deliverer import DeliveryProcess, Spec
     from sms_notify.dispatch import Dispatcher
     from sms_notify.health import AccountHealth
-    from sms_notify.outbox import SqliteOutbox
+    from sms_notify.outbox import SqliteOutbox, open_outbox
 
     if config.server.outbox_default:
         os.makedirs(os.path.dirname(config.server.outbox), mode=0o700, exist_ok=True)
         log.warning(event("outbox_default", outbox=config.server.outbox,
                           hint="server.outbox is not set; set it to choose where the outbox is"))
     try:
-        outbox = SqliteOutbox(config.server.outbox, config.server.synchronous, exclusive=True)
+        outbox = open_outbox(config.server.outbox, config.server.synchronous, exclusive=True)
     except OutboxError as exc:
         raise ConfigError(f"cannot open the outbox: {exc}", "server.outbox") from None
     health = AccountHealth(config.accounts)
@@ -514,6 +515,9 @@ def build(config: Config, *, process: bool = False, verbose: int = 0,
         health.on_result(job, receipt, seconds)
 
     if process:
+        if not isinstance(outbox, SqliteOutbox):  # shared: the child is one more receiver
+            spec = Spec(config, config.server.outbox, verbose, log_format)
+            return outbox, DeliveryProcess(spec, None, on_result), metrics
         spec = Spec(config, os.path.abspath(config.server.outbox), verbose, log_format)
         delivery = DeliveryProcess(spec, outbox.lock, on_result)
         outbox.on_restore = delivery.reopen
