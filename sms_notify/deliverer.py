@@ -243,7 +243,7 @@ def child(spec: Spec, parent: int, control: Connection, wake: Any, lock: Any) ->
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from .dispatch import Dispatcher
     from .logs import setup
-    from .outbox import POSTGRES_SCHEMES, SqlOutbox, SqliteOutbox, open_outbox
+    from .outbox import POSTGRES_SCHEMES, SqlOutbox, SqliteOutbox, new_owner, open_outbox
 
     setup(spec.verbose, spec.log_format)
     wake_fd = wake.detach()
@@ -254,6 +254,7 @@ def child(spec: Spec, parent: int, control: Connection, wake: Any, lock: Any) ->
         outbox: SqlOutbox = open_outbox(spec.outbox)
     else:  # serve keeps the file: checkpoints, restores, holds its lock
         outbox = SqliteOutbox(spec.outbox, config.server.synchronous, upkeep=False)
+    outbox.owner = new_owner(parent)  # the jobs it holds are serve's, as an operator sees it
     dispatcher = Dispatcher(
         outbox, config.accounts, workers=config.server.workers, max_age=config.server.max_age,
         per_recipient=config.per_recipient, region=config.region,

@@ -303,10 +303,11 @@ def newer_schema(where: str, found: int, known: int) -> OutboxError:
                        f"knows ({known}): upgrade sms-notify, or give it another server.outbox")
 
 
-def new_owner() -> str:
+def new_owner(pid: int | None = None) -> str:
     """Who holds a lease: host, pid and a random part, so an operator can tell receivers apart
-    and a restarted process with the same pid is someone else."""
-    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
+    and a restarted process with the same pid is someone else. `pid`: the serve whose delivery
+    process (sms_notify.deliverer) takes the lease, which an operator knows it by."""
+    return f"{socket.gethostname()}/{pid or os.getpid()}/{secrets.token_hex(3)}"
 
 
 def _identity(path: str) -> tuple[int, int]:
