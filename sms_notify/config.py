@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 ENV_VAR = "SMS_NOTIFY_CONFIG"
-_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# $$; ${NAME}; ${NAME followed by anything but } (a shell form: ${T:-x}, ${T-x}, ${T:?}); $NAME
+_ENV_REF = re.compile(r"\$(?:\$|\{([A-Za-z_]\w*)\}|\{([A-Za-z_]\w*)([:?+=#%-]{0,2})"
+                      r"|([A-Za-z_]\w*))", re.ASCII)
 TOP_KEYS = {"accounts", "routes", "defaults", "limits", "dedup_window", "server"}
 ROUTE_KEYS = {"to", "via", "max_segments", "send_resolved", "template"}
 # Filters the Alertmanager receiver adds to route templates (integrations/alertmanager/templates.py
@@ -130,16 +132,40 @@ def parse_duration(value: Any, path: str) -> float:
                           path) from None
 
 
-def _substitute(value: str, path: str, encode: bool) -> str:
+def _substitute(value: str, path: str, encode: bool, strict: bool = False) -> str:
+    """`${NAME}` replaced from the environment, `$$` by `$`. A shell form (`${T:-x}`) is an
+    error naming it, not text taken literally. `strict`, where a credential may sit (account
+    URLs, the receiver's secrets): a variable set but empty, or holding a control character
+    (a line break read from a file), is an error naming it, and so is `$NAME` without braces."""
+
     def repl(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
+        whole, name, shell, operator, bare = match.group(0, 1, 2, 3, 4)
+        if whole == "$$":
             return "$"
-        name = match.group(1)
+        if shell:
+            raise ConfigError(f"${{{shell}{operator}...}} is not supported: only ${{NAME}} is "
+                              "substituted (no defaults; $$ is a literal $)", path)
+        if bare:
+            if strict:
+                raise ConfigError(f"${bare} is not substituted: write ${{{bare}}} for the "
+                                  f"variable, or $${bare} for a literal $", path)
+            return whole
         if name not in os.environ:
             raise ConfigError(f"environment variable {name} is not set", path)
-        return quote_secret(os.environ[name]) if encode else os.environ[name]
+        text = os.environ[name]
+        if strict and not text:
+            raise ConfigError(f"environment variable {name} is set but empty", path)
+        if strict and _has_control(text):
+            raise ConfigError(f"environment variable {name} holds a control character (a line "
+                              "break at its end?)", path)
+        return quote_secret(text) if encode else text
 
     return _ENV_REF.sub(repl, value)
+
+
+def _has_control(text: str) -> bool:
+    """Whether `text` holds a C0 or C1 control character or DEL (CR, LF, NUL, ESC...)."""
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
 
 
 def _mapping(value: Any, path: str) -> dict[str, Any]:
@@ -189,7 +215,7 @@ def loads(text: str, path: str = "", *, templates: bool = True) -> Config:
         where = f"accounts.{name}"
         if not isinstance(url, str):
             raise ConfigError("must be a provider URL string", where)
-        account = parse(_substitute(url, where, encode=True), known, where)
+        account = parse(_substitute(url, where, encode=True, strict=True), known, where)
         account.name = str(name)
         config.accounts[str(name)] = account
 
@@ -529,12 +555,17 @@ def _server(body: dict[str, Any]) -> Server:
 
 def _secret(value: Any, path: str) -> str:
     """A credential: set but empty (`${T}` with T empty, or nothing after the key) would let
-    anyone in, so it is an error rather than 'no authentication'."""
-    text = "" if value is None else _string(value, path)
+    anyone in, so it is an error rather than 'no authentication'; so is a control character,
+    which no HTTP header can carry."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+        raise ConfigError(f"must be a string, not {type(value).__name__}", path)
+    text = "" if value is None else _substitute(str(value), path, encode=False, strict=True)
     if not text:
-        raise ConfigError("is empty: an empty secret would let anyone in (is its environment "
-                          "variable set?); remove the key to serve without authentication",
-                          path)
+        raise ConfigError("is empty: an empty secret would let anyone in; remove the key to "
+                          "serve without authentication", path)
+    if _has_control(text):
+        raise ConfigError("holds a control character (a line break?), which no HTTP header "
+                          "can carry", path)
     return text
 
 

@@ -210,7 +210,8 @@ def test_check_config_refuses_accounts_that_can_never_send(
 def test_an_empty_secret_from_the_environment_names_the_key(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T", "")
-    with pytest.raises(ConfigError, match=r"^server.bearer_token: is empty"):
+    with pytest.raises(ConfigError, match=r"^server.bearer_token: environment variable T is set "
+                                          "but empty$"):
         loads("server: {bearer_token: '${T}'}")
     monkeypatch.setenv("T", "x")
     assert loads("server: {bearer_token: '${T}'}").server.bearer_token == "x"
@@ -397,3 +398,51 @@ def test_a_device_a_pipe_a_folder_or_a_huge_file_is_refused_at_once(tmp_path: Pa
         done = run_check_config(target)
         assert (done.returncode, done.stdout) == (2, ""), done
         assert done.stderr.startswith(f"sms-notify check-config: {target}: {why}"), done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("accounts: {p: 'fastsms://${TOK}@?from=A'}", {"TOK": ""},
+         "accounts.p: environment variable TOK is set but empty"),
+        ("accounts: {p: 'intellisms://u:${PW}@?from=A'}", {"PW": ""},
+         "accounts.p: environment variable PW is set but empty"),
+        ("accounts: {p: 'fastsms://${TOK:-x}@?from=A'}", {},
+         "accounts.p: ${TOK:-...} is not supported: only ${NAME} is substituted (no defaults; "
+         "$$ is a literal $)"),
+        ("server: {outbox: '${DIR-/var}/o.sqlite'}", {}, "server.outbox: ${DIR-...} is not supported"),
+        ("accounts: {p: 'fastsms://${TOK?from=A'}", {}, "accounts.p: ${TOK?...} is not supported"),
+        ("accounts: {p: 'fastsms://$TOK@?from=A'}", {"TOK": "x"},
+         "accounts.p: $TOK is not substituted: write ${TOK} for the variable, or $$TOK for a "
+         "literal $"),
+        ("accounts: {p: 'fastsms://${TOK}@?from=A'}", {"TOK": "tok\n"},
+         "accounts.p: environment variable TOK holds a control character (a line break at its "
+         "end?)"),
+        ("server: {bearer_token: '${BT}'}", {"BT": "a\r\nX-Evil: 1"},
+         "server.bearer_token: environment variable BT holds a control character"),
+        ("server: {bearer_token: $BT}", {"BT": "x"}, "server.bearer_token: $BT is not substituted"),
+        ('server: {bearer_token: "tok\\r\\n"}', {},
+         "server.bearer_token: holds a control character (a line break?), which no HTTP header "
+         "can carry"),
+        ('server: {basic_auth: {username: u, password: "p\\x1bw"}}', {},
+         "server.basic_auth.password: holds a control character"),
+    ],
+)
+def test_environment_edge_cases_name_the_variable_or_the_form(
+        monkeypatch: pytest.MonkeyPatch, text: str, env: dict[str, str], message: str) -> None:
+    """An empty TOK or ${TOK:-x} said "fastsms:// takes TOKEN@ before the targets"; $TOK was
+    taken literally and a bearer_token with CR/LF accepted."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        loads(text)
+    assert str(caught.value).startswith(message), str(caught.value)
+    assert "X-Evil" not in str(caught.value)
+
+
+def test_dollars_that_are_no_variable_stay_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PW", "x$y")
+    config = loads("accounts: {p: 'intellisms://u:$$pw${PW}@?from=A'}\nroutes: {r: {via: p, "
+                   "template: 'costs $5 or ${{ value }} $HOME'}}")
+    assert config.accounts["p"].password == "$pwx$y"
+    assert config.routes["r"].template == "costs $5 or ${{ value }} $HOME"
