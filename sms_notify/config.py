@@ -211,18 +211,19 @@ def loads(text: str, path: str = "", *, templates: bool = True) -> Config:
     known = Providers()
     config = Config(path=path)
 
-    for name, url in _mapping(data.get("accounts"), "accounts").items():
-        where = f"accounts.{name}"
-        if not isinstance(url, str):
-            raise ConfigError("must be a provider URL string", where)
-        account = parse(_substitute(url, where, encode=True, strict=True), known, where)
-        account.name = str(name)
-        config.accounts[str(name)] = account
-
     defaults = _mapping(data.get("defaults"), "defaults")
     _unknown(defaults, {"region"}, "defaults")
     if "region" in defaults:
         config.region = _region(_string(defaults["region"], "defaults.region"), "defaults.region")
+
+    for name, url in _mapping(data.get("accounts"), "accounts").items():
+        where = f"accounts.{name}"
+        if not isinstance(url, str):
+            raise ConfigError("must be a provider URL string", where)
+        account = parse(_substitute(url, where, encode=True, strict=True), known, where,
+                        region=config.region)
+        account.name = str(name)
+        config.accounts[str(name)] = account
 
     for name, body in _mapping(data.get("routes"), "routes").items():
         where = f"routes.{name}"

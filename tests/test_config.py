@@ -446,3 +446,15 @@ def test_dollars_that_are_no_variable_stay_as_written(monkeypatch: pytest.Monkey
                    "template: 'costs $5 or ${{ value }} $HOME'}}")
     assert config.accounts["p"].password == "$pwx$y"
     assert config.routes["r"].template == "costs $5 or ${{ value }} $HOME"
+
+
+def test_an_account_target_is_checked_with_the_config_region(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PW", "s3cretPW")
+    with pytest.raises(ConfigError, match=r"^accounts.x: target 1 is not a phone number") as caught:
+        loads("accounts: {x: 'intellisms://me:pw@${PW}?from=A'}")
+    assert "s3cret" not in str(caught.value)
+    config = loads("accounts: {x: 'intellisms://me:pw@07700900123?from=A'}\ndefaults: {region: GB}")
+    assert config.accounts["x"].targets == ("07700900123",)
+    with pytest.raises(ConfigError, match=r"^accounts.x: target 1 is not a phone number"):
+        loads("accounts: {x: 'intellisms://me:pw@0770?from=A'}\ndefaults: {region: GB}")
