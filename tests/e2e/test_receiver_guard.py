@@ -5,6 +5,7 @@ that exits 2 with a line saying why, and leaves a running receiver untouched.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,35 @@ def test_a_second_serve_on_one_outbox_names_the_holder_and_exits_2(
         first.kill()  # SIGKILL: no clean-up of ours runs
     with serving(config, env, tmp_path / "serve2.log") as again:
         assert again.post(payload(unique("After"))).status_code == 200
+
+
+def test_a_serve_on_a_hard_link_to_a_held_outbox_names_the_holder_and_exits_2(
+        tmp_path: Path, fresh_sandbox: Sandbox) -> None:
+    """A hard link is another path to the same file: two receivers shared one database, each
+    with its own -wal file (symbolic links were refused already)."""
+    config, env = receiver_config(tmp_path, fresh_sandbox)
+    first = start_serve(config, env, tmp_path / "serve.log")
+    try:
+        other = tmp_path / "other"
+        other.mkdir()
+        os.link(tmp_path / "outbox.sqlite", other / "linked.sqlite")
+
+        def linked(data: dict[str, Any]) -> None:
+            data["server"]["outbox"] = str(other / "linked.sqlite")
+
+        second_config, second_env = receiver_config(other, fresh_sandbox, linked)
+        second = run_serve(second_config, second_env)
+        assert second.returncode == 2, second
+        assert (f"{other / 'linked.sqlite'} is held by sms-notify serve pid {first.proc.pid} "
+                in second.stderr), second.stderr
+        assert not (other / "linked.sqlite-wal").exists()
+        name = unique("Linked")
+        assert first.post(payload(name)).status_code == 200  # the first one carries on
+        wait_until(lambda: len([m for m in fresh_sandbox.inbox()
+                                if m["text"].startswith(first_line(name))]) == 2, 15,
+                   "the texts", first.log)
+    finally:
+        first.kill()
 
 
 def without_auth(data: dict[str, Any]) -> None:
