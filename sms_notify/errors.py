@@ -6,6 +6,10 @@ import functools
 import re
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .model import Receipt
 
 
 class Category(StrEnum):
@@ -32,6 +36,17 @@ class Category(StrEnum):
 
 class SmsError(Exception):
     """Base of every error sms-notify shows to a user."""
+
+
+class OutOfTime(BaseException):
+    """A command's hard time limit passed (an alarm raised it, maybe in the middle of a gateway
+    request): a BaseException, so that no `except Exception` on the way swallows it.
+    deliver() fills `receipts` on its way out: what is known of each recipient at that
+    instant, a text whose request was still unanswered `unconfirmed` (it may have gone out)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.receipts: list[Receipt] = []
 
 
 class UsageError(SmsError):
