@@ -68,11 +68,15 @@ def prepare_text(text: str, provider: Provider, max_segments: int) -> str:
 
 
 def to_gsm(text: str) -> str:
-    """Strip accents GSM-7 lacks and replace what is left outside GSM-7 by '?'."""
+    """Strip accents GSM-7 lacks and replace what is left outside GSM-7 by '?': one for each
+    symbol, so what only modifies the one before (an emoji's presentation selector or skin
+    tone, a joiner, a combining mark) adds none."""
     out = []
     for c in text:
         if is_gsm(c):
             out.append(c)
+            continue
+        if unicodedata.category(c) in ("Mn", "Me", "Cf") or "\U0001f3fb" <= c <= "\U0001f3ff":
             continue
         base = unicodedata.normalize("NFKD", c)
         base = "".join(b for b in base if is_gsm(b))
