@@ -110,20 +110,7 @@ def claim(path: str) -> list[int]:
     one who tries, and one on the database file itself (hold), so that another path to the
     same file, a hard link, is held too. The kernel releases both when the holder dies,
     SIGKILL too."""
-    import fcntl
-
-    lock = f"{path}.lock"
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise OutboxError(f"outbox {masked_location(path)}: cannot create its lock file: "
-                          f"{exc.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
-        os.close(fd)
-        raise _in_use(path, holder) from None
+    fd = _flocked(f"{path}.lock", os.O_RDWR, path, "its lock file", _pid_written)
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     try:
@@ -136,22 +123,32 @@ def claim(path: str) -> list[int]:
 def hold(path: str) -> int:
     """An flock on the database file itself (created empty if it is not there yet: SQLite
     takes an empty file for a new database), keyed by the kernel on the file, not its name.
-    SQLite's own locks are POSIX locks, which Linux keeps apart from flock. The holder's pid
-    comes from /proc/locks."""
+    SQLite's own locks are POSIX locks, which Linux keeps apart from flock."""
+    return _flocked(path, os.O_RDONLY, path, "it", _flock_holder)
+
+
+def _flocked(name: str, mode: int, path: str, what: str, holder: Callable[[int], str]) -> int:
+    """`name` opened (created if need be) and flocked by this process alone; OutboxInUse
+    naming the holder (`holder` reads it from the descriptor) when another has it."""
     import fcntl
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(name, mode | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        raise OutboxError(f"outbox {masked_location(path)}: cannot open it: "
+        raise OutboxError(f"outbox {masked_location(path)}: cannot open {what}: "
                           f"{exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        holder = _flock_holder(fd)
+        who = holder(fd)
         os.close(fd)
-        raise _in_use(path, holder) from None
+        raise _in_use(path, who) from None
     return fd
+
+
+def _pid_written(fd: int) -> str:
+    """The pid the holder wrote in the lock file."""
+    return os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
 
 
 def _in_use(path: str, holder: str) -> OutboxInUse:
