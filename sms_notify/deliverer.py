@@ -14,7 +14,7 @@ across processes) and runs the Dispatcher on it. Between the two:
 
 A serve that is killed takes its child with it (Linux's parent-death signal): a SIGKILL is a
 crash of both, recovered by the next start like any crash. The child also holds a copy of the
-outbox lock's descriptor, so no second serve can take the file while it lives; where there is
+outbox lock's descriptors, so no second serve can take the file while it lives; where there is
 no parent-death signal, it stops claiming at the end of its control connection and finishes
 the requests in flight. The child ignores SIGINT and SIGTERM (a terminal's Ctrl-C and systemd
 reach the whole group): serve decides when it drains. A child that dies is
@@ -30,7 +30,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,10 +68,10 @@ class Spec:
 class DeliveryProcess:
     """A Dispatcher's life cycle (start, wake, running, drain), run in a child process."""
 
-    def __init__(self, spec: Spec, lock_fd: int | None, on_result: OnResult | None,
+    def __init__(self, spec: Spec, lock_fds: Sequence[int], on_result: OnResult | None,
                  on_fatal: Callable[[str], None] | None = None) -> None:
         self.spec = spec
-        self.lock_fd = lock_fd
+        self.lock_fds = tuple(lock_fds)
         self.on_result = on_result
         self.on_fatal = on_fatal  # the child keeps dying: serve must stop
         self.failed = ""  # why serve gave up on delivering, once it has
@@ -134,10 +134,10 @@ class DeliveryProcess:
         control, child_control = context.Pipe(duplex=True)
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_write, False)
-        fds = (reduction.DupFd(wake_read),  # type: ignore[attr-defined]
-               reduction.DupFd(self.lock_fd) if self.lock_fd is not None else None)  # type: ignore[attr-defined]
+        dup = reduction.DupFd  # type: ignore[attr-defined]
         process = context.Process(target=child, args=(self.spec, os.getpid(), child_control,
-                                                      *fds),
+                                                      dup(wake_read),
+                                                      [dup(fd) for fd in self.lock_fds]),
                                   name="sms-notify-delivery", daemon=False)
         self._started.clear()
         process.start()
@@ -235,7 +235,7 @@ def unpack(fields: Packed, receipt: Packed | None, seconds: float
 
 
 # The child's side.
-def child(spec: Spec, parent: int, control: Connection, wake: Any, lock: Any) -> None:
+def child(spec: Spec, parent: int, control: Connection, wake: Any, locks: list[Any]) -> None:
     """The delivery process: the Dispatcher on the shared outbox until serve says drain or
     goes away."""
     _die_with(parent)
@@ -247,7 +247,7 @@ def child(spec: Spec, parent: int, control: Connection, wake: Any, lock: Any) ->
 
     setup(spec.verbose, spec.log_format)
     wake_fd = wake.detach()
-    lock_fd = lock.detach() if lock is not None else None  # held: see the module's docstring
+    lock_fds = [lock.detach() for lock in locks]  # held: see the module's docstring
     config = spec.config
     results: queue.SimpleQueue[Any] = queue.SimpleQueue()
     if spec.outbox.startswith(POSTGRES_SCHEMES):  # shared: this process is one more receiver
@@ -286,8 +286,8 @@ def child(spec: Spec, parent: int, control: Connection, wake: Any, lock: Any) ->
     results.put(None)
     forwarder.join(10.0)
     outbox.close()
-    if lock_fd is not None:
-        os.close(lock_fd)
+    for fd in lock_fds:
+        os.close(fd)
 
 
 def _die_with(parent: int) -> None:

@@ -921,10 +921,10 @@ class SqliteOutbox(SqlOutbox):
         self._release()
 
     @property
-    def lock(self) -> int | None:
-        """The descriptor holding the file's lock (claim), for a process that must hold it
-        as long as this one (serve's delivery process)."""
-        return self._claim
+    def locks(self) -> tuple[int, ...]:
+        """The descriptors holding the file (claim), for a process that must hold it as long
+        as this one (serve's delivery process)."""
+        return tuple(self._claim or ())
 
     def _release(self) -> None:
         for fd in self._claim or ():

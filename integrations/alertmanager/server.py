@@ -517,9 +517,9 @@ def build(config: Config, *, process: bool = False, verbose: int = 0,
     if process:
         if not isinstance(outbox, SqliteOutbox):  # shared: the child is one more receiver
             spec = Spec(config, config.server.outbox, verbose, log_format)
-            return outbox, DeliveryProcess(spec, None, on_result), metrics
+            return outbox, DeliveryProcess(spec, (), on_result), metrics
         spec = Spec(config, os.path.abspath(config.server.outbox), verbose, log_format)
-        delivery = DeliveryProcess(spec, outbox.lock, on_result)
+        delivery = DeliveryProcess(spec, outbox.locks, on_result)
         outbox.on_restore = delivery.reopen
         return outbox, delivery, metrics
     dispatcher = Dispatcher(
