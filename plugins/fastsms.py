@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sms_notify import hookimpl
-from sms_notify.errors import Category, ProviderError
+from sms_notify.errors import Category, ProviderError, refused
 from sms_notify.http import request, snippet, unexpected
 from sms_notify.model import (
     Account,
@@ -122,7 +122,9 @@ _STATUS_WORD = re.compile(r"[A-Za-z][A-Za-z _-]{0,40}")
 
 
 def error(code: int, detail: str = "") -> ProviderError:
-    category, text = ERRORS.get(code, (Category.REQUEST, "Unknown error code"))
+    if code not in ERRORS:
+        return refused(detail or "Unknown error code", code, PROVIDER.name)
+    category, text = ERRORS[code]
     return ProviderError(category, detail or text, code=code, provider=PROVIDER.name)
 
 

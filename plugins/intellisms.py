@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sms_notify import hookimpl
-from sms_notify.errors import Category, ProviderError
+from sms_notify.errors import Category, ProviderError, refused
 from sms_notify.http import request, snippet, unexpected
 from sms_notify.model import Account, Balance, Provider, Receipt, Recipient, Submission
 from sms_notify.numbers import match_rows, same_number
@@ -77,7 +77,7 @@ def error(code: str) -> ProviderError:
     elif code.startswith("NO_"):
         category, text = C.REQUEST, "A mandatory parameter is missing"
     else:
-        category, text = C.REQUEST, "Unknown error code"
+        return refused("Unknown error code", code, PROVIDER.name)
     return ProviderError(category, text, code=code, provider=PROVIDER.name)
 
 

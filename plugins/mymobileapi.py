@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sms_notify import hookimpl, safexml, soap
-from sms_notify.errors import Category, ProviderError
+from sms_notify.errors import Category, ProviderError, refused
 from sms_notify.http import snippet, unexpected
 from sms_notify.model import (
     Account,
@@ -82,7 +82,7 @@ HOUR = 3600
 
 C = Category
 # <entries_failed><reason>: every documented reason. An unreachable number is the recipient's
-# problem; the others are the request's.
+# problem; the others are the request's; an undocumented one a refusal (errors.refused).
 REASONS: dict[str, Category] = {
     "numto invalid": C.RECIPIENT,
     "senderid invalid": C.SENDER,
@@ -94,8 +94,9 @@ REASONS: dict[str, Category] = {
 # <call_result><error> texts are free text and not published; they are read by their words,
 # first match wins. "No data to send" (every entry refused) is the one seen in public code; the
 # document names failed log-ins, credit and API channels that are not active. A text no word
-# matches is `unavailable`: the call failed and sent nothing, and another account (or a later
-# try) may well do, where a final `request` error would silence the alert.
+# matches is a refusal for a reason we do not know (errors.refused): the call failed and sent
+# nothing, and the next account may well do, where a final `request` error would silence the
+# alert and retrying this account would be refused again.
 CALL_ERRORS: tuple[tuple[str, Category], ...] = (
     ("credit", C.CREDIT),
     ("sender", C.SENDER),
@@ -133,15 +134,18 @@ STATUSES: dict[str, tuple[str, bool]] = {
 def call_error(text: str) -> ProviderError:
     """A `<call_result>` error, its category read from its words (CALL_ERRORS)."""
     lowered = text.lower()
-    category = next((c for word, c in CALL_ERRORS if word in lowered), C.UNAVAILABLE)
+    category = next((c for word, c in CALL_ERRORS if word in lowered), None)
+    if category is None:
+        return refused(text, provider=PROVIDER.name)
     return ProviderError(category, text, provider=PROVIDER.name)
 
 
 def reason_error(reason: str) -> ProviderError:
-    return ProviderError(
-        REASONS.get(reason.strip().lower(), C.REQUEST), reason.strip() or "refused (no reason)",
-        provider=PROVIDER.name,
-    )
+    text = reason.strip() or "refused (no reason)"
+    category = REASONS.get(text.lower())
+    if category is None:
+        return refused(text, provider=PROVIDER.name)
+    return ProviderError(category, text, provider=PROVIDER.name)
 
 
 # --- SOAP ----------------------------------------------------------------------------------

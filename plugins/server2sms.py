@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sms_notify import hookimpl
-from sms_notify.errors import Category, ProviderError
+from sms_notify.errors import Category, ProviderError, refused
 from sms_notify.http import request, unexpected
 from sms_notify.model import Account, Balance, DeliveryStatus, Provider, Receipt, Submission
 from sms_notify.text import is_gsm
@@ -95,7 +95,9 @@ STATUSES: dict[str, tuple[str, bool]] = {
 
 
 def error(code: str, info: str = "") -> ProviderError:
-    category, text = ERRORS.get(code, (Category.REQUEST, "Unknown status code"))
+    if code not in ERRORS:
+        return refused(info or "Unknown status code", code, PROVIDER.name)
+    category, text = ERRORS[code]
     return ProviderError(category, info or text, code=code, provider=PROVIDER.name)
 
 

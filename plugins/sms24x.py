@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sms_notify import hookimpl, safexml, soap
-from sms_notify.errors import Category, ProviderError
+from sms_notify.errors import Category, ProviderError, refused
 from sms_notify.http import snippet, unexpected
 from sms_notify.model import (
     Account,
@@ -67,7 +67,7 @@ LOOKUP_DAYS = 7  # how far back the delivery report by date is searched for our 
 
 C = Category
 # Every documented code (docs/gateways.md, 24x). There is no 06: 24x takes every number and
-# reports the unreachable ones Failed; an undocumented code is a request error.
+# reports the unreachable ones Failed; an undocumented code is a refusal (errors.refused).
 ERRORS: dict[str, tuple[Category, str]] = {
     "01": (C.AUTH, "Username or Password Incorrect"),
     "02": (C.SENDER, "No sender specified"),
@@ -110,7 +110,9 @@ _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 def error(code: str, text: str = "") -> ProviderError:
     code = code.zfill(2)
-    category, known = ERRORS.get(code, (Category.REQUEST, "Unknown error code"))
+    if code not in ERRORS:
+        return refused(text or "Unknown error code", code, PROVIDER.name)
+    category, known = ERRORS[code]
     return ProviderError(category, text or known, code=code, provider=PROVIDER.name)
 
 

@@ -21,6 +21,7 @@ class Category(StrEnum):
     RECIPIENT = "recipient"  # this number cannot be reached
     SENDER = "sender"  # the account's sender ID refused: another account has its own `from`
     REQUEST = "request"  # the request itself is wrong: body, options
+    REFUSED = "refused"  # refused for a reason we do not know (an undocumented code, a 4xx page)
     RATE_LIMITED = "rate_limited"  # too many messages for now
     UNAVAILABLE = "unavailable"  # gateway down, timeout, 5xx: worth retrying
 
@@ -191,3 +192,11 @@ class ProviderError(SmsError):
         """`auth: -501 Unknown Username/Password` - category, the gateway's code, its text."""
         code = f"{self.code} " if self.code else ""
         return f"{self.category}: {code}{self.text}"
+
+
+def refused(text: str, code: str | int | None = None, provider: str = "") -> ProviderError:
+    """An answer that says the request was refused, for a reason we do not know: an error code
+    the gateway's document does not list, an HTTP 4xx page. Nothing says the text is at fault,
+    so it is this account's failure and the route's next account is tried (docs/design.md,
+    Decision 2); retrying the same account at once would only be refused again."""
+    return ProviderError(Category.REFUSED, text, code=code, provider=provider)

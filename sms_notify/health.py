@@ -23,7 +23,7 @@ from .logs import event
 
 log = logging.getLogger("sms_notify.accounts")  # always on at the default level (logs.py)
 
-ACCOUNT_FAILURES = frozenset({"auth", "credit", "sender", "unavailable"})
+ACCOUNT_FAILURES = frozenset({"auth", "credit", "sender", "refused", "unavailable"})
 
 
 @dataclass

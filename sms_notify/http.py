@@ -152,8 +152,9 @@ def status_error(response: requests.Response, host: str, provider: str) -> Provi
 
 def http_error(status: int, body: str, host: str, provider: str) -> ProviderError | None:
     """None for 2xx; else 429 is a rate limit, 5xx and 408 a gateway that is down (worth a
-    retry), 401, 403 and 407 refused credentials, and any other status a request the web server
-    refused (a wrong endpoint= answers 404)."""
+    retry), 401, 403 and 407 refused credentials, and any other status a refusal for a reason
+    we do not know (a wrong endpoint= answers 404, a proxy 400): this account's failure, so the
+    route's next account is tried (errors.refused)."""
     if 200 <= status < 300:
         return None
     if status == 429:
@@ -164,7 +165,7 @@ def http_error(status: int, body: str, host: str, provider: str) -> ProviderErro
     elif status in (401, 403, 407):
         category = Category.AUTH
     else:
-        category = Category.REQUEST
+        category = Category.REFUSED
     return ProviderError(
         category, f"{host} answered HTTP {status}: {snippet(body) or '(empty)'}",
         code=status, provider=provider,

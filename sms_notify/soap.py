@@ -104,10 +104,12 @@ def _post(
 
 
 def _fault(exc: Fault, provider: str) -> ProviderError:
-    """soap:Client means our request is wrong; soap:Server and the rest are worth a retry."""
+    """soap:Client says the service refused our request, without a reason a program can
+    read: a refusal (errors.refused), the next account is tried; soap:Server and the rest are
+    worth a retry."""
     code = str(exc.code or "")
     local = code.rpartition(":")[2]
-    category = Category.REQUEST if local in ("Client", "Sender") else Category.UNAVAILABLE
+    category = Category.REFUSED if local in ("Client", "Sender") else Category.UNAVAILABLE
     text = f"SOAP fault: {snippet(str(exc.message or 'no fault string'))}"
     return ProviderError(category, text, code=code or None, provider=provider)
 

@@ -227,7 +227,7 @@ def test_a_garbled_answer_moves_on_to_the_next_account_once(gateway, clock) -> N
 
 
 @pytest.mark.parametrize(("status", "body", "category"), [
-    (404, "404", "request"), (400, "Bad Request", "request"), (401, "", "auth"),
+    (404, "404", "refused"), (400, "Bad Request", "refused"), (401, "", "auth"),
     (403, "Forbidden", "auth"), (408, "", "unavailable")])
 def test_a_status_that_is_not_2xx_is_never_read_as_an_answer(
     gateway, clock, status: int, body: str, category: str

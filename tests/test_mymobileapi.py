@@ -230,7 +230,7 @@ def test_provider_declarations() -> None:
     ("Not authorised", "auth"),
     ("Invalid senderid for this account", "sender"),
     # unknown texts: the call failed and sent nothing; another account may do
-    ("Something nobody documented", "unavailable"),
+    ("Something nobody documented", "refused"),
     ("Server busy, please try again", "unavailable"),
 ])
 def test_call_result_errors(gateway, clock, error: str, category: str) -> None:
@@ -280,12 +280,12 @@ def test_transient_failures_are_retried(gateway, clock, reply: dict[str, Any], c
     assert failed[0].error is not None and str(failed[0].error.category) == category
 
 
-def test_a_client_fault_is_final(gateway, clock) -> None:
+def test_a_client_fault_is_this_accounts_refusal(gateway, clock) -> None:
     gateway.add(responses.POST, SERVICE, status=500, content_type=XML, body=soap_fault(
         "soap:Client", "Server did not recognize the value of HTTP Header SOAPAction: x."))
     receipts = deliver([account(URL)], "hi", policy=FAST, clock=clock)
     assert receipts[0].error is not None and receipts[0].error.describe() == (
-        "request: soap:Client SOAP fault: Server did not recognize the value of HTTP Header "
+        "refused: soap:Client SOAP fault: Server did not recognize the value of HTTP Header "
         "SOAPAction: x.")
     assert len(gateway.calls) == 1
 

@@ -199,7 +199,7 @@ def test_numeric_status_codes_are_read_too(gateway, clock) -> None:
 def test_zero_is_not_success_for_a_send(gateway, clock) -> None:
     gateway.add(responses.POST, SEND, json={"StatusCode": "0", "StatusInfo": "?"})
     receipts = deliver([account(URL)], "hi", clock=clock)
-    assert receipts[0].error is not None and receipts[0].error.category is Category.REQUEST
+    assert receipts[0].error is not None and receipts[0].error.category is Category.REFUSED
 
 
 def test_a_transient_error_is_retried_with_the_same_references(gateway, clock) -> None:

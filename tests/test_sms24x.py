@@ -232,7 +232,7 @@ def test_an_unknown_code_keeps_the_gateways_text(gateway, clock) -> None:
     answer(gateway, "SendFullSMS", "13 - Something new")
     receipts = deliver([account(URL)], "hi", policy=FAST, clock=clock)
     assert receipts[0].error is not None
-    assert receipts[0].error.describe() == "request: 13 Something new"
+    assert receipts[0].error.describe() == "refused: 13 Something new"
 
 
 def test_wrong_credentials_never_show_the_password(gateway, capsys) -> None:
@@ -276,9 +276,9 @@ def test_a_read_timeout_is_an_unknown_outcome(gateway, clock) -> None:
     ({"status": 500, "content_type": XML, "body": soap_fault(
         "soap:Client",
         "Server was unable to read request. ---> There is an error in XML document.")},
-     "request: soap:Client SOAP fault: Server was unable to read request. ---> There is an error "
+     "refused: soap:Client SOAP fault: Server was unable to read request. ---> There is an error "
      "in XML document."),
-    ({"status": 404, "body": "Not Found"}, "request: 404 127.0.0.1:8025 answered HTTP 404: Not Found"),
+    ({"status": 404, "body": "Not Found"}, "refused: 404 127.0.0.1:8025 answered HTTP 404: Not Found"),
     ({"status": 401, "body": "Unauthorized"},
      "auth: 401 127.0.0.1:8025 answered HTTP 401: Unauthorized"),
 ])

@@ -137,11 +137,11 @@ def test_a_5xx_page_is_unavailable(gateway, document) -> None:
 
 @pytest.mark.parametrize(("code", "describe"), [
     ("soap:Server", "unavailable: soap:Server SOAP fault: Server was unable to process request."),
-    ("soap:Client", "request: soap:Client SOAP fault: Server was unable to process request."),
+    ("soap:Client", "refused: soap:Client SOAP fault: Server was unable to process request."),
 ])
 def test_a_5xx_soap_fault_envelope_is_read_as_a_fault(gateway, document, code: str,
                                                        describe: str) -> None:
-    """ASP.NET sends faults with HTTP 500; soap:Client alone says our request is wrong."""
+    """ASP.NET sends faults with HTTP 500; soap:Client says the service refused the request."""
     gateway.add(responses.POST, SERVICE, status=500, content_type=XML,
                 body=soap_fault(code, "Server was unable to process request."))
     assert failure(document).describe() == describe
@@ -159,7 +159,7 @@ def test_an_answer_with_a_dtd_is_refused(gateway, document, monkeypatch, scan: b
 
 
 @pytest.mark.parametrize(("status", "category"), [
-    (429, Category.RATE_LIMITED), (401, Category.AUTH), (404, Category.REQUEST),
+    (429, Category.RATE_LIMITED), (401, Category.AUTH), (404, Category.REFUSED),
     (408, Category.UNAVAILABLE),
 ])
 def test_an_http_status_without_soap(gateway, document, status: int, category: Category
