@@ -415,8 +415,9 @@ class Dispatcher:
         ended: list[Job] = []
         ready: list[Job] = []
         for job in due:
-            if now >= job.created + self.max_age:
-                job.state, job.done_at = "dead", now
+            if now >= job.created + self.max_age:  # unconfirmed where it may have gone out
+                job.state = "unconfirmed" if job.doubt or job.unsure else "dead"
+                job.done_at = now
                 last = job.error or ("no answer recorded" if job.attempts else "never sent")
                 job.error = f"expired after max_age ({_span(self.max_age)}): {last}"
                 ended.append(job)

@@ -18,7 +18,9 @@ pause; ask the gateway whether it has the text; the next account; or given up, e
 - recipient and request errors are final.
 - An unknown outcome (a request written but never answered, an answer that cannot be read) is
   never retried blindly: where the gateway can be asked, it is asked once the account's timeout
-  has passed again, and the text is sent again only if it has no trace. Where it cannot, the
+  has passed again, and the text is sent again only if it has no trace; a look-up that fails
+  is asked again, with backoff, until the deadline, and only then is the text unconfirmed.
+  Where it cannot, the
   text moves on to the next account once; a second unknown outcome, or none left to move to,
   makes it `unconfirmed`. An account that may have sent it is never used for it again, so a
   recipient gets at most one text per account.
@@ -118,7 +120,7 @@ def decide(progress: Progress, outcome: Outcome, at: Situation) -> Decision:
         progress.ask = False
         return Decision(Step.RETRY)
     if outcome is Asked.FAILED:
-        return _unsure(progress, at)
+        return _ask_again(progress, at)
     error = outcome
     if error.unknown_outcome:
         latest = at.deadline - at.policy.reserve - at.now
@@ -142,10 +144,12 @@ def _usable(progress: Progress, at: Situation) -> list[int]:
     return [i for i in range(at.accounts) if not progress.unsure & (1 << i)]
 
 
-def _backoff(progress: Progress, at: Situation) -> float:
-    """The policy's delay, but never more than half the time left: a short budget (a one-shot
-    command's) keeps room for several more tries instead of one long wait."""
-    return min(at.policy.delay(progress.attempts, at.rng), max(0.0, at.deadline - at.now) / 2)
+def _backoff(progress: Progress, at: Situation, failures: int | None = None) -> float:
+    """The policy's delay after `failures` (the text's requests by default), but never more
+    than half the time left: a short budget (a one-shot command's) keeps room for several more
+    tries instead of one long wait."""
+    count = progress.attempts if failures is None else failures
+    return min(at.policy.delay(count, at.rng), max(0.0, at.deadline - at.now) / 2)
 
 
 def _switch(progress: Progress, index: int) -> None:
@@ -183,6 +187,16 @@ def _move_on(progress: Progress, at: Situation) -> Decision:
     progress.refused = 0
     _switch(progress, usable[0])
     return _later(progress, Step.NEXT, _backoff(progress, at), at, least)
+
+
+def _ask_again(progress: Progress, at: Situation) -> Decision:
+    """A look-up that failed (the gateway hangs or is down) says nothing about the text: it
+    is asked again after a backoff that grows with the failed look-ups, until the deadline;
+    only then is it unconfirmed. Moving on would risk a second text for a look-up outage."""
+    progress.tries += 1
+    if at.deadline - at.policy.reserve - at.now <= 0:
+        return _unsure(progress, at)
+    return _later(progress, Step.ASK, _backoff(progress, at, progress.tries), at)
 
 
 def _unsure(progress: Progress, at: Situation) -> Decision:

@@ -241,20 +241,26 @@ def test_a_gateway_with_no_trace_gets_the_text_again(fake_gateways, clock) -> No
     assert gw.recipients_sent() == NUMBERS[:1] * 2  # sent again only after "no trace"
 
 
-def test_a_look_up_that_fails_moves_the_text_on(fake_gateways, clock, monkeypatch) -> None:
+def test_a_look_up_that_fails_is_asked_again_until_the_deadline(fake_gateways, clock,
+                                                                 monkeypatch) -> None:
+    """Decision 12: a failed look-up says nothing; it is asked again with backoff, and the
+    text is unconfirmed only when time is up, never sent through the backup meanwhile."""
     from sms_notify import delivery
 
     first, second = fake_gateways("fake", capabilities=LOOKUP), fake_gateways("backup")
     first.answers = [first.took_without_answer]
+    asked: list[float] = []
 
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(clock.now())
         raise ProviderError("unavailable", "HTTP 503")
 
     monkeypatch.setattr(delivery, "lookup", broken)
     (receipt,) = deliver([account("fake://u:p@"), account("backup://u:p@")], "hi", NUMBERS[:1],
                          clock=clock)
-    assert receipt.ok and receipt.account == "backup"
-    assert len(first.requests) == 1 and len(second.requests) == 1
+    assert receipt.unconfirmed and receipt.account == "fake"
+    assert len(first.requests) == 1 and len(second.requests) == 0
+    assert len(asked) > 3 and asked[-1] > 1000.0 + 25  # of the default 30 s budget
 
 
 def test_a_request_refused_whole_for_one_number_is_split_to_find_it(fake_gateways, clock) -> None:

@@ -327,22 +327,67 @@ def test_no_trace_at_the_gateway_sends_again_on_the_same_account(
     assert lookup_gateway.sent == [job.reference]
 
 
-def test_a_look_up_that_fails_moves_the_job_on(
+def failing_look_ups(monkeypatch: pytest.MonkeyPatch, failures: float) -> list[float]:
+    """dispatch's look-up fails `failures` times, then asks the real one; the times asked."""
+    real, asked = dispatch.lookup, []
+
+    def flaky(account, references, *a, **kw):  # type: ignore[no-untyped-def]
+        asked.append(time.time())
+        if len(asked) <= failures:
+            raise ProviderError(Category.UNAVAILABLE, "no answer from gw.invalid within 10s")
+        return real(account, references, *a, **kw)
+
+    monkeypatch.setattr(dispatch, "lookup", flaky)
+    return asked
+
+
+def step_until_settled(d: Dispatcher, box: SqlOutbox, now: ManualClock, steps: int = 40) -> Job:
+    """Pass after pass, the clock moved to the job's next turn, until it is settled."""
+    for _ in range(steps):
+        [j] = box.jobs()
+        if j.state not in ("pending", "inflight"):
+            return j
+        now.t = max(now.t, j.next_at)
+        d.step()
+    raise AssertionError(f"not settled after {steps} passes: {box.jobs()}")
+
+
+def test_a_look_up_that_fails_is_asked_again_and_the_text_sent_once(
+    fake_gateways, lookup_gateway, location, now, monkeypatch
+) -> None:
+    """Decision 12: a gateway that hangs through a few look-ups is asked again, with backoff,
+    and the text goes again only on its "no trace"; never through the backup meanwhile."""
+    backup = fake_gateways("backup")
+    silent_then([unknown_outcome()], monkeypatch)  # no answer, and the gateway never took it
+    asked = failing_look_ups(monkeypatch, 3)
+    box, d = make(location, now)
+    box.enqueue(jobs(R, via=("looked", "backup")), 600)
+    j = step_until_settled(d, box, now)
+    assert (j.state, j.account, j.unsure) == ("sent", "looked", 0)
+    assert len(asked) == 4 and backup.requests == []
+    assert lookup_gateway.sent == [j.reference]
+
+
+def test_a_look_up_that_fails_until_max_age_is_unconfirmed(
     fake_gateways, lookup_gateway, location, now, monkeypatch
 ) -> None:
     backup = fake_gateways("backup")
     silent_then([unknown_outcome()], monkeypatch, took=lookup_gateway)
-    monkeypatch.setattr(dispatch, "lookup", lambda *a, **k: (_ for _ in ()).throw(
-        ProviderError(Category.UNAVAILABLE, "HTTP 503")))
-    box, d = make(location, now)
-    box.enqueue(jobs(R, via=("looked", "backup")), 600)
-    d.step()
-    now.t = box.jobs()[0].next_at
-    d.step()  # the look-up fails: it may have it, so never again through it
-    d.step()
-    [j] = box.jobs()
-    assert (j.state, j.account, j.unsure) == ("sent", "backup", 1)
-    assert backup.recipients_sent() == [R]
+    failing_look_ups(monkeypatch, float("inf"))
+    box, d = make(location, now, max_age=600)
+    [job] = box.enqueue(jobs(R, via=("looked", "backup")), 600)
+    pauses: list[float] = []
+    for _ in range(60):
+        [j] = box.jobs()
+        if j.state != "pending":
+            break
+        pauses.append(j.next_at - now.t)
+        now.t = max(now.t, j.next_at)
+        d.step()
+    assert (j.state, backup.requests) == ("unconfirmed", [])
+    assert "no answer from gw.invalid" in j.error
+    assert now.t - job.created >= 600 - d.policy.reserve - ACCOUNTS["looked"].timeout
+    assert pauses[2] < pauses[5], "the look-ups back off"
 
 
 def test_an_unknown_outcome_without_look_up_moves_on_once(fake_gateways, location, now) -> None:
