@@ -8,8 +8,11 @@ but got no answer, or a 2xx answer that cannot be read, has an unknown outcome (
 Decision 12). Error texts name the host, never the URL, because some gateways take credentials
 in the query string.
 
-An answer is read up to MAX_ANSWER bytes, within the request's timeout, and its control bytes
-are dropped before anything reads it: what a gateway (or whatever answers in its place) sends
+A request has one deadline, its timeout, for everything: connecting, the status line, the
+headers and the body, however slowly a gateway drips them (`_Deadlined`); past it, the outcome
+is unknown if the request was written (a refused or timed-out connection never reached the
+gateway). An answer is read up to MAX_ANSWER bytes and its control bytes are dropped before
+anything reads it: what a gateway (or whatever answers in its place) sends
 reaches logs, the outbox and terminals.
 
 A request goes straight to the session's transport adapter (`exchange`): requests' Session
@@ -23,6 +26,8 @@ API never redirects, and requests would have re-sent a redirected POST as a GET.
 from __future__ import annotations
 
 import functools
+import io
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -44,12 +49,91 @@ _local = threading.local()
 def session() -> requests.Session:
     s = getattr(_local, "session", None)
     if s is None:
-        import requests
-
-        s = requests.Session()
+        s = new_session()
         s.headers["User-Agent"] = USER_AGENT
         _local.session = s
     return s
+
+
+def new_session() -> requests.Session:
+    """A requests session whose requests through `exchange` end at their deadline."""
+    import requests
+
+    s = requests.Session()
+    adapter = _adapter_class()()
+    s.mount("http://", adapter)
+    s.mount("https://", adapter)
+    return s
+
+
+class _Deadlined:
+    """A connected socket as http.client reads an answer through it: each read waits at most
+    until the deadline, so a gateway that drips its status line, headers or body one byte at a
+    time cannot hold a sender past it (a socket timeout alone is per read). No thread, no
+    timer: the socket's own timeout is cut to what is left before every read."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the deadline passed")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer, nbytes, flags)
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        if mode != "rb":
+            raise ValueError(f"only 'rb', not {mode!r}")
+        self._sock._io_refs += 1  # type: ignore[attr-defined]  # as socket.makefile counts it
+        return io.BufferedReader(socket.SocketIO(self, "rb"))  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+@functools.cache
+def _adapter_class() -> type:
+    """requests' adapter with urllib3 connections that read an answer through `_Deadlined`
+    while `exchange` has set a deadline for this thread; built on first use (lazy imports)."""
+    from requests.adapters import HTTPAdapter
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    def deadlined(base: type) -> type:
+        class Connection(base):  # type: ignore[valid-type,misc]
+            def getresponse(self) -> Any:
+                deadline: float | None = getattr(_local, "deadline", None)
+                sock: Any = self.sock  # type: ignore[has-type]
+                if deadline is None or sock is None:
+                    return super().getresponse()
+                self.sock = _Deadlined(sock, deadline)
+                try:
+                    return super().getresponse()
+                finally:
+                    if self.sock is not None:  # not closed on the way
+                        self.sock = sock
+
+        return Connection
+
+    pools = {
+        "http": type("Pool", (HTTPConnectionPool,), {"ConnectionCls": deadlined(HTTPConnection)}),
+        "https": type("Pool", (HTTPSConnectionPool,),
+                      {"ConnectionCls": deadlined(HTTPSConnection)}),
+    }
+
+    class Adapter(HTTPAdapter):  # type: ignore[misc]
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+        def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
+            manager = super().proxy_manager_for(*args, **kwargs)
+            manager.pool_classes_by_scheme = pools
+            return manager
+
+    return Adapter
 
 
 @functools.lru_cache(maxsize=64)
@@ -82,12 +166,15 @@ def exchange(
     prepared.hooks = {"response": []}
     if body:
         raise TypeError(f"exchange() got unexpected arguments: {', '.join(sorted(body))}")
+    _local.deadline = time.monotonic() + timeout  # the whole exchange: connect, status, body
     try:
         response = s.get_adapter(url).send(prepared, stream=True, timeout=timeout,
                                            **_environment(f"{parts.scheme}://{parts.netloc}"))
-        read(response, timeout, provider)
+        read(response, provider)
     except requests.RequestException as exc:
         raise transport_error(exc, parts.netloc, timeout, provider) from None
+    finally:
+        _local.deadline = None
     return response
 
 
@@ -109,16 +196,15 @@ def request(
     return response
 
 
-def read(response: requests.Response, timeout: float, provider: str) -> None:
+def read(response: requests.Response, provider: str) -> None:
     """Read a streamed answer into response.content: at most MAX_ANSWER bytes (decoded, so a
-    compressed bomb counts at its real size) and within `timeout` in all (a drip-fed answer
-    cannot hold a sender), control bytes dropped. A 2xx answer past the cap is a ProviderError
+    compressed bomb counts at its real size) and within the exchange's deadline (`_Deadlined`:
+    a drip-fed answer cannot hold a sender), control bytes dropped. A 2xx answer past the cap is a ProviderError
     (unreadable); an error page is cut there. Raises requests' exceptions for the rest, as
     requests itself would."""
     import requests
     from urllib3.exceptions import HTTPError, ReadTimeoutError
 
-    deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
     size = 0
     try:
@@ -130,8 +216,6 @@ def read(response: requests.Response, timeout: float, provider: str) -> None:
                     raise unexpected(provider, f"more than {MAX_ANSWER // 1024} KiB, not read")
                 response.close()  # an error page: its status says what happened, its start why
                 break
-            if time.monotonic() > deadline:
-                raise requests.exceptions.ReadTimeout("the whole answer took longer")
             chunks.append(chunk)
     except (requests.RequestException, ProviderError):
         response.close()

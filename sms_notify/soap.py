@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from . import safexml
 from .errors import Category, ProviderError
-from .http import USER_AGENT, exchange, http_error, snippet, status_error, unexpected
+from .http import USER_AGENT, exchange, http_error, new_session, snippet, status_error, unexpected
 from .model import Account, Provider
 
 if TYPE_CHECKING:
@@ -35,9 +35,7 @@ def _session() -> requests.Session:
     is given (its User-Agent, a file:// adapter), which the HTTP gateways must never inherit."""
     s = getattr(_local, "session", None)
     if s is None:
-        import requests
-
-        s = _local.session = requests.Session()
+        s = _local.session = new_session()
     return s
 
 

@@ -141,6 +141,43 @@ def test_a_drip_fed_answer_ends_at_the_timeout(gateway: Callable[..., Gateway]) 
     assert "no answer from 127.0.0.1:" in str(receipt.error) and "within 1s" in str(receipt.error)
 
 
+def dripped(where: str) -> tuple[bytes, Iterator[bytes]]:
+    """A whole answer, but its status line or its headers one byte every 0.3 s: each read is
+    well within a 1 s read timeout; the whole takes about 20 s."""
+    import time
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Pad: " + b"p" * 40 + b"\r\n"
+    whole = head + b"Content-Length: 1\r\nConnection: close\r\n\r\n1"
+    start = 0 if where == "status" else len(b"HTTP/1.1 200 OK\r\n")
+
+    def drip() -> Iterator[bytes]:
+        for i in range(start, len(whole)):
+            time.sleep(0.3)
+            yield whole[i:i + 1]
+
+    return whole[:start], drip()
+
+
+@pytest.mark.parametrize("where", ["status", "headers"])
+@pytest.mark.parametrize("url", [fastsms, sms24x], ids=["http", "soap"])
+def test_a_drip_fed_status_line_or_headers_end_at_the_timeout(
+    gateway: Callable[..., Gateway], url: Callable[[Gateway], str], where: str
+) -> None:
+    """Issue (probe 1): requests' timeout is per socket read, so a gateway dripping its status
+    line or headers held a sender forever. The request has one deadline, and the gateway had
+    the request: the outcome is unknown."""
+    from sms_notify.delivery import submit
+    from sms_notify.model import Recipient
+
+    gw = gateway(lambda: dripped(where))
+    [receipt] = submit(account(url(gw).replace("timeout=5", "timeout=1")),
+                       [Recipient("+447700900123", "r1")], "hi")
+    assert receipt.error is not None and receipt.error.unknown_outcome, receipt
+    assert "no answer from 127.0.0.1:" in str(receipt.error) and "within 1s" in str(receipt.error)
+    assert gw.answered.wait(30)
+    assert gw.sent[0] < 20, gw.sent  # it hung up a few bytes in
+
+
 CONTROLS = "\x00\x07\x08\x1b[2J\x1b]0;owned\x07\x7f\x9b31m\u202e"
 
 
