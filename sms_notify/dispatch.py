@@ -149,7 +149,9 @@ class Dispatcher:
         self._recovering: list[threading.Thread] = []
         self._breakers: dict[str, Breaker] = defaultdict(Breaker)  # by account name
         self._held: dict[str, dict[int, Job]] = defaultdict(dict)  # waiting for their breaker
-        self._gate = threading.Lock()  # guards _breakers and _held
+        self._gate = threading.Lock()  # guards _breakers, _held and _unrecorded
+        # outcomes the outbox could not take (a full disk): written again until they land
+        self._unrecorded: dict[int, Job] = {}
 
     # Life cycle.
     def start(self) -> None:
@@ -186,8 +188,10 @@ class Dispatcher:
             self._cond.notify_all()
 
     def drain(self, timeout: float) -> None:
-        """Stop claiming and let the requests in flight finish (SIGTERM). Whatever is still in
-        flight after `timeout` is recovered by the next start()."""
+        """Stop claiming and let the requests on the wire finish (SIGTERM), their outcomes
+        recorded; requests claimed but not yet sent go back to pending. Only what is still
+        unknown after `timeout` (a request still out, an outcome the outbox would not take) is
+        left in flight for the next start()'s recovery."""
         deadline = time.monotonic() + timeout
         with self._cond:
             self._stopping = True
@@ -200,7 +204,10 @@ class Dispatcher:
             left = self._busy
         for _ in self._threads[1:]:
             self._inbox.put(None)  # each sender ends after its current request
-        log.info("dispatcher drained: requests_left_in_flight=%d", left)
+        while not self._record_kept() and time.monotonic() < deadline:
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        log.info("dispatcher drained: requests_left_in_flight=%d outcomes_not_recorded=%d",
+                 left, len(self._unrecorded))
 
     def wait_idle(self, timeout: float) -> bool:
         """True once no job is due or in flight (tests, and serve's shutdown)."""
@@ -217,6 +224,7 @@ class Dispatcher:
     def step(self) -> int:
         """One pass in the calling thread: every due job is sent, synchronously. Returns the
         number of requests made (tests and one-shot tools; start() runs passes in threads)."""
+        self._record_kept()
         tasks, _ = self._plan()
         made = 0
         for task in tasks:
@@ -348,6 +356,7 @@ class Dispatcher:
             waiting: list[Task] = []  # for an account whose breaker is open
             more = False
             try:
+                self._record_kept()
                 if not self._queue:  # plan again only once every planned request has left
                     tasks, more = self._plan()
                     self._queue.extend(tasks)
@@ -389,7 +398,10 @@ class Dispatcher:
     def _sender(self) -> None:
         while (task := self._inbox.get()) is not None:
             try:
-                self._run(task)
+                if self._stopping:  # claimed ahead, never sent: pending again for the next start
+                    self._release(task)
+                else:
+                    self._run(task)
             except Exception:  # noqa: BLE001
                 log.exception("sending failed unexpectedly; jobs stay in flight until restart")
             finally:
@@ -535,7 +547,7 @@ class Dispatcher:
         seed = self.rng.random()  # one jitter for the request: its jobs stay together
         for job, receipt, outcome in outcomes:
             self._settle(job, outcome, receipt, account, now, seed)
-        self._save_retrying(task.jobs, "cannot record outcomes, jobs stay in flight")
+        self._record(task.jobs)
         if not task.ask:
             self._breaker_outcome(task, [o for _, _, o in outcomes], now, seed)
         for job, receipt, _ in outcomes:
@@ -543,16 +555,57 @@ class Dispatcher:
             if receipt is not None or job.state in ("sent", "dead", "unconfirmed"):
                 self._report(job, receipt, seconds if receipt is not None else 0.0)
 
-    def _save_retrying(self, jobs: Sequence[Job], failure: str) -> None:
+    def _release(self, task: Task) -> None:
+        """A claimed request that never left (drain): its jobs pending again, as before."""
+        for job in task.jobs:
+            job.state = "pending"
+            if not task.ask:
+                job.attempts -= 1
+        self._record(task.jobs)
+
+    # Outcomes the outbox cannot take now (a full disk, a lock held too long).
+    def _record(self, jobs: Sequence[Job]) -> None:
+        """Record jobs that were in flight; if the outbox keeps refusing, keep them in memory
+        and write them again at every pass and at drain until it takes them. Left in flight,
+        a clean restart would send them again."""
+        error = self._save_retrying(jobs)
+        if error is None:
+            return
+        with self._gate:
+            for job in jobs:
+                self._unrecorded[job.id] = job
+        log.error("cannot record outcomes, kept in memory and written again until the outbox "
+                  "takes them: jobs=%d: %s", len(jobs), error)
+
+    def _record_kept(self) -> bool:
+        """Write the outcomes kept by `_record`; True once none is left. Only jobs in flight
+        in the outbox are kept, and no pass plans those: nothing newer can be overwritten."""
+        with self._gate:
+            jobs = list(self._unrecorded.values())
+        if not jobs:
+            return True
+        try:
+            self.outbox.save(jobs)
+        except OutboxError:
+            return False
+        with self._gate:
+            for job in jobs:
+                if self._unrecorded.get(job.id) is job:
+                    del self._unrecorded[job.id]
+        log.warning("outcomes recorded once the outbox took them again: jobs=%d", len(jobs))
+        return True
+
+    def _save_retrying(self, jobs: Sequence[Job]) -> OutboxError | None:
+        """Save, trying again after short pauses; the last error if the outbox never took it."""
         for delay in (0.1, 0.5, 2.0, 0.0):
             try:
                 self.outbox.save(jobs)
-                return
+                return None
             except OutboxError as exc:
                 if not delay:
-                    log.error("%s: %s", failure, exc)
-                    return
+                    return exc
                 self.sleep(delay)
+        return None
 
     # The breakers.
     def _admit(self, task: Task, now: float) -> bool:
@@ -618,8 +671,8 @@ class Dispatcher:
             waiting = list(self._held.pop(task.account, {}).values())
             for job in waiting:
                 job.next_at = max(now, breaker.until)
-            if waiting:
-                self._save_retrying(waiting, "cannot release jobs waiting for their account")
+            if waiting and (error := self._save_retrying(waiting)) is not None:
+                log.error("cannot release jobs waiting for their account: %s", error)
         if waiting and not breaker.open:
             log.info(event("account_recovered", account=task.account, released=len(waiting)))
             self.wake()

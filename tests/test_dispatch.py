@@ -4,6 +4,7 @@ the per-recipient rate limit, against fake gateways and a fake clock."""
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -712,6 +713,85 @@ def test_outcomes_the_outbox_cannot_record_are_saved_again_after_the_clocks_paus
     d.step()
     assert now.slept == [0.1, 0.5]  # the dispatcher's pauses pass on its clock, not the wall's
     assert [j.state for j in box.jobs()] == ["sent"]
+
+
+def refusing_saves(box: SqlOutbox, monkeypatch: pytest.MonkeyPatch, state: str) -> list[int]:
+    """The outbox refuses every save of a job in `state` (a full disk) until the list it
+    returns is given a value; the refused saves are counted in it."""
+    refused: list[int] = []
+    real_save = box.save
+
+    def save(changed=(), new=()):  # type: ignore[no-untyped-def]
+        if not refused or refused[-1] != -1:
+            if any(j.state == state for j in changed):
+                refused.append(len(changed))
+                raise OutboxError("database or disk is full")
+        real_save(changed, new)
+
+    monkeypatch.setattr(box, "save", save)
+    return refused
+
+
+def test_outcomes_the_outbox_refuses_for_long_are_kept_and_recorded_when_it_takes_them(
+    fake_gateways, location, now, monkeypatch
+) -> None:
+    """Probe 3: sends that finished while the disk was full stayed in flight forever, and a
+    clean restart sent them again."""
+    gw = fake_gateways("fake")
+    box, d = make(location, now, sleep=now.sleep)
+    box.enqueue(jobs(R), 600)
+    refused = refusing_saves(box, monkeypatch, "sent")
+    d.step()
+    assert [j.state for j in box.jobs()] == ["inflight"] and len(refused) == 4
+    d.step()  # still full: kept, nothing sent again
+    assert [j.state for j in box.jobs()] == ["inflight"] and len(gw.requests) == 1
+    refused.append(-1)  # space again
+    d.step()
+    assert [j.state for j in box.jobs()] == ["sent"] and len(gw.requests) == 1
+
+
+def test_drain_records_the_outcomes_kept_in_memory(fake_gateways, location, monkeypatch
+                                                   ) -> None:
+    gw = fake_gateways("fake")
+    box = open_outbox(location)
+    refused = refusing_saves(box, monkeypatch, "sent")
+    d = Dispatcher(box, ACCOUNTS, workers=1, sleep=lambda s: None)
+    d.start()
+    box.enqueue(jobs(R), 600)
+    d.wake()
+    deadline = time.monotonic() + 10
+    while len(refused) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    refused.append(-1)
+    d.drain(5)
+    assert [j.state for j in box.jobs()] == ["sent"] and len(gw.requests) == 1
+
+
+def test_drain_puts_requests_claimed_but_never_sent_back_to_pending(
+    fake_gateways, location
+) -> None:
+    """Probe 19: requests claimed ahead of a free sender were left in flight by a SIGTERM and
+    sent blindly at the next start, as after a crash."""
+    gw = fake_gateways("fake", max_recipients=1)
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow(sub):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(10)
+        return [Receipt(r, message_id="slow-1") for r in sub.recipients]
+
+    gw.answers = [slow]
+    box = open_outbox(location)
+    d = Dispatcher(box, ACCOUNTS, workers=1)
+    box.enqueue(jobs(*NUMBERS[:3]), 600)
+    d.start()
+    assert started.wait(10)
+    threading.Timer(0.5, release.set).start()
+    d.drain(5)
+    states = sorted((j.state, j.attempts) for j in box.jobs())
+    assert states == [("pending", 0), ("pending", 0), ("sent", 1)], states
+    assert len(gw.requests) == 1
 
 
 def test_an_account_that_fails_gets_one_probe_at_a_time_and_its_jobs_wait(
