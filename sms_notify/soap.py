@@ -40,15 +40,24 @@ def _session() -> requests.Session:
 
 
 def wsdl(path: Path) -> Callable[[], Any]:
-    """A loader for a packaged WSDL: parsed on its first call and kept for the process (the slow
-    part of a zeep client); nothing is fetched at run time. A plugin keeps one per WSDL."""
+    """A loader for a packaged WSDL: parsed on a thread's first call and kept for the thread;
+    nothing is fetched at run time. A plugin keeps one per WSDL.
 
-    @functools.cache
+    One per thread: zeep does not say its parsed documents are safe to share between threads
+    (python-zeep issue 910), and under serve every MyMobileAPI look-up once failed with
+    "'NoneType' object has no attribute 'parse_xmlelement'" while the senders shared one. A
+    parse costs 1-2 ms once zeep is loaded, and senders are long-lived threads."""
+    local = threading.local()
+
     def document() -> Any:
-        from zeep import Transport
-        from zeep.wsdl import Document
+        parsed = getattr(local, "document", None)
+        if parsed is None:
+            from zeep import Transport
+            from zeep.wsdl import Document
 
-        return Document(str(path), Transport(), settings=safexml.zeep_settings())  # type: ignore[arg-type]
+            parsed = local.document = Document(
+                str(path), Transport(), settings=safexml.zeep_settings())  # type: ignore[arg-type]
+        return parsed
 
     return document
 

@@ -3,6 +3,7 @@ SOAP gateways share is pinned down apart from either gateway's wire protocol."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,39 @@ def test_the_wsdl_is_parsed_once_with_the_forbidding_settings(tmp_path: Path) ->
     load = soap.wsdl(path)
     assert load() is load()
     assert load().settings.forbid_dtd and load().settings.forbid_entities
+
+
+def test_threads_that_call_at_once_from_the_first_use_each_parse_their_own(
+    gateway, tmp_path: Path
+) -> None:
+    """Probe 7: every MyMobileAPI look-up under serve once failed with "'NoneType' object has
+    no attribute 'parse_xmlelement'" while the senders shared one zeep document, which zeep
+    does not say is safe to share: each thread gets its own, and concurrent first calls work."""
+    path = tmp_path / "echo.wsdl"
+    path.write_text(WSDL)
+    load = soap.wsdl(path)
+    gateway.add(responses.POST, SERVICE, body=soap_result(NS, "Echo", "hello"), content_type=XML)
+    start = threading.Barrier(8)
+    documents: list[Any] = []
+    results: list[Any] = []
+
+    def call() -> None:
+        start.wait()
+        document = load()
+        documents.append(document)
+        try:
+            results.append(echo(document, "hello"))
+            assert load() is document
+        except Exception as exc:  # noqa: BLE001 - what the test counts
+            results.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert results == ["hello"] * 8
+    assert len({id(d) for d in documents}) == 8
 
 
 def test_a_read_timeout_is_unavailable_with_an_unknown_outcome(gateway, document) -> None:
