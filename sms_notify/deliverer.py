@@ -82,12 +82,14 @@ class DeliveryProcess:
         self._stopping = False
         self._deaths: list[float] = []
         self._send = threading.Lock()
+        self._watcher: threading.Thread | None = None
 
     def start(self) -> None:
         """Start the child and wait until it has recovered what was in flight and runs."""
         self._spawn()
-        threading.Thread(target=self._watch, name="sms-notify-delivery-watch",
-                         daemon=True).start()
+        self._watcher = threading.Thread(target=self._watch, name="sms-notify-delivery-watch",
+                                         daemon=True)
+        self._watcher.start()
         if not self._started.wait(START_TIMEOUT):
             raise RuntimeError("the delivery process did not start (see the log above)")
 
@@ -115,7 +117,12 @@ class DeliveryProcess:
         if process is None:
             return
         self._tell(("drain", timeout))
-        process.join(timeout + 5.0)
+        # The watcher joins the child: a second join here lost the race to reap it, returned
+        # at once, and the child that had just ended was "killed" as if still running.
+        if self._watcher is not None:
+            self._watcher.join(timeout + 5.0)
+        else:
+            process.join(timeout + 5.0)
         if process.is_alive():
             log.error(event("delivery_killed", pid=process.pid,
                             reason=f"still running {timeout + 5:g}s after drain"))
