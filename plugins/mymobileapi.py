@@ -225,10 +225,10 @@ def senddata(
     return str(etree.tostring(root, encoding="unicode"))
 
 
-def sent_query(since: int) -> str:
+def sent_query(since: int, records: int = MAX_RECS) -> str:
     """The `<sent>` document: status changes after changeid `since`, a full page."""
     return (
-        f"<sent><settings><id>{since}</id><max_recs>{MAX_RECS}</max_recs>"
+        f"<sent><settings><id>{since}</id><max_recs>{records}</max_recs>"
         f"<cols_returned>{SENT_COLUMNS}</cols_returned>"
         "<date_format>yyyyMMddHHmmss</date_format></settings></sent>"
     )
@@ -331,14 +331,22 @@ def _changes(
     account: Account, wanted: set[str], feed: Feed | None, stop_when_found: bool
 ) -> dict[str, dict[str, str]]:
     """The latest status change of each wanted customerid: what the feed already gave, then the
-    feed read on from where it was left (from 0 without one), each page recorded in it."""
+    feed read on from where it was left (from 0 without one), each page recorded in it. A feed
+    that went back behind the stored position (a gateway reset or restored: its change ids
+    start again) is read from the start: read from the position, it would show nothing, and a
+    look-up would conclude "no trace" of a text the gateway has."""
     latest = dict(feed.seen(wanted)) if feed is not None else {}
     if stop_when_found and wanted <= latest.keys():
         return latest
     since = feed.position if feed is not None else 0
-    for _ in range(MAX_PAGES):
+    for pages in range(MAX_PAGES):
         root = api_result(call(account, "Sent_STR_STR", Data=sent_query(since)))
         rows = _rows(root, "data")
+        if feed is not None and pages == 0 and not rows and since > 0 and _went_back(account, since):
+            feed.rewind()
+            since = 0
+            root = api_result(call(account, "Sent_STR_STR", Data=sent_query(since)))
+            rows = _rows(root, "data")
         page: dict[str, dict[str, str]] = {}
         for row in rows:
             try:
@@ -359,6 +367,13 @@ def _changes(
         C.UNAVAILABLE, f"the feed of status changes is longer than {MAX_PAGES * MAX_RECS} "
         "changes from where it was read to; read on at the next call", provider=PROVIDER.name,
     )
+
+
+def _went_back(account: Account, position: int) -> bool:
+    """Whether the feed's newest change is older than `position`, the last one read: asked
+    for what follows the one before it, a feed that still has it answers it."""
+    root = api_result(call(account, "Sent_STR_STR", Data=sent_query(position - 1, 1)))
+    return not _rows(root, "data")
 
 
 @hookimpl

@@ -71,6 +71,11 @@ class Feeds:
             self._positions[key] = max(position, self._positions.get(key, 0))
             self._items.setdefault(key, {}).update({k: dict(v) for k, v in items.items()})
 
+    def rewind(self, key: str) -> None:
+        """Back to the start of the feed (advance only moves forward)."""
+        with self._lock:
+            self._positions[key] = 0
+
 
 class SqliteFeeds(Feeds):
     """Cursors and items in a SQLite file (the outbox's, for `serve`), opened on first use."""
@@ -132,6 +137,11 @@ class SqliteFeeds(Feeds):
                 db.execute("ROLLBACK")
                 raise
 
+    def rewind(self, key: str) -> None:
+        with self._lock:
+            self._conn().execute("UPDATE feed_cursors SET position = 0, at = ? WHERE feed = ?",
+                                 (self.now(), key))
+
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
@@ -161,6 +171,9 @@ class StoredFeed:
 
     def advance(self, position: int, items: Mapping[str, Mapping[str, str]]) -> None:
         self.store.advance(self.key, position, items)
+
+    def rewind(self) -> None:
+        self.store.rewind(self.key)
 
 
 def feed_for(account: Account, provider: Provider, store: Feeds | None) -> Feed:

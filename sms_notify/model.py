@@ -180,6 +180,10 @@ class Feed(Protocol):
     def advance(self, position: int, items: Mapping[str, Mapping[str, str]]) -> None:
         """Record a page read: the feed's new position and the latest change of its items."""
 
+    def rewind(self) -> None:
+        """The gateway's feed went back behind the position (a gateway reset or restored):
+        read it from the start again. What was read about items is kept."""
+
 
 @dataclass(frozen=True)
 class Balance:

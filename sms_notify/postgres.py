@@ -404,6 +404,11 @@ class PgFeeds(Feeds):
                 db.execute("DELETE FROM feed_items WHERE at < ?", (now - KEEP,))
                 self._pruned = now
 
+    def rewind(self, key: str) -> None:
+        with self.outbox._write() as db:
+            db.execute("UPDATE feed_cursors SET position = 0, at = ? WHERE feed = ?",
+                       (self.outbox.now(), key))
+
     def close(self) -> None:
         """The outbox's pool closes with the outbox."""
 

@@ -191,6 +191,20 @@ def test_change_feed_cursors_live_in_the_outbox_and_survive_a_restart(location: 
     assert again.feed("mymobileapi:other@https://gw").position == 0
 
 
+def test_a_feed_that_went_back_is_read_from_the_start(location: str, now: FakeTime) -> None:
+    """A gateway reset restarts its change ids (probe 6): the cursor goes back to 0, what was
+    read about our references stays."""
+    from sms_notify.feeds import Feeds
+
+    for store in (open_outbox(location, now=now).feeds(), Feeds()):
+        feed = store.feed("mymobileapi:u@https://gw")
+        feed.advance(120, {"r1": {"status": "DELIVRD"}})
+        feed.rewind()
+        assert feed.position == 0 and feed.seen(["r1"]) == {"r1": {"status": "DELIVRD"}}
+        feed.advance(3, {})
+        assert feed.position == 3
+
+
 def test_an_outbox_from_before_a_column_was_added_is_upgraded(path: str) -> None:
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, route TEXT NOT NULL, recipient TEXT "
