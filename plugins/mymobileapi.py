@@ -342,7 +342,8 @@ def _changes(
     for pages in range(MAX_PAGES):
         root = api_result(call(account, "Sent_STR_STR", Data=sent_query(since)))
         rows = _rows(root, "data")
-        if feed is not None and pages == 0 and not rows and since > 0 and _went_back(account, since):
+        if (feed is not None and pages == 0 and not rows and since > 0
+                and not wanted <= latest.keys() and _went_back(account, since)):
             feed.rewind()
             since = 0
             root = api_result(call(account, "Sent_STR_STR", Data=sent_query(since)))
