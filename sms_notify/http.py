@@ -250,8 +250,9 @@ def http_error(status: int, body: str, host: str, provider: str) -> ProviderErro
         category = Category.AUTH
     else:
         category = Category.REFUSED
+    moved = " (a redirect, not followed)" if 300 <= status < 400 else ""
     return ProviderError(
-        category, f"{host} answered HTTP {status}: {snippet(body) or '(empty)'}",
+        category, f"{host} answered HTTP {status}{moved}: {snippet(body) or '(empty)'}",
         code=status, provider=provider,
     )
 

@@ -178,6 +178,24 @@ def test_a_drip_fed_status_line_or_headers_end_at_the_timeout(
     assert gw.sent[0] < 20, gw.sent  # it hung up a few bytes in
 
 
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+@pytest.mark.parametrize("url", [fastsms, sms24x], ids=["http", "soap"])
+def test_a_redirect_is_an_error_naming_it_and_never_followed(
+    gateway: Callable[..., Gateway], url: Callable[[Gateway], str], status: int
+) -> None:
+    """Probe 8: on 307/308 FastSMS's Token= and IntelliSoftware's password= were posted again
+    to the Location host, and on 302 FastSMS read the other host's page as a message id."""
+    elsewhere = gateway(fixed(b"73786923"))
+    head = (f"HTTP/1.1 {status} Moved\r\nLocation: {elsewhere.url}/api?Token=T0ken\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n").encode()
+    gw = gateway(lambda: (head, iter([])))
+    [receipt] = deliver([account(url(gw))], "hi", policy=ONCE)
+    assert receipt.error is not None and receipt.message_id is None
+    assert f"answered HTTP {status} (a redirect, not followed)" in str(receipt.error)
+    assert str(receipt.error.category) == "refused"
+    assert gw.answered.wait(30) and not elsewhere.answered.is_set()
+
+
 CONTROLS = "\x00\x07\x08\x1b[2J\x1b]0;owned\x07\x7f\x9b31m\u202e"
 
 
