@@ -28,6 +28,7 @@ import logging
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -250,28 +251,35 @@ def child(spec: Spec, parent: int, control: Connection, wake: Any, locks: list[A
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from .dispatch import Dispatcher
     from .logs import setup
-    from .outbox import POSTGRES_SCHEMES, SqlOutbox, SqliteOutbox, new_owner, open_outbox
+    from .outbox import (
+        POSTGRES_SCHEMES, OutboxError, SqlOutbox, SqliteOutbox, new_owner, open_outbox,
+    )
 
     setup(spec.verbose, spec.log_format)
     wake_fd = wake.detach()
     lock_fds = [lock.detach() for lock in locks]  # held: see the module's docstring
     config = spec.config
     results: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    if spec.outbox.startswith(POSTGRES_SCHEMES):  # shared: this process is one more receiver
-        outbox: SqlOutbox = open_outbox(spec.outbox)
-    else:  # serve keeps the file: checkpoints, restores, holds its lock
-        outbox = SqliteOutbox(spec.outbox, config.server.synchronous, upkeep=False)
-    outbox.owner = new_owner(parent)  # the jobs it holds are serve's, as an operator sees it
-    dispatcher = Dispatcher(
-        outbox, config.accounts, workers=config.server.workers, max_age=config.server.max_age,
-        per_recipient=config.per_recipient, region=config.region,
-        on_result=lambda job, receipt, seconds: results.put(pack(job, receipt, seconds)),
-    )
+    try:  # opening it and recovering what was in flight both write
+        if spec.outbox.startswith(POSTGRES_SCHEMES):  # shared: one more receiver on it
+            outbox: SqlOutbox = open_outbox(spec.outbox)
+        else:  # serve keeps the file: checkpoints, restores, holds its lock
+            outbox = SqliteOutbox(spec.outbox, config.server.synchronous, upkeep=False)
+        outbox.owner = new_owner(parent)  # the jobs it holds are serve's, as an operator sees it
+        dispatcher = Dispatcher(
+            outbox, config.accounts, workers=config.server.workers,
+            max_age=config.server.max_age, per_recipient=config.per_recipient,
+            region=config.region,
+            on_result=lambda job, receipt, seconds: results.put(pack(job, receipt, seconds)),
+        )
+        dispatcher.start()
+    except OutboxError as exc:  # one line, not a traceback: what is wrong and where
+        log.error(event("delivery_cannot_start", error=str(exc), free=_free(spec.outbox)))
+        sys.exit(2)
     sending = threading.Lock()
     forwarder = threading.Thread(target=_forward, args=(results, control, sending),
                                  name="sms-notify-results", daemon=True)
     forwarder.start()
-    dispatcher.start()
     with sending:
         control.send(("started",))
     threading.Thread(target=_woken, args=(wake_fd, dispatcher), name="sms-notify-wakes",
@@ -295,6 +303,19 @@ def child(spec: Spec, parent: int, control: Connection, wake: Any, locks: list[A
     outbox.close()
     for fd in lock_fds:
         os.close(fd)
+
+
+def _free(outbox: str) -> str:
+    """Free space where a SQLite outbox lives ("-" for a database server): a full disk is the
+    usual reason an outbox cannot be opened or written."""
+    import shutil
+
+    if "://" in outbox:
+        return "-"
+    try:
+        return f"{shutil.disk_usage(os.path.dirname(outbox) or '.').free // 1024}KiB"
+    except OSError:
+        return "-"
 
 
 def _die_with(parent: int) -> None:
