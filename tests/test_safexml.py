@@ -153,7 +153,6 @@ def test_cli_balance_with_a_hostile_answer_prints_one_line(gateway, capsys, sche
 def test_zeep_is_given_the_forbidding_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """The plugins parse their WSDL and every answer with safexml's zeep settings."""
     for plugin in (sms24x, mymobileapi):
-        plugin._document.cache_clear()
         assert plugin._document().settings.forbid_dtd is True
         assert plugin._document().settings.forbid_entities is True
 
