@@ -9,6 +9,7 @@ timings are replaced.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shlex
@@ -236,3 +237,17 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout:g}s\n{why()}")
         time.sleep(0.1)
+
+
+def group(name: str) -> dict[str, Any]:
+    """The demo's firing webhook as the group of one alert named `name` (its own group key and
+    fingerprint: never a duplicate of another)."""
+    from sms_notify.integrations.alertmanager.demo import FIRING
+
+    data = copy.deepcopy(FIRING)
+    data["groupKey"] = '{}:{alertname="%s"}' % name
+    data["groupLabels"] = {"alertname": name}
+    data["commonLabels"] = {**data["commonLabels"], "alertname": name}
+    data["alerts"][0]["labels"] = {**data["alerts"][0]["labels"], "alertname": name}
+    data["alerts"][0]["fingerprint"] = name
+    return data

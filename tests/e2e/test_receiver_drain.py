@@ -9,7 +9,6 @@ by the next start, as after a crash.)
 
 from __future__ import annotations
 
-import copy
 import sqlite3
 import time
 from collections import Counter
@@ -18,10 +17,8 @@ from typing import Any
 
 import pytest
 
-from sms_notify.integrations.alertmanager.demo import FIRING
-
 from .conftest import Sandbox
-from .receiver import NUMBERS, receiver_config, start_serve, unique, wait_until
+from .receiver import NUMBERS, group, receiver_config, start_serve, unique, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -30,16 +27,6 @@ ALERTS = 12
 # serve's 30 s drain, so a request claimed ahead of a free sender and sent during the drain
 # would still be out at its end.
 SLOW = 16.0
-
-
-def payload(name: str) -> dict[str, Any]:
-    data = copy.deepcopy(FIRING)
-    data["groupKey"] = '{}:{alertname="%s"}' % name
-    data["groupLabels"] = {"alertname": name}
-    data["commonLabels"] = {**data["commonLabels"], "alertname": name}
-    data["alerts"][0]["labels"] = {**data["alerts"][0]["labels"], "alertname": name}
-    data["alerts"][0]["fingerprint"] = name
-    return data
 
 
 def test_sigterm_with_requests_in_flight_leaves_nothing_to_resend_blindly(
@@ -55,7 +42,7 @@ def test_sigterm_with_requests_in_flight_leaves_nothing_to_resend_blindly(
     fresh_sandbox.fault(gateway="fastsms", kind="slow", delay=SLOW)
     rx = start_serve(config, env, tmp_path / "serve.log")
     for name in names:
-        assert rx.post(payload(name)).status_code == 200
+        assert rx.post(group(name)).status_code == 200
 
     def states() -> Counter[str]:
         with sqlite3.connect(tmp_path / "outbox.sqlite") as db:

@@ -8,7 +8,6 @@ route a's texts move on to its backup once, route b's go as usual.
 
 from __future__ import annotations
 
-import copy
 import socket
 import threading
 import time
@@ -18,10 +17,8 @@ from typing import Any
 
 import pytest
 
-from sms_notify.integrations.alertmanager.demo import FIRING
-
 from .conftest import Sandbox
-from .receiver import NUMBERS, receiver_config, start_serve, unique, wait_until
+from .receiver import NUMBERS, group, receiver_config, start_serve, unique, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -57,16 +54,6 @@ def dripping() -> Iterator[str]:
     listener.close()
 
 
-def payload(name: str) -> dict[str, Any]:
-    data = copy.deepcopy(FIRING)
-    data["groupKey"] = '{}:{alertname="%s"}' % name
-    data["groupLabels"] = {"alertname": name}
-    data["commonLabels"] = {**data["commonLabels"], "alertname": name}
-    data["alerts"][0]["labels"] = {**data["alerts"][0]["labels"], "alertname": name}
-    data["alerts"][0]["fingerprint"] = name
-    return data
-
-
 def test_a_dripping_gateway_holds_no_sender_and_no_other_route(
         tmp_path: Path, fresh_sandbox: Sandbox, dripping: str) -> None:
     def edit(data: dict[str, Any]) -> None:
@@ -81,10 +68,10 @@ def test_a_dripping_gateway_holds_no_sender_and_no_other_route(
     try:
         names = [unique("DripA") for _ in range(8)]
         for name in names:
-            assert rx.post(payload(name), route="a").status_code == 200
+            assert rx.post(group(name), route="a").status_code == 200
         time.sleep(0.5)  # route a's requests on the wire first
         other = unique("DripB")
-        assert rx.post(payload(other), route="b").status_code == 200
+        assert rx.post(group(other), route="b").status_code == 200
         wait_until(lambda: len(fresh_sandbox.inbox("server2sms")) >= 9, 60,
                    "every text through the backup", rx.log)
         inbox = fresh_sandbox.inbox("server2sms")
