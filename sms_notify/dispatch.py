@@ -25,7 +25,7 @@ import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeGuard
+from typing import TYPE_CHECKING, TypeGuard
 
 from .delivery import RetryPolicy, askable, chunks, lookup, submit
 from .errors import Category, ProviderError
@@ -35,6 +35,9 @@ from .model import VALIDITY_OPTION, Account, Receipt, Recipient
 from .numbers import normalize
 from .outbox import DAY, Job, Outbox, OutboxError
 from .policy import Asked, Outcome, Progress, Situation, Step, decide
+
+if TYPE_CHECKING:
+    from .receipts import Receipts
 
 log = logging.getLogger("sms_notify.outbox")
 
@@ -104,6 +107,7 @@ class Dispatcher:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         poll: float = 1.0,
+        receipts: Receipts | None = None,
     ) -> None:
         self.outbox = outbox
         self.feeds = outbox.feeds()  # change-feed cursors, in the outbox's own database
@@ -118,6 +122,7 @@ class Dispatcher:
         self.sleep = sleep  # pauses of policy (an outbox that failed); tests make them instant
         self.rng = rng or random.Random()
         self.poll = poll  # longest the scheduler sleeps without a wake() (also re-reads the clock)
+        self.receipts = receipts  # where reports are pushed, when to ask (docs/design.md, Decision 15)
         self.recovery = Recovery()
         self._cond = threading.Condition()
         self._busy = 0
@@ -496,8 +501,10 @@ class Dispatcher:
 
     def _send(self, account: Account, task: Task) -> list[tuple[Job, Receipt | None, Outcome]]:
         recipients = [Recipient(j.recipient, reference=j.reference) for j in task.jobs]
+        push = self.receipts.push_url(task.account) if self.receipts else ""
         try:
-            receipts = submit(account, recipients, task.text, max_segments=task.max_segments)
+            receipts = submit(account, recipients, task.text, max_segments=task.max_segments,
+                              receipt_url=push)
         except Exception as exc:  # noqa: BLE001 - never leave a job in flight while we run
             log.exception("submit via %s failed", account.label())
             error = ProviderError(Category.UNAVAILABLE, f"internal error: {exc!r}",
@@ -554,6 +561,8 @@ class Dispatcher:
         if decision.step is Step.SENT:
             job.state, job.done_at, job.error = "sent", now, ""
             job.message_id = (receipt.message_id if receipt else "") or job.reference
+            if self.receipts is not None:
+                job.check_at = self.receipts.first_check(job.account_name, now)
         elif decision.step in (Step.DEAD, Step.UNCONFIRMED):  # with the last reason
             job.state, job.done_at = str(decision.step), now
         else:

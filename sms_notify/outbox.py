@@ -7,6 +7,11 @@ mode with synchronous=NORMAL survives a killed process; FULL also survives power
 
 Dedup of (dedup_key, recipient) inside the dedup window is a lookup in the same table, so it
 holds across restarts and across the two Alertmanagers of an HA pair.
+
+Closing the loop (docs/design.md, Decision 15) keeps its state here too, so that it survives a
+restart and acts once: each sent job's delivery report and when to ask for it next; `pages`, a
+firing group per route until it resolves or is acknowledged, with when it escalates; and
+`replies`, the replies already acted on.
 """
 
 from __future__ import annotations
@@ -67,6 +72,11 @@ class Job:
     # gateways that keep one reference per request (24x UserField) know it by that one
     refused: int = 0  # bit i: via[i] refused it in this round (auth, credit, sender)
     unsure: int = 0  # bit i: via[i] may have sent it (unknown outcome): never used again
+    # closing the loop (docs/design.md, Decision 15):
+    receipt: str = ""  # what became of it at the handset: delivered, undelivered, expired, unknown
+    receipt_at: float = 0.0  # when (the gateway's time where it says, else when we learnt it)
+    check_at: float = 0.0  # sent: when to ask the gateway what became of it; 0: not to ask
+    page: int = 0  # a firing text: the page (pages.id) of its group, which a reply ACK silences
 
     @property
     def references(self) -> list[str]:
@@ -85,6 +95,23 @@ def masked_location(location: str) -> str:
 
     return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:).*@", r"\1****@", location,
                   flags=re.DOTALL)
+
+
+@dataclass
+class Page:
+    """A firing group on a route, from its first firing text until it resolves or is
+    acknowledged: what a reply ACK silences and what escalates when nobody does."""
+
+    route: str
+    group_key: str
+    matchers: dict[str, str]  # the group's labels (groupLabels, else commonLabels)
+    text: str = ""  # its latest firing text
+    state: str = "firing"  # firing | resolved | acknowledged
+    escalate_after: float = 0.0  # the route's escalate.after, when a new firing starts
+    id: int = 0
+    fired: float = 0.0  # when this firing started
+    escalate_at: float = 0.0  # when it escalates unless acknowledged or resolved; 0: never
+    until: float = 0.0  # acknowledged: when its silence ends
 
 
 class OutboxError(Exception):
@@ -160,6 +187,34 @@ class Outbox(Protocol):
     def feeds(self) -> Feeds:
         """Where gateways' change feeds were read to (sms_notify.feeds), kept with the jobs."""
 
+    # Closing the loop (docs/design.md, Decision 15).
+    def open_pages(self, pages: Sequence[Page]) -> list[int]:
+        """Record what notifications say of their groups, in one transaction: a firing one
+        starts a page (or a new firing of a resolved, or of an acknowledged whose silence
+        ended) and keeps its text; a resolved one ends it. Returns each firing page's id (0
+        for a resolved one)."""
+    def checks_due(self, now: float, limit: int) -> list[Job]:
+        """Sent jobs whose check_at has come, the earliest first."""
+    def sent_jobs(self, keys: Sequence[str]) -> list[Job]:
+        """Sent jobs whose reference or message id is among `keys`."""
+    def record_checks(self, jobs: Sequence[Job]) -> None:
+        """Write the jobs' check_at (asked, no report yet)."""
+    def record_receipt(self, job: Job, resend: Job | None = None) -> bool:
+        """Write the job's receipt and check_at, and add `resend`, in one transaction, unless
+        the job has a receipt already (a report that came twice): then False and nothing."""
+    def reply_seen(self, account: str, reply_id: str) -> bool:
+        """Note a reply; False when it was noted before (it acts once)."""
+    def last_page(self, recipient: str, since: float, reference: str = "") -> Page | None:
+        """The page of the latest firing text sent to `recipient` since `since` (of the text
+        with our `reference`, where one is given and found)."""
+    def acknowledge(self, page_id: int, until: float) -> None:
+        """The page is acknowledged until `until`: it no longer escalates."""
+    def escalations_due(self, now: float) -> list[Page]:
+        """Firing pages whose escalate_at has come."""
+    def escalate(self, page: Page, jobs: Sequence[Job]) -> bool:
+        """Mark the page escalated and add its jobs in one transaction, unless it escalated
+        or stopped firing meanwhile: then False and nothing."""
+
     # For the outbox command (a second process, while serve runs).
     def select(self, query: JobQuery) -> list[Job]:
         """Jobs matching `query`, newest first."""
@@ -234,7 +289,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     message_id TEXT NOT NULL, account TEXT NOT NULL, error TEXT NOT NULL, kind TEXT NOT NULL,
     account_attempts INTEGER NOT NULL, doubt INTEGER NOT NULL, folded TEXT NOT NULL,
     done_at REAL NOT NULL, request_ref TEXT NOT NULL DEFAULT '',
-    refused INTEGER NOT NULL DEFAULT 0, unsure INTEGER NOT NULL DEFAULT 0
+    refused INTEGER NOT NULL DEFAULT 0, unsure INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT NOT NULL DEFAULT '', receipt_at REAL NOT NULL DEFAULT 0,
+    check_at REAL NOT NULL DEFAULT 0, page INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_at);
 CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_key, recipient, created) WHERE dedup_key != '';
@@ -247,7 +304,43 @@ _ADDED = {
     "request_ref": "TEXT NOT NULL DEFAULT ''",
     "refused": "INTEGER NOT NULL DEFAULT 0",
     "unsure": "INTEGER NOT NULL DEFAULT 0",
+    "receipt": "TEXT NOT NULL DEFAULT ''",
+    "receipt_at": "REAL NOT NULL DEFAULT 0",
+    "check_at": "REAL NOT NULL DEFAULT 0",
+    "page": "INTEGER NOT NULL DEFAULT 0",
 }
+# Closing the loop (docs/design.md, Decision 15), once the columns above are in place: the
+# indexes that find a sent job by its reference or message id (a pushed report) or by when to
+# ask about it, the pages and the replies acted on.
+_LOOP_SCHEMA = """
+CREATE INDEX IF NOT EXISTS jobs_check ON jobs (check_at) WHERE check_at > 0;
+CREATE INDEX IF NOT EXISTS jobs_sent_reference ON jobs (reference) WHERE state = 'sent';
+CREATE INDEX IF NOT EXISTS jobs_sent_message ON jobs (message_id) WHERE state = 'sent';
+CREATE TABLE IF NOT EXISTS pages (
+    id INTEGER PRIMARY KEY,
+    route TEXT NOT NULL, group_key TEXT NOT NULL, matchers TEXT NOT NULL, text TEXT NOT NULL,
+    state TEXT NOT NULL, fired REAL NOT NULL, changed REAL NOT NULL,
+    escalate_at REAL NOT NULL DEFAULT 0, until REAL NOT NULL DEFAULT 0,
+    UNIQUE (route, group_key)
+);
+CREATE INDEX IF NOT EXISTS pages_escalate ON pages (escalate_at) WHERE escalate_at > 0;
+CREATE TABLE IF NOT EXISTS replies (
+    account TEXT NOT NULL, id TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (account, id)
+);
+CREATE INDEX IF NOT EXISTS replies_at ON replies (at);
+"""
+REPLIES_KEPT = 8 * DAY  # MyMobileAPI keeps replies 7 days: one read again is still known
+PAGES_KEPT = 7 * DAY  # a firing page that heard nothing for this long is forgotten
+
+
+_PAGE_COLUMNS = ("id", "route", "group_key", "matchers", "text", "state", "fired",
+                 "escalate_at", "until")
+
+
+def _page(row: Sequence[object]) -> Page:
+    data = dict(zip(_PAGE_COLUMNS, row, strict=True))
+    data["matchers"] = json.loads(str(data["matchers"]))
+    return Page(**data)  # type: ignore[arg-type]
 
 
 def _identity(path: str) -> tuple[int, int]:
@@ -338,6 +431,7 @@ class SqliteOutbox:
             for column, kind in _ADDED.items():
                 if column not in have:
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+            db.executescript(_LOOP_SCHEMA)
         except BaseException:
             db.close()
             raise
@@ -621,9 +715,123 @@ class SqliteOutbox:
 
     def prune(self, before: float) -> int:
         with self._write() as db:
-            return db.execute(
+            gone = db.execute(
                 "DELETE FROM jobs WHERE state IN ('sent', 'dropped') AND done_at < ?", (before,)
             ).rowcount
+            now = self.now()
+            db.execute("DELETE FROM pages WHERE (state != 'firing' AND changed < ? AND until < ?)"
+                       " OR changed < ?", (before, now, now - PAGES_KEPT))
+            db.execute("DELETE FROM replies WHERE at < ?", (now - REPLIES_KEPT,))
+            return gone
+
+    # Closing the loop.
+    def open_pages(self, pages: Sequence[Page]) -> list[int]:
+        now = self.now()
+        ids: list[int] = []
+        with self._write() as db:
+            for page in pages:
+                row = db.execute(
+                    "SELECT id, state, until FROM pages WHERE route = ? AND group_key = ?",
+                    (page.route, page.group_key)).fetchone()
+                matchers = json.dumps(page.matchers, sort_keys=True)
+                if page.state != "firing":
+                    if row is not None:
+                        db.execute("UPDATE pages SET state = 'resolved', escalate_at = 0, "
+                                   "changed = ? WHERE id = ?", (now, row[0]))
+                    ids.append(0)
+                    continue
+                escalate_at = now + page.escalate_after if page.escalate_after > 0 else 0.0
+                if row is None:
+                    cursor = db.execute(
+                        "INSERT INTO pages (route, group_key, matchers, text, state, fired, "
+                        "changed, escalate_at) VALUES (?, ?, ?, ?, 'firing', ?, ?, ?)",
+                        (page.route, page.group_key, matchers, page.text, now, now, escalate_at))
+                    ids.append(int(cursor.lastrowid or 0))
+                elif row[1] == "resolved" or (row[1] == "acknowledged" and row[2] <= now):
+                    db.execute(
+                        "UPDATE pages SET matchers = ?, text = ?, state = 'firing', fired = ?, "
+                        "changed = ?, escalate_at = ?, until = 0 WHERE id = ?",
+                        (matchers, page.text, now, now, escalate_at, row[0]))
+                    ids.append(int(row[0]))
+                else:  # still firing, or acknowledged: the same page goes on
+                    db.execute("UPDATE pages SET matchers = ?, text = ?, changed = ? WHERE id = ?",
+                               (matchers, page.text, now, row[0]))
+                    ids.append(int(row[0]))
+        return ids
+
+    def checks_due(self, now: float, limit: int) -> list[Job]:
+        rows = self._read(f"{_SELECT} WHERE check_at > 0 AND check_at <= ? ORDER BY check_at "
+                          "LIMIT ?", (now, limit))
+        return [_job(r) for r in rows]
+
+    def sent_jobs(self, keys: Sequence[str]) -> list[Job]:
+        found: dict[int, Job] = {}
+        for start in range(0, len(keys), 400):
+            part = list(keys[start : start + 400])
+            marks = ", ".join("?" * len(part))
+            for column in ("reference", "message_id"):
+                rows = self._read(f"{_SELECT} WHERE state = 'sent' AND {column} IN ({marks})",
+                                  part)
+                found.update((job.id, job) for job in map(_job, rows))
+        return sorted(found.values(), key=lambda j: j.id)
+
+    def record_checks(self, jobs: Sequence[Job]) -> None:
+        if jobs:
+            with self._write() as db:
+                db.executemany("UPDATE jobs SET check_at = ? WHERE id = ? AND receipt = ''",
+                               [(j.check_at, j.id) for j in jobs])
+
+    def record_receipt(self, job: Job, resend: Job | None = None) -> bool:
+        with self._write() as db:
+            changed = db.execute(
+                "UPDATE jobs SET receipt = ?, receipt_at = ?, check_at = ? WHERE id = ? AND "
+                "receipt = ''", (job.receipt, job.receipt_at, job.check_at, job.id)).rowcount
+            if changed and resend is not None:
+                resend.reference = resend.reference or new_reference()
+                resend.id = int(db.execute(_INSERT, _row(resend)).lastrowid or 0)
+            return bool(changed)
+
+    def reply_seen(self, account: str, reply_id: str) -> bool:
+        with self._write() as db:
+            return bool(db.execute("INSERT OR IGNORE INTO replies (account, id, at) VALUES "
+                                   "(?, ?, ?)", (account, reply_id, self.now())).rowcount)
+
+    def last_page(self, recipient: str, since: float, reference: str = "") -> Page | None:
+        columns = ", ".join(f"p.{c}" for c in _PAGE_COLUMNS)
+        rows: list[tuple[object, ...]] = []
+        if reference:
+            rows = self._read(f"SELECT {columns} FROM jobs j JOIN pages p ON p.id = j.page "
+                              "WHERE j.state = 'sent' AND j.reference = ? AND j.recipient = ?",
+                              (reference, recipient))
+        if not rows:
+            rows = self._read(
+                f"SELECT {columns} FROM jobs j JOIN pages p ON p.id = j.page WHERE "
+                "j.recipient = ? AND j.done_at >= ? AND j.page > 0 AND j.state IN "
+                "('sent', 'unconfirmed') ORDER BY j.done_at DESC, j.id DESC LIMIT 1",
+                (recipient, since))
+        return _page(rows[0]) if rows else None
+
+    def acknowledge(self, page_id: int, until: float) -> None:
+        with self._write() as db:
+            db.execute("UPDATE pages SET state = 'acknowledged', escalate_at = 0, until = ?, "
+                       "changed = ? WHERE id = ?", (until, self.now(), page_id))
+
+    def escalations_due(self, now: float) -> list[Page]:
+        rows = self._read(f"SELECT {', '.join(_PAGE_COLUMNS)} FROM pages WHERE escalate_at > 0 "
+                          "AND escalate_at <= ? AND state = 'firing' ORDER BY escalate_at",
+                          (now,))
+        return [_page(r) for r in rows]
+
+    def escalate(self, page: Page, jobs: Sequence[Job]) -> bool:
+        with self._write() as db:
+            if not db.execute("UPDATE pages SET escalate_at = 0 WHERE id = ? AND escalate_at > 0"
+                              " AND state = 'firing'", (page.id,)).rowcount:
+                return False
+            for job in jobs:
+                job.created = job.next_at = job.created or self.now()
+                job.reference = job.reference or new_reference()
+                job.id = int(db.execute(_INSERT, _row(job)).lastrowid or 0)
+            return True
 
     def select(self, query: JobQuery) -> list[Job]:
         where, params = query.where()

@@ -214,7 +214,7 @@ def test_provider_declarations() -> None:
     p = providers()["mymobileapi"]
     assert (p.max_recipients, p.max_segments, p.unicode) == (500, 3, False)
     assert "live" in p.options and p.list_options == ()
-    assert p.capabilities == {"balance", "status", "lookup", "login"}
+    assert p.capabilities == {"balance", "status", "lookup", "login", "receipts", "replies"}
     assert p.base_url + mymobileapi.PATH == "https://legacy.mymobileapi.com/api5/api.asmx"
 
 
@@ -498,7 +498,7 @@ def test_our_wsdl_matches_the_reference_for_every_operation_we_use() -> None:
     ns = {"w": WSDL, "soap": SOAP}
     assert ours.get("targetNamespace") == reference.get("targetNamespace") == NS
     names = [op.get("name") for op in ours.findall("w:binding[@name='APISoap']/w:operation", ns)]
-    assert sorted(names) == ["Credits_STR", "Send_STR_STR", "Sent_STR_STR"]
+    assert sorted(names) == ["Credits_STR", "Reply_STR_STR", "Send_STR_STR", "Sent_STR_STR"]
     for name in names:
         mine = _operation(ours, name)
         assert mine == _operation(reference, name), name

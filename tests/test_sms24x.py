@@ -182,7 +182,7 @@ def test_provider_declarations() -> None:
     assert (p.max_recipients, p.max_segments, p.unicode) == (100, 3, False)
     assert (p.sender_max_alnum, p.sender_max_digits) == (11, 12)
     assert p.list_options == ("phonebook",) and "phonebook" in p.options
-    assert p.capabilities == {"balance", "status", "lookup", "login"}
+    assert p.capabilities == {"balance", "status", "lookup", "login", "receipts"}
     assert p.base_url + sms24x.PATH == "https://www.24x2.com/wssecure/service.asmx"
 
 
