@@ -69,14 +69,15 @@ def receiver_config(directory: Path, sandbox: Sandbox, edit: Callable[[dict[str,
     return path, env
 
 
-def serve_command(config: Path) -> list[str]:
-    """The systemd unit's ExecStart with this interpreter and config, on a free port."""
+def serve_command(config: Path, port: int = 0) -> list[str]:
+    """The systemd unit's ExecStart with this interpreter and config, on `port` (0: a free
+    one)."""
     unit = UNIT.read_text(encoding="utf-8")
     line = next(l for l in unit.splitlines() if l.startswith("ExecStart="))
     argv = shlex.split(line.removeprefix("ExecStart="))
     assert argv[0] == DOC_COMMAND and DOC_CONFIG in argv, argv
     argv = [str(config) if a == DOC_CONFIG else a for a in argv[1:]]
-    return [sys.executable, "-m", "sms_notify", *argv, "--listen", "127.0.0.1:0"]
+    return [sys.executable, "-m", "sms_notify", *argv, "--listen", f"127.0.0.1:{port}"]
 
 
 @dataclass
@@ -111,18 +112,19 @@ class Serve:
         self.proc.wait(10)
 
 
-def start_serve(config: Path, env: dict[str, str], log_path: Path, timeout: float = 30.0
-                ) -> Serve:
+def start_serve(config: Path, env: dict[str, str], log_path: Path, timeout: float = 30.0,
+                port: int = 0) -> Serve:
     """Start the receiver as the unit does and wait for its ready line."""
-    proc, url, lines = start_ready(serve_command(config), log_path, READY, child_env(**env),
-                                   timeout)
+    proc, url, lines = start_ready(serve_command(config, port), log_path, READY,
+                                   child_env(**env), timeout)
     return Serve(url, proc, log_path, lines)
 
 
 @contextmanager
-def serving(config: Path, env: dict[str, str], log_path: Path) -> Iterator[Serve]:
+def serving(config: Path, env: dict[str, str], log_path: Path, port: int = 0
+            ) -> Iterator[Serve]:
     """`serve` for the length of a test, which it must end cleanly (SIGTERM, exit 0)."""
-    receiver = start_serve(config, env, log_path)
+    receiver = start_serve(config, env, log_path, port=port)
     try:
         yield receiver
     finally:
@@ -173,12 +175,14 @@ def alertmanager_yml(receiver_url: str, token_file: Path) -> str:
     return text
 
 
-def start_alertmanager(directory: Path, config_text: str, timeout: float = 20.0) -> Alertmanager:
+def start_alertmanager(directory: Path, config_text: str, timeout: float = 20.0,
+                       port: int = 0) -> Alertmanager:
+    """`port` 0: a free one."""
     binary = require(AM_BINARY)
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "alertmanager.yml"
     config.write_text(config_text, encoding="utf-8")
-    port = free_port()
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = directory / "alertmanager.log"
     with open(log_path, "w", encoding="utf-8") as log_file:
