@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ConfigError, ProviderError
@@ -266,6 +266,8 @@ def loads(text: str, path: str = "", *, templates: bool = True) -> Config:
             raise ConfigError("acks need alertmanager: {url: ...} to create their silences in",
                               "acks")
         config.acks = _acks(_mapping(data["acks"], "acks"))
+    if config.alertmanager is not None:
+        config.warnings.extend(_reply_warnings(config, known))
     if config.server.max_age < MIN_MAX_AGE:
         config.warnings.append(f"server.max_age: {config.server.max_age:g}s leaves no time "
                                "for a retry: a job dies at its first failure")
@@ -464,6 +466,18 @@ def _server(body: dict[str, Any]) -> Server:
             raise ConfigError("needs server.inbound_secret: gateways push their reports to "
                               "this address with it", "server.public_url")
     return server
+
+
+def _reply_warnings(config: Config, known: Mapping[str, Any]) -> list[str]:
+    """ACKs need an account whose gateway passes replies on, and a pushed one the secret."""
+    caps = {name: known[a.scheme].capabilities for name, a in config.accounts.items()}
+    if not any({"replies", "reply_push"} & c for c in caps.values()):
+        return ["alertmanager: no account's gateway passes replies on (FastSMS forwards them, "
+                "MyMobileAPI keeps them), so no ACK can come"]
+    if not config.server.inbound_secret and not any("replies" in c for c in caps.values()):
+        return ["alertmanager: replies are forwarded only to /inbound/ACCOUNT, which needs "
+                "server.inbound_secret"]
+    return []
 
 
 def _escalation(value: Any, region: str | None, path: str) -> Escalation:

@@ -54,6 +54,7 @@ class Loop:
         self.now = now
         self._queue: queue.SimpleQueue[Handed] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
         self._polled = 0.0
 
     @property
@@ -68,7 +69,8 @@ class Loop:
         """After the pass under way; replies handed over and not acted on yet are dropped (the
         gateway's feed is read again from its cursor; a push is not)."""
         if self._thread is not None:
-            self._queue.put(None)
+            self._stopping.set()
+            self._queue.put(None)  # wakes the thread
             self._thread.join(timeout)
 
     def hand_over(self, account: str, replies: Sequence[Reply]) -> None:
@@ -93,7 +95,7 @@ class Loop:
 
     def _run(self) -> None:
         next_pass = 0.0
-        while True:
+        while not self._stopping.is_set():
             if time.monotonic() >= next_pass:
                 self.step()
                 next_pass = time.monotonic() + TICK
@@ -101,9 +103,8 @@ class Loop:
                 handed = self._queue.get(timeout=max(0.0, next_pass - time.monotonic()))
             except queue.Empty:
                 continue
-            if handed is None:
-                return
-            self._act(*handed)
+            if handed is not None:
+                self._act(*handed)
 
     def _act(self, account: str, replies: Sequence[Reply]) -> bool:
         """Act on replies; False when that failed (a feed is then read again)."""

@@ -358,3 +358,14 @@ def test_check_config_accepts(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     path = tmp_path / "good.yml"
     path.write_text("accounts: {p: 'fastsms://t@?from=A'}\n" + body + "\n")
     assert main(["check-config", str(path)]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("accounts", "server", "warning"), [
+    ("{p: 'intellisms://u:p@'}", "", "no account's gateway passes replies on"),
+    ("{p: 'fastsms://t@?from=A'}", "", "which needs server.inbound_secret"),
+    ("{p: 'fastsms://t@?from=A'}", "server: {inbound_secret: s}", None),
+    ("{p: 'mymobileapi://u:p@'}", "", None)])
+def test_acks_that_can_never_come_warn(accounts: str, server: str, warning: str | None) -> None:
+    config = loads(f"accounts: {accounts}\nalertmanager: {{url: 'http://am:9093'}}\n{server}")
+    found = [w for w in config.warnings if w.startswith("alertmanager:")]
+    assert len(found) == (warning is not None) and all(warning in w for w in found)
