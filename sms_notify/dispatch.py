@@ -122,7 +122,7 @@ class Dispatcher:
         self.sleep = sleep  # pauses of policy (an outbox that failed); tests make them instant
         self.rng = rng or random.Random()
         self.poll = poll  # longest the scheduler sleeps without a wake() (also re-reads the clock)
-        self.receipts = receipts  # where reports are pushed, when to ask (docs/design.md, Decision 15)
+        self.receipts = receipts  # delivery reports (docs/design.md, Decision 15)
         self.recovery = Recovery()
         self._cond = threading.Condition()
         self._busy = 0
@@ -241,6 +241,7 @@ class Dispatcher:
             for job in group:
                 if found is not None and any(found.get(r) for r in job.references):
                     job.state, job.done_at, job.message_id = "sent", now, job.reference
+                    job.check_at = self._first_check(job, now)
                     job.account = account.label() if account else name
                     found_jobs.append(job)
                     counts["found"] += 1
@@ -561,12 +562,15 @@ class Dispatcher:
         if decision.step is Step.SENT:
             job.state, job.done_at, job.error = "sent", now, ""
             job.message_id = (receipt.message_id if receipt else "") or job.reference
-            if self.receipts is not None:
-                job.check_at = self.receipts.first_check(job.account_name, now)
+            job.check_at = self._first_check(job, now)
         elif decision.step in (Step.DEAD, Step.UNCONFIRMED):  # with the last reason
             job.state, job.done_at = str(decision.step), now
         else:
             job.state, job.next_at = "pending", now + decision.pause
+
+    def _first_check(self, job: Job, now: float) -> float:
+        """When to ask what became of a job sent now (0: never; docs/design.md, Decision 15)."""
+        return self.receipts.first_check(job.account_name, now) if self.receipts else 0.0
 
     def _prune(self) -> None:
         now = self.now()

@@ -72,7 +72,8 @@ class Receipts:
         """Where the account's gateway is to push each text's report; "" if it is not to."""
         if not self.pushes(name):
             return ""
-        return f"{self.public_url}/receipts/{quote(name, safe='')}?auth={quote(self.secret, safe='')}"
+        account, secret = quote(name, safe=""), quote(self.secret, safe="")
+        return f"{self.public_url}/receipts/{account}?auth={secret}"
 
     def window(self, name: str) -> float:
         """How long after a send its report may come: the validity, and a margin."""

@@ -16,7 +16,8 @@ SILENCES = f"{AM}/api/v2/silences"
 
 def client(**kwargs: object) -> tuple[AlertmanagerApi, list[float]]:
     pauses: list[float] = []
-    return AlertmanagerApi(AM + "/", sleep=pauses.append, **kwargs), pauses  # type: ignore[arg-type]
+    api = AlertmanagerApi(AM + "/", sleep=pauses.append, **kwargs)  # type: ignore[arg-type]
+    return api, pauses
 
 
 def test_a_silence_of_equality_matchers_by_sms_notify(gateway: responses.RequestsMock) -> None:

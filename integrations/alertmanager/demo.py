@@ -229,7 +229,8 @@ def demo(args: argparse.Namespace) -> int:
                 dispatcher.wait_idle(5.0)
         finally:
             outbox.close()
-    print("\nDone: both gateways received the texts, and a reply silenced the alert. Next: 'sms-notify help alertmanager' "
+    print("\nDone: both gateways received the texts, and a reply silenced the alert. Next: "
+          "'sms-notify help alertmanager' "
           "shows the config and alertmanager.yml to do this for real, and 'sms-notify help' "
           "lists every guide.")
     return 0

@@ -219,7 +219,10 @@ def test_a_text_reported_undelivered_goes_again_through_the_next_account(
     assert [(p["what"], p["url"].split("/", 3)[3], p["status"]) for p in pushes] == [
         ("delivery notification", "receipts/backup", 200)] * 2
     metrics = loop.serve.metrics()
-    assert counter(metrics, "sms_notify_receipts_total", account="backup", state="delivered") == 1
-    assert counter(metrics, "sms_notify_receipts_total", account="backup", state="undelivered") == 1
-    assert counter(metrics, "sms_notify_receipts_total", account="primary", state="undelivered") == 1
+    assert counter(metrics, "sms_notify_receipts_total", account="backup",
+                   state="delivered") == 1
+    assert counter(metrics, "sms_notify_receipts_total", account="backup",
+                   state="undelivered") == 1
+    assert counter(metrics, "sms_notify_receipts_total", account="primary",
+                   state="undelivered") == 1
     assert SECRET not in loop.serve.log()
