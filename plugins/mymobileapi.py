@@ -339,6 +339,14 @@ def parse_send(answer: str, recipients: Sequence[Recipient]) -> list[Receipt]:
     return receipts
 
 
+def _position(row: dict[str, str], name: str) -> int:
+    """A feed row's changeid or replyid; a row without one is an answer we cannot read."""
+    try:
+        return int(row.get(name, ""))
+    except ValueError:
+        raise unexpected(PROVIDER.name, snippet(str(row))) from None
+
+
 def _changes(
     account: Account, wanted: set[str], feed: Feed | None, stop_when_found: bool
 ) -> dict[str, dict[str, str]]:
@@ -353,11 +361,7 @@ def _changes(
         rows = _rows(root, "data")
         page: dict[str, dict[str, str]] = {}
         for row in rows:
-            try:
-                changeid = int(row.get("changeid", ""))
-            except ValueError:
-                raise unexpected(PROVIDER.name, snippet(str(row))) from None
-            since = max(since, changeid)
+            since = max(since, _position(row, "changeid"))
             if row.get("customerid"):
                 page[row["customerid"]] = row
         if feed is not None:
@@ -451,10 +455,7 @@ def sms_notify_replies(account: Account, feed: Feed) -> list[Reply]:
     for _ in range(MAX_PAGES):
         rows = _rows(api_result(call(account, "Reply_STR_STR", Data=reply_query(since))), "data")
         for row in rows:
-            try:
-                replyid = int(row.get("replyid", ""))
-            except ValueError:
-                raise unexpected(PROVIDER.name, snippet(str(row))) from None
+            replyid = _position(row, "replyid")
             since = max(since, replyid)
             replies.append(Reply(row.get("numfrom", ""), row.get("receiveddata", ""),
                                  id=str(replyid), reference=row.get("sentcustomerid", ""),

@@ -1,8 +1,10 @@
-"""`serve`'s work for closing the loop (docs/design.md, Decision 15), in one background thread:
-every second it asks the gateways about sent texts whose time has come (sms_notify.receipts),
-escalates the pages whose time has come (sms_notify.escalation) and, every REPLY_POLL seconds,
-reads the reply feeds of gateways that keep one; and it acts on replies (sms_notify.acks),
-pushed ones too, which a request hands over without waiting for Alertmanager.
+"""`serve`'s work for closing the loop (docs/design.md, Decision 15), in two background
+threads. One asks the gateways about sent texts whose time has come (sms_notify.receipts),
+every second: a slow gateway, asked about hundreds of texts one request each, delays only that.
+The other escalates the pages whose time has come (sms_notify.escalation) every second, reads
+the reply feeds of gateways that keep one every REPLY_POLL seconds, and acts on replies
+(sms_notify.acks), pushed ones too, which a request hands over without waiting for
+Alertmanager.
 
 All of it is state in the outbox, so the thread may stop at any moment: the next start takes up
 where it was.
@@ -36,7 +38,7 @@ Handed = tuple[str, Sequence[Reply]] | None
 
 
 class Loop:
-    """Receipts, replies and escalations for one outbox, in a thread of their own."""
+    """Receipts, replies and escalations for one outbox, in threads of their own."""
 
     def __init__(
         self, outbox: Outbox, accounts: Mapping[str, Account], routes: Mapping[str, Route],
@@ -53,7 +55,7 @@ class Loop:
         self.wake = wake  # new jobs are in the outbox
         self.now = now
         self._queue: queue.SimpleQueue[Handed] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._polled = 0.0
 
@@ -62,29 +64,28 @@ class Loop:
         return any(r.escalate for r in self.routes.values())
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sms-notify-loop", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name="sms-notify-loop", daemon=True),
+            threading.Thread(target=self._check, name="sms-notify-receipts", daemon=True)]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """After the pass under way; replies handed over and not acted on yet are dropped (the
-        gateway's feed is read again from its cursor; a push is not)."""
-        if self._thread is not None:
-            self._stopping.set()
-            self._queue.put(None)  # wakes the thread
-            self._thread.join(timeout)
+        """After the passes under way; replies handed over and not acted on yet are dropped
+        (the gateway's feed is read again from its cursor; a push is not)."""
+        self._stopping.set()
+        self._queue.put(None)  # wakes the loop's thread
+        for thread in self._threads:
+            thread.join(timeout)
 
     def hand_over(self, account: str, replies: Sequence[Reply]) -> None:
         """Pushed replies, to act on in the loop's thread."""
         self._queue.put((account, replies))
 
     def step(self) -> None:
-        """One pass: reports asked for, escalations, reply feeds when due, and every reply
-        handed over (tests call it; start() runs it every TICK)."""
-        for part in (self.receipts.check, self._escalate, self._read_replies):
-            try:
-                part()
-            except Exception:  # noqa: BLE001 - one failing part must not stop the others
-                log.exception("closing the loop: %s failed", part.__name__)
+        """One pass of each: reports asked for, escalations, reply feeds when due, and every
+        reply handed over (tests call it; start() runs them in their threads)."""
+        self._pass(self.receipts.check, self._escalate, self._read_replies)
         while True:
             try:
                 handed = self._queue.get_nowait()
@@ -93,11 +94,23 @@ class Loop:
             if handed is not None:
                 self._act(*handed)
 
+    @staticmethod
+    def _pass(*parts: Callable[[], object]) -> None:
+        for part in parts:
+            try:
+                part()
+            except Exception:  # noqa: BLE001 - one failing part must not stop the others
+                log.exception("closing the loop: %s failed", getattr(part, "__name__", part))
+
+    def _check(self) -> None:
+        while not self._stopping.wait(TICK):
+            self._pass(self.receipts.check)
+
     def _run(self) -> None:
         next_pass = 0.0
         while not self._stopping.is_set():
             if time.monotonic() >= next_pass:
-                self.step()
+                self._pass(self._escalate, self._read_replies)
                 next_pass = time.monotonic() + TICK
             try:
                 handed = self._queue.get(timeout=max(0.0, next_pass - time.monotonic()))

@@ -109,4 +109,5 @@ def test_the_thread_starts_and_stops(setup: tuple[Setup, FakeGateway]) -> None:
     made.loop.start()
     made.loop.hand_over("inbox", [Reply("447700900999", "ACK", id="1")])
     made.loop.stop()
-    assert made.loop._thread is not None and not made.loop._thread.is_alive()
+    assert len(made.loop._threads) == 2
+    assert not any(thread.is_alive() for thread in made.loop._threads)

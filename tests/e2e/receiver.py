@@ -222,6 +222,16 @@ def am_alert(name: str, starts: datetime, resolved: bool = False) -> dict[str, A
     return alert
 
 
+def counter(metrics: str, name: str, **labels: str) -> float:
+    """A sample's value from /metrics text (0 when absent)."""
+    for line in metrics.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
+            if all(found.get(k) == v for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def unique(prefix: str) -> str:
     return prefix + uuid.uuid4().hex[:8]
 

@@ -12,7 +12,6 @@ either starts: each names the other in its config.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,8 +25,8 @@ import yaml
 
 from .conftest import Cli, Sandbox, stop
 from .receiver import (
-    NUMBERS, TOKEN, Alertmanager, Serve, alertmanager_yml, am_alert, doc_block, free_port,
-    receiver_config, serving, start_alertmanager, unique, wait_until,
+    NUMBERS, TOKEN, Alertmanager, Serve, alertmanager_yml, am_alert, counter, doc_block,
+    free_port, receiver_config, serving, start_alertmanager, unique, wait_until,
 )
 
 pytestmark = pytest.mark.e2e
@@ -43,16 +42,6 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
             merge(base[key], value)
         else:
             base[key] = value
-
-
-def counter(metrics: str, name: str, **labels: str) -> float:
-    """A sample's value from /metrics text (0 when absent)."""
-    for line in metrics.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
-            if all(found.get(k) == v for k, v in labels.items()):
-                return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 @dataclass
