@@ -114,16 +114,21 @@ def delivered(sandbox_url: str) -> int:
     return len(answer.json()["messages"])
 
 
-def write_config(path: Path, sandbox_url: str, outbox: Path) -> Path:
+def write_config(path: Path, sandbox_url: str, outbox: Path, loop: bool = False) -> Path:
+    """The bench's config; `loop`: with acks and escalation on, so that every webhook records
+    its group's page too (docs/design.md, Decision 15)."""
     primary = url_for(sandbox_url, "fastsms", **{"from": "Alerts", "timeout": "90"})
+    escalate = ", escalate: {after: 1h, to: ['+447700900125']}" if loop else ""
     path.write_text(
         "accounts:\n"
         f"  primary: {primary}\n"
         "routes:\n"
-        "  oncall: {to: ['+447700900123'], via: [primary]}\n"
+        f"  oncall: {{to: ['+447700900123'], via: [primary]{escalate}}}\n"
         "server:\n"
         f"  bearer_token: {TOKEN}\n"
         f"  outbox: {outbox}\n"
+        + ("  inbound_secret: bench-secret\nalertmanager: {url: 'http://127.0.0.1:9'}\n"
+           if loop else "")
     )
     return path
 
@@ -155,6 +160,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved rounds of empty / accept-only / delivering runs")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--closing-the-loop", action="store_true",
+                        help="acks and escalation on: each webhook records its group's page")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -168,10 +175,12 @@ def main() -> None:
                                                   env))
         parked_sandbox = stack.enter_context(
             sandbox("--credits", "100000000", "--fault", "fastsms:slow:60"))
-        config = write_config(work / "parked.yml", parked_sandbox, work / "parked.sqlite")
+        config = write_config(work / "parked.yml", parked_sandbox, work / "parked.sqlite",
+                              args.closing_the_loop)
         parked_url, _ = stack.enter_context(server([*serve, str(config)], env, kill=True))
         sandbox_url = stack.enter_context(sandbox("--credits", "100000000"))
-        config = write_config(work / "config.yml", sandbox_url, work / "outbox.sqlite")
+        config = write_config(work / "config.yml", sandbox_url, work / "outbox.sqlite",
+                              args.closing_the_loop)
         serve_url, pid = stack.enter_context(server([*serve, str(config)], env))
         for c in args.concurrency:
             runs: dict[str, list[dict[str, float]]] = {"empty": [], "parked": [], "deliv": []}
@@ -197,7 +206,8 @@ def main() -> None:
             ])
     shutil.rmtree(work, ignore_errors=True)
     print(f"receiver: wrk, {args.rounds} interleaved rounds of {args.seconds} s per "
-          f"concurrency, medians; distinct alerts, SQLite WAL outbox ({machine()})\n")
+          f"concurrency, medians; distinct alerts, SQLite WAL outbox"
+          f"{'; acks and escalation on' if args.closing_the_loop else ''} ({machine()})\n")
     print(table(["conc.", "empty req/s", "accept-only req/s (ratio)", "delivering req/s (ratio)",
                  "p99 ms empty/accept/deliv.", "p50 ms empty/accept/deliv.", "texts/s sent",
                  "peak RSS MB", "non-2xx"], rows))

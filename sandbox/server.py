@@ -273,7 +273,7 @@ class Admin:
 
     async def inbox(self, request: Request) -> Response:
         if request.method == "DELETE":
-            self.state.inbox.clear()
+            self.state.clear_inbox()
             return JSONResponse({"messages": []})
         return JSONResponse({"messages": self.messages(request)})
 

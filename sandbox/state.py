@@ -26,6 +26,7 @@ TIMEOUT_HOLD = 60.0  # longest a "timeout" fault holds a request
 UNROUTABLE_SUFFIX = "0000"  # numbers ending so cannot be reached
 UNDELIVERABLE_SUFFIX = "0001"  # accepted, then reported failed
 EXPIRING_SUFFIX = "0002"  # accepted, then reported expired where the gateway says so (else failed)
+INDEXED = ("id", "reference", "to")  # Message fields the inbox is indexed by
 FAULT_KINDS = ("http_error", "timeout", "slow", "error_code", "garble")
 GARBLED = "<html><body>OK</body></html>"  # what a garble fault answers unless told otherwise
 
@@ -211,7 +212,7 @@ class State:
 
     def reset(self) -> None:
         """Everything back to the start, the simulators' own data (phonebooks, ...) too."""
-        self.inbox: list[Message] = []
+        self.clear_inbox()
         self.requests: list[dict[str, Any]] = []
         self.pushes: list[dict[str, Any]] = []  # the Outgoing requests made, with their answers
         self.faults: list[Fault] = []
@@ -256,12 +257,21 @@ class State:
             at=time.time(), since=time.monotonic(), reachable=reachable, extra=extra,
         )
         self.inbox.append(message)
+        for key in INDEXED:
+            self._index.setdefault((gateway, key, str(getattr(message, key))), []).append(message)
         return message
 
     def messages(self, gateway: str, **match: Any) -> list[Message]:
-        """Accepted messages of a gateway whose fields (id, reference, to, or extra keys) match."""
-        return [m for m in self.inbox if m.gateway == gateway
+        """Accepted messages of a gateway whose fields (id, reference, to, or extra keys) match;
+        by id, reference or number from an index, as a status query asks for one among many."""
+        key = next(((k, str(v)) for k, v in match.items() if k in INDEXED), None)
+        pool = self._index.get((gateway, *key), []) if key else self.inbox
+        return [m for m in pool if m.gateway == gateway
                 and all(getattr(m, k, m.extra.get(k)) == v for k, v in match.items())]
+
+    def clear_inbox(self) -> None:
+        self.inbox: list[Message] = []
+        self._index: dict[tuple[str, str, str], list[Message]] = {}
 
     def query(self, message: Message) -> str:
         """A status query: what the gateway reports now; the next query sees it final."""

@@ -202,3 +202,14 @@ def test_without_an_alertmanager_replies_are_ignored(tmp_path: Path, gateways: A
     with receiver(tmp_path, gateways, alertmanager, extra=extra) as rx:
         answer = rx.post("/inbound/primary", source="447700900123", msg="ACK")
     assert (answer.status_code, answer.json()["status"]) == (200, "ignored")
+
+
+def test_a_body_past_64_kib_is_refused(rx: Receiver) -> None:
+    answer = requests.post(rx.url + "/inbound/primary", data=b"x" * (64 * 1024 + 1), timeout=10)
+    assert (answer.status_code, answer.json()) == (413, {"error": "body: larger than 65536 bytes"})
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(80):
+            yield b"y" * 1024
+
+    assert requests.post(rx.url + "/inbound/primary", data=chunks(), timeout=10).status_code == 413

@@ -82,6 +82,19 @@ class Inbound:
         self._limit = parse(PER_CLIENT)
         self._limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
 
+    @staticmethod
+    async def _body(request: Request) -> bytes | None:
+        """The body, or None past MAX_BODY (by Content-Length, else as it streams in)."""
+        declared = request.headers.get("content-length", "0")
+        if not declared.isdigit() or int(declared) > MAX_BODY:
+            return None
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return None
+        return body
+
     async def receipts(self, request: Request) -> Response:
         return await self._handle(request, RECEIPTS)
 
@@ -113,8 +126,8 @@ class Inbound:
         if capability not in provider.capabilities:
             what = "delivery reports" if endpoint == RECEIPTS else "replies"
             return 404, {"error": f"{provider.name} pushes no {what} (account {name!r})"}
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        body = await self._body(request)
+        if body is None:
             return 413, {"error": f"body: larger than {MAX_BODY} bytes"}
         params = dict(request.query_params)
         content_type = request.headers.get("content-type", "")

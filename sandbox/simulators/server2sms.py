@@ -104,6 +104,7 @@ class Server2Sms(Simulator[Answer]):
         self.unlocked: set[str] = set()
         self.tokens: dict[tuple[str | None, str], str] = {}
         self.vouchers: dict[str, dict[str, Any]] = {}
+        self.to_notify: list[Message] = []  # texts with notification URLs, not called yet
 
     def routes(self) -> list[Route]:
         return [self.route(f"/{name}", partial(json_call, operation=name), json_answer)
@@ -177,8 +178,10 @@ class Server2Sms(Simulator[Answer]):
         urls = {key: call.text(key) for key in NOTIFY.values() if call.text(key)}
         for number, ref in numbers:
             ref = ref or f"s{self.next_id()}"
-            self.accept(number or "", text, call.text("Originator"), ref, reference=ref,
-                        notify=urls)
+            message = self.accept(number or "", text, call.text("Originator"), ref,
+                                  reference=ref, notify=urls)
+            if urls:
+                self.to_notify.append(message)
         call.outcome = f"StatusCode 1: {len(numbers)} sent, {each} part(s) each"
         return self.status(call)
 
@@ -208,20 +211,18 @@ class Server2Sms(Simulator[Answer]):
 
     def due(self) -> list[Outgoing]:
         """The notification URL of each text whose fate became final, once."""
-        out = []
-        for m in self.messages():
-            urls = m.extra.get("notify")
-            if not urls or m.extra.get("notified"):
-                continue
+        out, waiting = [], []
+        for m in self.to_notify:
             code, _ = DELIVERY[m.status(self.state.deliver_after)]
             if code not in NOTIFY:
+                waiting.append(m)
                 continue
-            m.extra["notified"] = True
-            url = urls.get(NOTIFY[code])
+            url = m.extra["notify"].get(NOTIFY[code])
             if url:
                 for tag, value in _tags(m, code, m.at + self.state.deliver_after).items():
                     url = url.replace(f"<{tag}>", quote(value, safe=""))
                 out.append(Outgoing(self.scheme, "delivery notification", "GET", url))
+        self.to_notify = waiting
         return out
 
     # Looking up.
