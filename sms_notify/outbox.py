@@ -329,6 +329,20 @@ CREATE TABLE IF NOT EXISTS replies (
 );
 CREATE INDEX IF NOT EXISTS replies_at ON replies (at);
 """
+# A firing notification's page: a new one, or a new firing of a resolved page or of an
+# acknowledged one whose silence ended (fired and escalate_at start again), else the same page
+# with the latest text. SET reads the row as it was, so each CASE sees the old state.
+_FRESH = "(state = 'resolved' OR (state = 'acknowledged' AND until <= excluded.changed))"
+_OPEN_PAGE = f"""
+INSERT INTO pages (route, group_key, matchers, text, state, fired, changed, escalate_at)
+VALUES (?, ?, ?, ?, 'firing', ?, ?, ?)
+ON CONFLICT (route, group_key) DO UPDATE SET
+    fired = CASE WHEN {_FRESH} THEN excluded.fired ELSE fired END,
+    escalate_at = CASE WHEN {_FRESH} THEN excluded.escalate_at ELSE escalate_at END,
+    until = CASE WHEN {_FRESH} THEN 0 ELSE until END,
+    state = CASE WHEN {_FRESH} THEN 'firing' ELSE state END,
+    matchers = excluded.matchers, text = excluded.text, changed = excluded.changed
+"""
 REPLIES_KEPT = 8 * DAY  # MyMobileAPI keeps replies 7 days: one read again is still known
 PAGES_KEPT = 7 * DAY  # a firing page that heard nothing for this long is forgotten
 
@@ -727,37 +741,24 @@ class SqliteOutbox:
     # Closing the loop.
     def open_pages(self, pages: Sequence[Page]) -> list[int]:
         now = self.now()
-        ids: list[int] = []
+        firing = [p for p in pages if p.state == "firing"]
+        ids: dict[tuple[str, str], int] = {}
         with self._write() as db:
-            for page in pages:
-                row = db.execute(
-                    "SELECT id, state, until FROM pages WHERE route = ? AND group_key = ?",
-                    (page.route, page.group_key)).fetchone()
-                matchers = json.dumps(page.matchers, sort_keys=True)
-                if page.state != "firing":
-                    if row is not None:
-                        db.execute("UPDATE pages SET state = 'resolved', escalate_at = 0, "
-                                   "changed = ? WHERE id = ?", (now, row[0]))
-                    ids.append(0)
-                    continue
-                escalate_at = now + page.escalate_after if page.escalate_after > 0 else 0.0
-                if row is None:
-                    cursor = db.execute(
-                        "INSERT INTO pages (route, group_key, matchers, text, state, fired, "
-                        "changed, escalate_at) VALUES (?, ?, ?, ?, 'firing', ?, ?, ?)",
-                        (page.route, page.group_key, matchers, page.text, now, now, escalate_at))
-                    ids.append(int(cursor.lastrowid or 0))
-                elif row[1] == "resolved" or (row[1] == "acknowledged" and row[2] <= now):
-                    db.execute(
-                        "UPDATE pages SET matchers = ?, text = ?, state = 'firing', fired = ?, "
-                        "changed = ?, escalate_at = ?, until = 0 WHERE id = ?",
-                        (matchers, page.text, now, now, escalate_at, row[0]))
-                    ids.append(int(row[0]))
-                else:  # still firing, or acknowledged: the same page goes on
-                    db.execute("UPDATE pages SET matchers = ?, text = ?, changed = ? WHERE id = ?",
-                               (matchers, page.text, now, row[0]))
-                    ids.append(int(row[0]))
-        return ids
+            db.executemany(_OPEN_PAGE, [
+                (p.route, p.group_key, json.dumps(p.matchers, sort_keys=True), p.text, now, now,
+                 now + p.escalate_after if p.escalate_after > 0 else 0.0) for p in firing])
+            db.executemany("UPDATE pages SET state = 'resolved', escalate_at = 0, changed = ? "
+                           "WHERE route = ? AND group_key = ?",
+                           [(now, p.route, p.group_key) for p in pages if p.state != "firing"])
+            for route in {p.route for p in firing}:  # by (route, group_key), the unique index
+                keys = list({p.group_key for p in firing if p.route == route})
+                for start in range(0, len(keys), 500):
+                    part = keys[start : start + 500]
+                    rows = db.execute(
+                        f"SELECT group_key, id FROM pages WHERE route = ? AND group_key IN "
+                        f"({', '.join('?' * len(part))})", (route, *part)).fetchall()
+                    ids.update({(route, str(k)): int(i) for k, i in rows})
+        return [ids[(p.route, p.group_key)] if p.state == "firing" else 0 for p in pages]
 
     def checks_due(self, now: float, limit: int) -> list[Job]:
         rows = self._read(f"{_SELECT} WHERE check_at > 0 AND check_at <= ? ORDER BY check_at "
