@@ -110,6 +110,7 @@ def test_a_reply_ack_silences_the_group_in_alertmanager_and_is_confirmed(
         wired: Callable[..., Loop]) -> None:
     loop = wired()
     name = unique("DiskFull")
+    posted = time.time()
     loop.am.post_alerts([am_alert(name, datetime.now(UTC))])
     page = wait_until(lambda: loop.texts(NUMBERS[0], name), 20, "the page", loop.evidence)
     wait_until(lambda: loop.webhooks() >= 2, 20, "a repeat notification", loop.evidence)
@@ -145,9 +146,9 @@ def test_a_reply_ack_silences_the_group_in_alertmanager_and_is_confirmed(
     metrics = loop.serve.metrics()
     assert counter(metrics, "sms_notify_replies_total", account="primary",
                    outcome="acknowledged") == 1
-    print(f"\nreply to silence in Alertmanager {silenced - replied:.2f}s, to the confirmation "
-          f"at the phone {confirmed[0]['at'] - replied:.2f}s; page at the phone to silence "
-          f"{silenced - page[0]['at']:.2f}s (the test waits for a repeat in between)")
+    print(f"\nalert posted to Alertmanager to the page at the phone {page[0]['at'] - posted:.2f}s"
+          f" (group_wait 1s); reply to the silence in Alertmanager {silenced - replied:.2f}s, to "
+          f"the confirmation at the phone {confirmed[0]['at'] - replied:.2f}s")
 
 
 def test_a_group_nobody_acknowledges_escalates_once(wired: Callable[..., Loop]) -> None:
