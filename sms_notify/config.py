@@ -129,6 +129,21 @@ def default_outbox() -> str:
     return os.path.join(state, "outbox.sqlite")
 
 
+def _outbox(value: str) -> str:
+    """server.outbox: a SQLite file, or a PostgreSQL URL shared by several receivers
+    (docs/design.md, Decision 14). Nothing of the value is echoed: it may hold a password."""
+    scheme, sep, rest = value.partition("://")
+    if sep and scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
+        if scheme.lower() not in ("postgresql", "postgres"):
+            raise ConfigError(f"a URL must be postgresql:// or postgres:// (got {scheme[:20]}://);"
+                              " else give a file path", "server.outbox")
+        if not rest.strip("/"):
+            raise ConfigError("postgresql://USER:PASSWORD@HOST:PORT/DB: no host or database",
+                              "server.outbox")
+        return f"{scheme.lower()}://{rest}"
+    return value
+
+
 def parse_duration(value: Any, path: str) -> float:
     """Seconds in `10m`, `1h30m`, `45s`, `500ms` or a bare number of seconds."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
@@ -435,7 +450,7 @@ def _server(body: dict[str, Any]) -> Server:
             raise ConfigError("insecure_no_auth: true and credentials contradict each other; "
                               "keep one", "server")
     if "outbox" in body:
-        server.outbox = _string(body["outbox"], "server.outbox")
+        server.outbox = _outbox(_string(body["outbox"], "server.outbox"))
         server.outbox_default = False
     if "max_body" in body:
         mb = body["max_body"]

@@ -9,6 +9,10 @@ one-shot commands, with the job's max_age as the deadline: transient failures co
 with backoff, accounts fail over in the route's order, recipient and request errors are dead
 letters at once.
 
+Receivers that share an outbox (PostgreSQL, docs/design.md, Decision 14) each claim the due
+jobs they plan, under a lease the outbox renews while the process lives; jobs in flight whose
+lease ran out (their receiver died) are taken over by another and recovered as after a crash.
+
 A job whose request has an unknown outcome (no answer, an answer that cannot be read) is never
 sent again blindly: where the gateway can be asked, it is, once the account's timeout has passed
 (an "ask" request in the same passes); elsewhere it moves on to the next account once, or ends
@@ -42,8 +46,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("sms_notify.outbox")
 
 CLAIM_LIMIT = 2000  # due jobs read in one pass
+SHARED_CLAIM = 25  # due jobs claimed in one pass per sender, from an outbox other receivers
+# share: what this one can send soon, so that the rest is theirs to take
 LOOKUP_BATCH = 100  # jobs asked about in one look-up
 PRUNE_EVERY = 600.0
+TAKE_OVER_EVERY = 1.0  # seconds between looks for jobs a dead receiver left in flight
 # How long the network keeps trying a text, where the gateway takes validity= and the account
 # does not set it: a FIRING text that arrives a day late (the gateways' default) misleads.
 DEFAULT_VALIDITY = 3600.0
@@ -132,7 +139,8 @@ class Dispatcher:
         self._inbox: queue.SimpleQueue[Task | None] = queue.SimpleQueue()  # for the senders
         self._queue: deque[Task] = deque()  # planned requests waiting for a free sender
         self._pruned = 0.0
-        self._recovering: threading.Thread | None = None
+        self._looked = 0.0  # when the scheduler last looked for jobs to take over (monotonic)
+        self._recovering: list[threading.Thread] = []
 
     # Life cycle.
     def start(self) -> None:
@@ -140,22 +148,18 @@ class Dispatcher:
         Decision 1). Where the gateway cannot be asked, that is at once: sent again. Where it
         can, the asking waits out the account's request timeout, in the background: a gateway
         may take a request after the process that sent it died, and asked at once it would
-        have no trace of it yet."""
-        askable: list[Job] = []
-        blind: list[Job] = []
-        for job in self.outbox.inflight():
-            (askable if self._askable(self.accounts.get(job.account_name)) else blind).append(job)
-        self.recover(blind)
+        have no trace of it yet. A receiver sharing the outbox does the same, while it runs, with
+        the jobs of one that died."""
+        orphans = self.outbox.take_over(self.now())
+        self._looked = time.monotonic()
         self._threads = [threading.Thread(target=self._loop, name="sms-notify-dispatch",
                                           daemon=True)]
         self._threads += [threading.Thread(target=self._sender, name=f"sms-notify-send-{i}",
                                            daemon=True) for i in range(self.workers)]
+        self._adopt(orphans)
         for thread in self._threads:
             thread.start()
-        if askable:
-            self._recovering = threading.Thread(target=self._recover_later, args=(askable,),
-                                                name="sms-notify-recovery", daemon=True)
-            self._recovering.start()
+        self.outbox.listen(self.wake)  # jobs another receiver accepted
 
     @property
     def running(self) -> bool:
@@ -179,8 +183,7 @@ class Dispatcher:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        for thread in (self._threads[:1] + [self._recovering] if self._recovering
-                       else self._threads[:1]):
+        for thread in self._threads[:1] + self._recovering:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._cond:
             while self._busy and time.monotonic() < deadline:
@@ -212,11 +215,32 @@ class Dispatcher:
         return len(tasks)
 
     # Crash recovery.
+    def _adopt(self, jobs: Sequence[Job]) -> None:
+        """Recover jobs taken over: blind ones at once, the rest once the account's timeout has
+        passed, in a thread of their own."""
+        askable: list[Job] = []
+        blind: list[Job] = []
+        for job in jobs:
+            (askable if self._askable(self.accounts.get(job.account_name)) else blind).append(job)
+        self.recover(blind)
+        if askable:
+            thread = threading.Thread(target=self._recover_later, args=(askable,),
+                                      name="sms-notify-recovery", daemon=True)
+            self._recovering = [t for t in self._recovering if t.is_alive()] + [thread]
+            thread.start()
+
+    def _take_over(self) -> None:
+        """Every TAKE_OVER_EVERY seconds, the jobs a receiver that died left in flight."""
+        if time.monotonic() - self._looked < TAKE_OVER_EVERY:
+            return
+        self._looked = time.monotonic()
+        self._adopt(self.outbox.take_over(self.now()))
+
     def recover(self, jobs: Sequence[Job] | None = None) -> Recovery:
-        """Jobs found in flight (all, by default) were in flight at a crash: sent where the
-        gateway has a trace of their reference, else sent again (docs/design.md, Decision 1). Adds
-        to `recovery`; returns what this call found."""
-        jobs = self.outbox.inflight() if jobs is None else list(jobs)
+        """Jobs left in flight by a process that died (by default: those the outbox lets this
+        one take over): sent where the gateway has a trace of their reference, else sent again
+        (docs/design.md, Decision 1). Adds to `recovery`; returns what this call found."""
+        jobs = self.outbox.take_over(self.now()) if jobs is None else list(jobs)
         report = Recovery()
         if not jobs:
             return report
@@ -314,6 +338,7 @@ class Dispatcher:
                     tasks, more = self._plan()
                     self._queue.extend(tasks)
                     self._prune()
+                    self._take_over()
                 while self._queue and len(batch) < free:
                     batch.append(self._queue.popleft())
                 self._claim(batch)
@@ -357,9 +382,15 @@ class Dispatcher:
 
     def _plan(self) -> tuple[list[Task], bool]:
         """Read due jobs: settle the expired and the folded, group the rest into requests.
-        Returns the requests and whether more is due at once."""
+        Returns the requests and whether more is due at once. The due jobs are claimed: held
+        for this dispatcher until saved, so a receiver sharing the outbox plans others."""
+        with self.outbox.planning():
+            return self._plan_claimed()
+
+    def _plan_claimed(self) -> tuple[list[Task], bool]:
         now = self.now()
-        due = self.outbox.due(now, CLAIM_LIMIT)
+        limit = self.workers * SHARED_CLAIM if self.outbox.shared else CLAIM_LIMIT
+        due = self.outbox.claim(now, limit)
         if not due:
             return [], False
         changed: list[Job] = []
@@ -394,7 +425,7 @@ class Dispatcher:
         for job in ended:
             self._log(job)
             self._report(job, None, 0.0)
-        return tasks, len(due) >= CLAIM_LIMIT or bool(new)
+        return tasks, len(due) >= limit or bool(new)
 
     def _claim(self, tasks: Sequence[Task]) -> None:
         """Mark jobs in flight and commit before their requests leave (docs/design.md,

@@ -12,6 +12,11 @@ Closing the loop (docs/design.md, Decision 15) keeps its state here too, so that
 restart and acts once: each sent job's delivery report and when to ask for it next; `pages`, a
 firing group per route until it resolves or is acknowledged, with when it escalates; and
 `replies`, the replies already acted on.
+
+Two stores implement the Outbox protocol: SqliteOutbox here (one `serve` per file) and
+sms_notify.postgres.PostgresOutbox (any number of `serve` processes share it: Decision 14).
+The queries both answer alike live once, in SqlOutbox; each backend keeps its own schema, as a
+numbered list of migrations applied at start, and the SQL only it can run.
 """
 
 from __future__ import annotations
@@ -20,13 +25,15 @@ import functools
 import json
 import logging
 import os
+import secrets
+import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, fields
-from typing import Protocol
+from typing import Any, Protocol, Union
 
 from .delivery import new_reference
 from .feeds import Feeds, SqliteFeeds
@@ -38,6 +45,8 @@ DAY = 86400.0
 STATES = ("pending", "inflight", "sent", "dead", "dropped", "unconfirmed")
 CHECKPOINT_EVERY = 1.0  # seconds between background WAL checkpoints
 AUTOCHECKPOINT_PAGES = 20000  # the writer's own checkpoint: only if the background one stalls
+LEASE = 10.0  # seconds jobs stay held by a receiver that stopped renewing them (it died)
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass
@@ -157,7 +166,9 @@ class OutboxStats:
 
 
 class Outbox(Protocol):
-    """What the receiver and the dispatcher need from a store; SQLite is the one we ship."""
+    """What the receiver and the dispatcher need from a store: SqliteOutbox, PostgresOutbox."""
+
+    shared: bool  # other receivers may use it at the same time (PostgreSQL)
 
     def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
         """Persist new jobs and commit before returning; duplicates of (dedup_key, recipient)
@@ -169,15 +180,28 @@ class Outbox(Protocol):
     def dead_letters(self, limit: int = 100) -> list[Job]: ...
     def close(self) -> None: ...
 
-    # For the dispatcher.
+    # For the dispatcher. A job it claims is held by this outbox (a lease, renewed while the
+    # process lives) until saved pending again or finished; a job it saves in flight stays held.
+    def claim(self, now: float, limit: int) -> list[Job]:
+        """Pending jobs whose next_at has come, oldest first, held for this outbox alone: no
+        other receiver sharing the store gets them until they are saved."""
+    def take_over(self, now: float) -> list[Job]:
+        """Jobs in flight whose holder is gone (its lease ran out; with SQLite, any held before
+        this process), now held by this one: the dispatcher recovers them (Decision 1)."""
+    def planning(self) -> AbstractContextManager[object]:
+        """Held while the dispatcher plans a pass, so that two receivers never plan at once and
+        the rate limit counts every text once."""
+    def listen(self, wake: Callable[[], None]) -> None:
+        """Call `wake` whenever another process adds jobs, from then on."""
     def due(self, now: float, limit: int) -> list[Job]:
-        """Pending jobs whose next_at has come, oldest first."""
+        """Pending jobs whose next_at has come, oldest first (held or not)."""
     def next_due(self) -> float | None:
         """The earliest next_at of a pending job."""
     def inflight(self) -> list[Job]:
-        """Jobs a crash left in flight."""
+        """Jobs in flight, whoever holds them."""
     def save(self, changed: Sequence[Job] = (), new: Sequence[Job] = ()) -> None:
-        """Write jobs' new state and add new ones (summaries), in one transaction."""
+        """Write jobs' new state and add new ones (summaries), in one transaction. A job
+        another receiver has taken over meanwhile is left as that one records it."""
     def recent(self, recipient: str, since: float) -> int:
         """Alerts to `recipient` sent since `since`, in flight, or admitted and being retried."""
     def open_summary(self, recipient: str) -> Job | None:
@@ -259,7 +283,10 @@ class JobQuery:
 
 _COLUMNS = [f.name for f in fields(Job) if f.name != "id"]
 _INSERT = f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-_UPDATE = f"UPDATE jobs SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?"
+# A job's lease is written with its state: held while in flight, let go otherwise. A receiver
+# whose jobs were taken over (its lease ran out) no longer writes them.
+_UPDATE = (f"UPDATE jobs SET {', '.join(c + ' = ?' for c in _COLUMNS)}, owner = ?, lease_until = ?"
+           " WHERE id = ? AND owner IN ('', ?)")
 _SELECT = f"SELECT id, {', '.join(_COLUMNS)} FROM jobs"
 INSERT_ROWS = 500  # jobs per INSERT statement, at most (SQLite's bound-parameter limit may
 # allow fewer: 999 before 3.32, as in Ubuntu 20.04 and RHEL 8)
@@ -279,8 +306,11 @@ def _insert_sql(rows: int) -> str:
     )
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
+# SQLite's schema, one migration a version (PRAGMA user_version): append, never edit one that
+# shipped. A migration is statements, or a function of the connection.
+Migration = Union[tuple[str, ...], Callable[[sqlite3.Connection], None]]
+_SCHEMA_V1 = (
+    """CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY,
     route TEXT NOT NULL, recipient TEXT NOT NULL, text TEXT NOT NULL, via TEXT NOT NULL,
     max_segments INTEGER NOT NULL, dedup_key TEXT NOT NULL, summary_key TEXT NOT NULL,
@@ -289,64 +319,76 @@ CREATE TABLE IF NOT EXISTS jobs (
     message_id TEXT NOT NULL, account TEXT NOT NULL, error TEXT NOT NULL, kind TEXT NOT NULL,
     account_attempts INTEGER NOT NULL, doubt INTEGER NOT NULL, folded TEXT NOT NULL,
     done_at REAL NOT NULL, request_ref TEXT NOT NULL DEFAULT '',
-    refused INTEGER NOT NULL DEFAULT 0, unsure INTEGER NOT NULL DEFAULT 0,
-    receipt TEXT NOT NULL DEFAULT '', receipt_at REAL NOT NULL DEFAULT 0,
-    check_at REAL NOT NULL DEFAULT 0, page INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_at);
-CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_key, recipient, created) WHERE dedup_key != '';
-CREATE INDEX IF NOT EXISTS jobs_recipient ON jobs (recipient, done_at);
-CREATE TABLE IF NOT EXISTS probe (at REAL NOT NULL);
-INSERT INTO probe SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM probe);
-"""
-# Columns added since the first release, for outboxes made before them.
+    refused INTEGER NOT NULL DEFAULT 0, unsure INTEGER NOT NULL DEFAULT 0
+)""",
+    "CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_at)",
+    "CREATE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_key, recipient, created)"
+    " WHERE dedup_key != ''",
+    "CREATE INDEX IF NOT EXISTS jobs_recipient ON jobs (recipient, done_at)",
+    "CREATE TABLE IF NOT EXISTS probe (at REAL NOT NULL)",
+    "INSERT INTO probe SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM probe)",
+)
+# Columns added before the schema had a version, for outboxes made before them.
 _ADDED = {
     "request_ref": "TEXT NOT NULL DEFAULT ''",
     "refused": "INTEGER NOT NULL DEFAULT 0",
     "unsure": "INTEGER NOT NULL DEFAULT 0",
-    "receipt": "TEXT NOT NULL DEFAULT ''",
-    "receipt_at": "REAL NOT NULL DEFAULT 0",
-    "check_at": "REAL NOT NULL DEFAULT 0",
-    "page": "INTEGER NOT NULL DEFAULT 0",
 }
-# Closing the loop (docs/design.md, Decision 15), once the columns above are in place: the
-# indexes that find a sent job by its reference or message id (a pushed report) or by when to
-# ask about it, the pages and the replies acted on.
-_LOOP_SCHEMA = """
-CREATE INDEX IF NOT EXISTS jobs_check ON jobs (check_at) WHERE check_at > 0;
-CREATE INDEX IF NOT EXISTS jobs_sent_reference ON jobs (reference) WHERE state = 'sent';
-CREATE INDEX IF NOT EXISTS jobs_sent_message ON jobs (message_id) WHERE state = 'sent';
-CREATE TABLE IF NOT EXISTS pages (
+
+
+def _schema_v1(db: sqlite3.Connection) -> None:
+    """The schema as it was before versions, whether the file is new or made by then."""
+    for statement in _SCHEMA_V1:
+        db.execute(statement)
+    have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    for column, kind in _ADDED.items():
+        if column not in have:
+            db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+
+
+SQLITE_MIGRATIONS: tuple[Migration, ...] = (
+    _schema_v1,
+    ("ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''",  # the lease (Decision 14)
+     "ALTER TABLE jobs ADD COLUMN lease_until REAL NOT NULL DEFAULT 0"),
+    # Closing the loop (Decision 15): each sent job's report and when to ask for it, the page
+    # of a firing text; the indexes that find a sent job by its reference or message id (a
+    # pushed report) or by when to ask; the pages and the replies acted on.
+    ("ALTER TABLE jobs ADD COLUMN receipt TEXT NOT NULL DEFAULT ''",
+     "ALTER TABLE jobs ADD COLUMN receipt_at REAL NOT NULL DEFAULT 0",
+     "ALTER TABLE jobs ADD COLUMN check_at REAL NOT NULL DEFAULT 0",
+     "ALTER TABLE jobs ADD COLUMN page INTEGER NOT NULL DEFAULT 0",
+     "CREATE INDEX jobs_check ON jobs (check_at) WHERE check_at > 0",
+     "CREATE INDEX jobs_sent_reference ON jobs (reference) WHERE state = 'sent'",
+     "CREATE INDEX jobs_sent_message ON jobs (message_id) WHERE state = 'sent'",
+     """CREATE TABLE pages (
     id INTEGER PRIMARY KEY,
     route TEXT NOT NULL, group_key TEXT NOT NULL, matchers TEXT NOT NULL, text TEXT NOT NULL,
     state TEXT NOT NULL, fired REAL NOT NULL, changed REAL NOT NULL,
     escalate_at REAL NOT NULL DEFAULT 0, until REAL NOT NULL DEFAULT 0,
     UNIQUE (route, group_key)
-);
-CREATE INDEX IF NOT EXISTS pages_escalate ON pages (escalate_at) WHERE escalate_at > 0;
-CREATE TABLE IF NOT EXISTS replies (
-    account TEXT NOT NULL, id TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (account, id)
-);
-CREATE INDEX IF NOT EXISTS replies_at ON replies (at);
-"""
+)""",
+     "CREATE INDEX pages_escalate ON pages (escalate_at) WHERE escalate_at > 0",
+     "CREATE TABLE replies (account TEXT NOT NULL, id TEXT NOT NULL, at REAL NOT NULL,"
+     " PRIMARY KEY (account, id))",
+     "CREATE INDEX replies_at ON replies (at)"),
+)
+REPLIES_KEPT = 8 * DAY  # MyMobileAPI keeps replies 7 days: one read again is still known
+PAGES_KEPT = 7 * DAY  # a firing page that heard nothing for this long is forgotten
 # A firing notification's page: a new one, or a new firing of a resolved page or of an
 # acknowledged one whose silence ended (fired and escalate_at start again), else the same page
 # with the latest text. SET reads the row as it was, so each CASE sees the old state.
-_FRESH = "(state = 'resolved' OR (state = 'acknowledged' AND until <= excluded.changed))"
+_FRESH = ("(pages.state = 'resolved' OR (pages.state = 'acknowledged'"
+          " AND pages.until <= excluded.changed))")
 _OPEN_PAGE = f"""
 INSERT INTO pages (route, group_key, matchers, text, state, fired, changed, escalate_at)
 VALUES (?, ?, ?, ?, 'firing', ?, ?, ?)
 ON CONFLICT (route, group_key) DO UPDATE SET
-    fired = CASE WHEN {_FRESH} THEN excluded.fired ELSE fired END,
-    escalate_at = CASE WHEN {_FRESH} THEN excluded.escalate_at ELSE escalate_at END,
-    until = CASE WHEN {_FRESH} THEN 0 ELSE until END,
-    state = CASE WHEN {_FRESH} THEN 'firing' ELSE state END,
+    fired = CASE WHEN {_FRESH} THEN excluded.fired ELSE pages.fired END,
+    escalate_at = CASE WHEN {_FRESH} THEN excluded.escalate_at ELSE pages.escalate_at END,
+    until = CASE WHEN {_FRESH} THEN 0 ELSE pages.until END,
+    state = CASE WHEN {_FRESH} THEN 'firing' ELSE pages.state END,
     matchers = excluded.matchers, text = excluded.text, changed = excluded.changed
 """
-REPLIES_KEPT = 8 * DAY  # MyMobileAPI keeps replies 7 days: one read again is still known
-PAGES_KEPT = 7 * DAY  # a firing page that heard nothing for this long is forgotten
-
-
 _PAGE_COLUMNS = ("id", "route", "group_key", "matchers", "text", "state", "fired",
                  "escalate_at", "until")
 
@@ -355,6 +397,17 @@ def _page(row: Sequence[object]) -> Page:
     data = dict(zip(_PAGE_COLUMNS, row, strict=True))
     data["matchers"] = json.loads(str(data["matchers"]))
     return Page(**data)  # type: ignore[arg-type]
+
+
+def newer_schema(where: str, found: int, known: int) -> OutboxError:
+    return OutboxError(f"outbox {where} has schema version {found}, newer than this sms-notify "
+                       f"knows ({known}): upgrade sms-notify, or give it another server.outbox")
+
+
+def new_owner() -> str:
+    """Who holds a lease: host, pid and a random part, so an operator can tell receivers apart
+    and a restarted process with the same pid is someone else."""
+    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
 
 
 def _identity(path: str) -> tuple[int, int]:
@@ -385,7 +438,299 @@ def _job(row: Sequence[object]) -> Job:
     return Job(**data)  # type: ignore[arg-type]
 
 
-class SqliteOutbox:
+def prepare(jobs: Sequence[Job], now: float, dedup: bool) -> list[Job]:
+    """Jobs to insert, stamped with their times and reference; a batch's own duplicates of
+    (dedup_key, recipient) dropped when `dedup`."""
+    fresh: set[tuple[str, str]] = set()
+    candidates: list[Job] = []
+    for job in jobs:
+        if dedup and job.dedup_key:
+            if (job.dedup_key, job.recipient) in fresh:
+                continue
+            fresh.add((job.dedup_key, job.recipient))
+        job.created = job.created or now
+        job.next_at = job.next_at or now
+        job.reference = job.reference or new_reference()
+        job.state = "pending"
+        candidates.append(job)
+    return candidates
+
+
+class SqlOutbox:
+    """The Outbox's queries that SQLite and PostgreSQL answer alike, written once with `?`
+    placeholders. A backend gives _read, _write (a transaction whose connection has execute
+    and executemany), _insert_one, and what only it can do: enqueue, claim, take_over."""
+
+    where: str  # the location as messages show it, password masked
+    now: Callable[[], float]
+    owner: str  # this outbox's name on the jobs it holds
+    lease: float
+    shared = False
+    dedup_window: float
+
+    def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        raise NotImplementedError
+
+    def _write(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _insert_one(self, db: Any, job: Job) -> int:
+        raise NotImplementedError
+
+    def _stamped(self, jobs: Sequence[Job], dedup_window: float) -> tuple[float, list[Job]]:
+        """Now, and the jobs an enqueue inserts (prepare); notes the longest window seen, so
+        pruning never forgets a live dedup key."""
+        now = self.now()
+        self.dedup_window = max(self.dedup_window, dedup_window)
+        return now, prepare(jobs, now, dedup_window > 0)
+
+    # What each backend does its own way (see Outbox).
+    def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
+        raise NotImplementedError
+
+    def check(self) -> None:
+        raise NotImplementedError
+
+    def claim(self, now: float, limit: int) -> list[Job]:
+        raise NotImplementedError
+
+    def take_over(self, now: float) -> list[Job]:
+        raise NotImplementedError
+
+    def planning(self) -> AbstractContextManager[object]:
+        raise NotImplementedError
+
+    def listen(self, wake: Callable[[], None]) -> None:
+        raise NotImplementedError
+
+    def feeds(self) -> Feeds:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def save(self, changed: Sequence[Job] = (), new: Sequence[Job] = ()) -> None:
+        now = self.now()
+        held = (self.owner, now + self.lease)
+        with self._write() as db:
+            if changed:
+                db.executemany(_UPDATE, [
+                    (*_row(j), *(held if j.state == "inflight" else ("", 0.0)), j.id, self.owner)
+                    for j in changed])
+            for job in new:
+                job.created = job.created or now
+                job.reference = job.reference or new_reference()
+                job.id = self._insert_one(db, job)
+
+    def due(self, now: float, limit: int) -> list[Job]:
+        rows = self._read(
+            f"{_SELECT} WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
+            (now, limit),
+        )
+        return [_job(r) for r in rows]
+
+    def next_due(self) -> float | None:
+        row = self._read("SELECT MIN(next_at) FROM jobs WHERE state = 'pending'")
+        return None if row[0][0] is None else float(row[0][0])  # type: ignore[arg-type]
+
+    def inflight(self) -> list[Job]:
+        return [_job(r) for r in self._read(f"{_SELECT} WHERE state = 'inflight' ORDER BY id")]
+
+    def recent(self, recipient: str, since: float) -> int:
+        row = self._read(
+            "SELECT COUNT(*) FROM jobs WHERE recipient = ? AND kind = 'alert' AND ("
+            "(state IN ('sent', 'unconfirmed') AND done_at >= ?) OR state = 'inflight'"
+            " OR (state = 'pending' AND attempts > 0))", (recipient, since),
+        )
+        return int(row[0][0])  # type: ignore[call-overload]
+
+    def open_summary(self, recipient: str) -> Job | None:
+        rows = self._read(
+            f"{_SELECT} WHERE recipient = ? AND kind = 'summary' AND state = 'pending'"
+            " AND attempts = 0 ORDER BY next_at DESC LIMIT 1", (recipient,),
+        )
+        return _job(rows[0]) if rows else None
+
+    def get(self, job_id: int) -> Job | None:
+        rows = self._read(f"{_SELECT} WHERE id = ?", (job_id,))
+        return _job(rows[0]) if rows else None
+
+    def jobs(self, state: str | None = None) -> list[Job]:
+        """Every job (in a state), oldest first: for tests and tools, not the hot path."""
+        if state is None:
+            return [_job(r) for r in self._read(f"{_SELECT} ORDER BY id")]
+        return [_job(r) for r in self._read(f"{_SELECT} WHERE state = ? ORDER BY id", (state,))]
+
+    def prune(self, before: float) -> int:
+        with self._write() as db:
+            gone = int(db.execute(
+                "DELETE FROM jobs WHERE state IN ('sent', 'dropped') AND done_at < ?", (before,)
+            ).rowcount)
+            now = self.now()
+            db.execute("DELETE FROM pages WHERE (state != 'firing' AND changed < ? AND until < ?)"
+                       " OR changed < ?", (before, now, now - PAGES_KEPT))
+            db.execute("DELETE FROM replies WHERE at < ?", (now - REPLIES_KEPT,))
+            return gone
+
+    # Closing the loop.
+    def open_pages(self, pages: Sequence[Page]) -> list[int]:
+        now = self.now()
+        firing = [p for p in pages if p.state == "firing"]
+        ids: dict[tuple[str, str], int] = {}
+        with self._write() as db:
+            if firing:
+                db.executemany(_OPEN_PAGE, [
+                    (p.route, p.group_key, json.dumps(p.matchers, sort_keys=True), p.text, now,
+                     now, now + p.escalate_after if p.escalate_after > 0 else 0.0)
+                    for p in firing])
+            ended = [(now, p.route, p.group_key) for p in pages if p.state != "firing"]
+            if ended:
+                db.executemany("UPDATE pages SET state = 'resolved', escalate_at = 0,"
+                               " changed = ? WHERE route = ? AND group_key = ?", ended)
+            for route in {p.route for p in firing}:  # by (route, group_key), the unique index
+                keys = list({p.group_key for p in firing if p.route == route})
+                for start in range(0, len(keys), 500):
+                    part = keys[start : start + 500]
+                    rows = db.execute(
+                        f"SELECT group_key, id FROM pages WHERE route = ? AND group_key IN "
+                        f"({', '.join('?' * len(part))})", (route, *part)).fetchall()
+                    ids.update({(route, str(k)): int(i) for k, i in rows})
+        return [ids[(p.route, p.group_key)] if p.state == "firing" else 0 for p in pages]
+
+    def checks_due(self, now: float, limit: int) -> list[Job]:
+        rows = self._read(f"{_SELECT} WHERE check_at > 0 AND check_at <= ? ORDER BY check_at "
+                          "LIMIT ?", (now, limit))
+        return [_job(r) for r in rows]
+
+    def sent_jobs(self, keys: Sequence[str]) -> list[Job]:
+        found: dict[int, Job] = {}
+        for start in range(0, len(keys), 400):
+            part = list(keys[start : start + 400])
+            marks = ", ".join("?" * len(part))
+            for column in ("reference", "message_id"):
+                rows = self._read(f"{_SELECT} WHERE state = 'sent' AND {column} IN ({marks})",
+                                  part)
+                found.update((job.id, job) for job in map(_job, rows))
+        return sorted(found.values(), key=lambda j: j.id)
+
+    def record_checks(self, jobs: Sequence[Job]) -> None:
+        if jobs:
+            with self._write() as db:
+                db.executemany("UPDATE jobs SET check_at = ? WHERE id = ? AND receipt = ''",
+                               [(j.check_at, j.id) for j in jobs])
+
+    def record_receipt(self, job: Job, resend: Job | None = None) -> bool:
+        with self._write() as db:
+            changed = db.execute(
+                "UPDATE jobs SET receipt = ?, receipt_at = ?, check_at = ? WHERE id = ? AND "
+                "receipt = ''", (job.receipt, job.receipt_at, job.check_at, job.id)).rowcount
+            if changed and resend is not None:
+                resend.reference = resend.reference or new_reference()
+                resend.id = self._insert_one(db, resend)
+            return bool(changed)
+
+    def reply_seen(self, account: str, reply_id: str) -> bool:
+        with self._write() as db:
+            return bool(db.execute("INSERT INTO replies (account, id, at) VALUES (?, ?, ?)"
+                                   " ON CONFLICT (account, id) DO NOTHING",
+                                   (account, reply_id, self.now())).rowcount)
+
+    def last_page(self, recipient: str, since: float, reference: str = "") -> Page | None:
+        columns = ", ".join(f"p.{c}" for c in _PAGE_COLUMNS)
+        rows: list[tuple[object, ...]] = []
+        if reference:
+            rows = self._read(f"SELECT {columns} FROM jobs j JOIN pages p ON p.id = j.page "
+                              "WHERE j.state = 'sent' AND j.reference = ? AND j.recipient = ?",
+                              (reference, recipient))
+        if not rows:
+            rows = self._read(
+                f"SELECT {columns} FROM jobs j JOIN pages p ON p.id = j.page WHERE "
+                "j.recipient = ? AND j.done_at >= ? AND j.page > 0 AND j.state IN "
+                "('sent', 'unconfirmed') ORDER BY j.done_at DESC, j.id DESC LIMIT 1",
+                (recipient, since))
+        return _page(rows[0]) if rows else None
+
+    def acknowledge(self, page_id: int, until: float) -> None:
+        with self._write() as db:
+            db.execute("UPDATE pages SET state = 'acknowledged', escalate_at = 0, until = ?, "
+                       "changed = ? WHERE id = ?", (until, self.now(), page_id))
+
+    def escalations_due(self, now: float) -> list[Page]:
+        rows = self._read(f"SELECT {', '.join(_PAGE_COLUMNS)} FROM pages WHERE escalate_at > 0 "
+                          "AND escalate_at <= ? AND state = 'firing' ORDER BY escalate_at",
+                          (now,))
+        return [_page(r) for r in rows]
+
+    def escalate(self, page: Page, jobs: Sequence[Job]) -> bool:
+        with self._write() as db:
+            if not db.execute("UPDATE pages SET escalate_at = 0 WHERE id = ? AND escalate_at > 0"
+                              " AND state = 'firing'", (page.id,)).rowcount:
+                return False
+            for job in jobs:
+                job.created = job.next_at = job.created or self.now()
+                job.reference = job.reference or new_reference()
+                job.id = self._insert_one(db, job)
+            return True
+
+    def select(self, query: JobQuery) -> list[Job]:
+        where, params = query.where()
+        rows = self._read(f"{_SELECT}{where} ORDER BY id DESC LIMIT ?", (*params, query.limit))
+        return [_job(r) for r in rows]
+
+    def requeue(self, ids: Sequence[int], now: float) -> list[int]:
+        marks = ", ".join("?" * len(REQUEUEABLE))
+        with self._write() as db:
+            done = []
+            for job_id in ids:
+                changed = db.execute(
+                    "UPDATE jobs SET state = 'pending', next_at = ?, created = ?, done_at = 0,"
+                    " account_index = 0, account_attempts = 0, doubt = 0, owner = '',"
+                    f" lease_until = 0 WHERE id = ? AND state IN ({marks})",
+                    (now, now, job_id, *REQUEUEABLE),
+                ).rowcount
+                if changed:
+                    done.append(job_id)
+            return done
+
+    def purge(self, states: Sequence[str], before: float) -> int:
+        unknown = set(states) - set(FINISHED)
+        if unknown:
+            raise ValueError(f"only finished jobs can be purged, not {sorted(unknown)}")
+        with self._write() as db:
+            return int(db.execute(
+                f"DELETE FROM jobs WHERE state IN ({', '.join('?' * len(states))})"
+                " AND done_at < ?", (*states, before),
+            ).rowcount)
+
+    def stats(self) -> OutboxStats:
+        rows = self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        counts = {state: count for state, count in rows}
+        oldest = self._read("SELECT MIN(created) FROM jobs WHERE state = 'pending'"
+                            " AND kind = 'alert'")[0][0]  # a summary waits for its window
+        age = 0.0 if oldest is None else max(0.0, self.now() - float(oldest))  # type: ignore[arg-type]
+        get = lambda s: int(counts.get(s, 0))  # type: ignore[call-overload]  # noqa: E731
+        return OutboxStats(get("pending"), age, get("inflight"), get("sent"), get("dead"),
+                           get("unconfirmed"))
+
+    def dead_letters(self, limit: int = 100) -> list[Job]:
+        rows = self._read(
+            f"{_SELECT} WHERE state = 'dead' ORDER BY done_at DESC, id DESC LIMIT ?", (limit,)
+        )
+        return [_job(r) for r in rows]
+
+
+def open_outbox(location: str, synchronous: str = "NORMAL", *,
+                now: Callable[[], float] = time.time, exclusive: bool = False) -> SqlOutbox:
+    """The outbox at server.outbox: a PostgreSQL URL, else a SQLite file (`exclusive`: held by
+    this process alone, as serve holds it; a shared PostgreSQL outbox needs no such hold)."""
+    if location.startswith(POSTGRES_SCHEMES):
+        from .postgres import PostgresOutbox
+
+        return PostgresOutbox(location, now=now)
+    return SqliteOutbox(location, synchronous, now=now, exclusive=exclusive)
+
+
+class SqliteOutbox(SqlOutbox):
     """The outbox in one SQLite file. One connection behind a lock: SQLite serialises writers
     anyway, and one connection keeps prepared statements warm.
 
@@ -393,7 +738,10 @@ class SqliteOutbox:
     more is accepted (OutboxError: the receiver answers 503) and, within a second, the open
     outbox is copied back to the path (a file put there is kept aside, never deleted). A write
     that fails (disk full, read-only) makes check() fail until one succeeds again; the
-    connections are opened anew before the next try, which a read-only file system needs."""
+    connections are opened anew before the next try, which a read-only file system needs.
+
+    Its lease is the file's: one `serve` holds the file (claim), so a job another outbox left
+    in flight was left by a process that is gone, and a due job is this one's to send."""
 
     def __init__(
         self, path: str, synchronous: str = "NORMAL", *, now: Callable[[], float] = time.time,
@@ -408,6 +756,8 @@ class SqliteOutbox:
         self.now = now
         self.synchronous = synchronous.upper()
         self.dedup_window = 0.0  # the longest seen, so pruning never forgets a live dedup key
+        self.owner = new_owner()
+        self.lease = LEASE
         self._lock = threading.Lock()
         self._fault: str | None = None  # why the last write failed; None once one succeeds
         self._stale = False  # the connections are to be opened anew before the next write
@@ -440,16 +790,31 @@ class SqliteOutbox:
                 raise OutboxError(f"outbox {self.where}: cannot use WAL mode (got {mode})")
             db.execute(f"PRAGMA synchronous = {self.synchronous}")
             db.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
-            db.executescript(_SCHEMA)
-            have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-            for column, kind in _ADDED.items():
-                if column not in have:
-                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
-            db.executescript(_LOOP_SCHEMA)
+            self._migrate(db)
         except BaseException:
             db.close()
             raise
         return db
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Bring the schema to the newest version this code knows, in one transaction."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > len(SQLITE_MIGRATIONS):
+                raise newer_schema(self.where, version, len(SQLITE_MIGRATIONS))
+            for step in SQLITE_MIGRATIONS[version:]:
+                if callable(step):
+                    step(db)
+                else:
+                    for statement in step:
+                        db.execute(statement)
+            if version < len(SQLITE_MIGRATIONS):
+                db.execute(f"PRAGMA user_version = {len(SQLITE_MIGRATIONS)}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def _maintain(self) -> None:
         """Every second: copy the WAL back into the database from a connection of its own (so
@@ -622,23 +987,10 @@ class SqliteOutbox:
             raise OutboxError(f"outbox {self.where}: {exc}") from None
 
     def enqueue(self, jobs: Sequence[Job], dedup_window: float) -> list[Job]:
-        now = self.now()
-        self.dedup_window = max(self.dedup_window, dedup_window)
-        dedup = dedup_window > 0
-        fresh: dict[tuple[str, str], Job] = {}  # the batch's own duplicates go first, here
-        candidates: list[Job] = []
-        for job in jobs:
-            if dedup and job.dedup_key:
-                if (job.dedup_key, job.recipient) in fresh:
-                    continue
-                fresh[(job.dedup_key, job.recipient)] = job
-            job.created = job.created or now
-            job.next_at = job.next_at or now
-            job.reference = job.reference or new_reference()
-            job.state = "pending"
-            candidates.append(job)
+        now, candidates = self._stamped(jobs, dedup_window)
         if not candidates:
             return []
+        dedup = dedup_window > 0
         since = now - dedup_window if dedup else float("inf")
         if not self._in_place():  # what is written now would be lost with the old file
             raise OutboxError(f"outbox {self.where} was deleted or replaced; restoring it")
@@ -680,204 +1032,25 @@ class SqliteOutbox:
             job.id = int(ids[job.reference])
         return accepted
 
-    def save(self, changed: Sequence[Job] = (), new: Sequence[Job] = ()) -> None:
-        with self._write() as db:
-            db.executemany(_UPDATE, [(*_row(j), j.id) for j in changed])
-            for job in new:
-                job.created = job.created or self.now()
-                job.reference = job.reference or new_reference()
-                job.id = int(db.execute(_INSERT, _row(job)).lastrowid or 0)
+    def _insert_one(self, db: sqlite3.Connection, job: Job) -> int:
+        return int(db.execute(_INSERT, _row(job)).lastrowid or 0)
 
-    def due(self, now: float, limit: int) -> list[Job]:
-        rows = self._read(
-            f"{_SELECT} WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
-            (now, limit),
-        )
+    def claim(self, now: float, limit: int) -> list[Job]:
+        return self.due(now, limit)  # this process holds the file: every due job is its own
+
+    def take_over(self, now: float) -> list[Job]:
+        with self._write() as db:
+            rows = db.execute(f"{_SELECT} WHERE state = 'inflight' AND owner != ? ORDER BY id",
+                              (self.owner,)).fetchall()
+            db.execute("UPDATE jobs SET owner = ?, lease_until = ? WHERE state = 'inflight'"
+                       " AND owner != ?", (self.owner, now + self.lease, self.owner))
         return [_job(r) for r in rows]
 
-    def next_due(self) -> float | None:
-        row = self._read("SELECT MIN(next_at) FROM jobs WHERE state = 'pending'")
-        return None if row[0][0] is None else float(row[0][0])  # type: ignore[arg-type]
+    def planning(self) -> AbstractContextManager[object]:
+        return nullcontext()
 
-    def inflight(self) -> list[Job]:
-        return [_job(r) for r in self._read(f"{_SELECT} WHERE state = 'inflight' ORDER BY id")]
-
-    def recent(self, recipient: str, since: float) -> int:
-        row = self._read(
-            "SELECT COUNT(*) FROM jobs WHERE recipient = ? AND kind = 'alert' AND ("
-            "(state IN ('sent', 'unconfirmed') AND done_at >= ?) OR state = 'inflight'"
-            " OR (state = 'pending' AND attempts > 0))", (recipient, since),
-        )
-        return int(row[0][0])  # type: ignore[call-overload]
-
-    def open_summary(self, recipient: str) -> Job | None:
-        rows = self._read(
-            f"{_SELECT} WHERE recipient = ? AND kind = 'summary' AND state = 'pending'"
-            " AND attempts = 0 ORDER BY next_at DESC LIMIT 1", (recipient,),
-        )
-        return _job(rows[0]) if rows else None
-
-    def get(self, job_id: int) -> Job | None:
-        rows = self._read(f"{_SELECT} WHERE id = ?", (job_id,))
-        return _job(rows[0]) if rows else None
-
-    def jobs(self, state: str | None = None) -> list[Job]:
-        """Every job (in a state), oldest first: for tests and tools, not the hot path."""
-        if state is None:
-            return [_job(r) for r in self._read(f"{_SELECT} ORDER BY id")]
-        return [_job(r) for r in self._read(f"{_SELECT} WHERE state = ? ORDER BY id", (state,))]
-
-    def prune(self, before: float) -> int:
-        with self._write() as db:
-            gone = db.execute(
-                "DELETE FROM jobs WHERE state IN ('sent', 'dropped') AND done_at < ?", (before,)
-            ).rowcount
-            now = self.now()
-            db.execute("DELETE FROM pages WHERE (state != 'firing' AND changed < ? AND until < ?)"
-                       " OR changed < ?", (before, now, now - PAGES_KEPT))
-            db.execute("DELETE FROM replies WHERE at < ?", (now - REPLIES_KEPT,))
-            return gone
-
-    # Closing the loop.
-    def open_pages(self, pages: Sequence[Page]) -> list[int]:
-        now = self.now()
-        firing = [p for p in pages if p.state == "firing"]
-        ids: dict[tuple[str, str], int] = {}
-        with self._write() as db:
-            db.executemany(_OPEN_PAGE, [
-                (p.route, p.group_key, json.dumps(p.matchers, sort_keys=True), p.text, now, now,
-                 now + p.escalate_after if p.escalate_after > 0 else 0.0) for p in firing])
-            db.executemany("UPDATE pages SET state = 'resolved', escalate_at = 0, changed = ? "
-                           "WHERE route = ? AND group_key = ?",
-                           [(now, p.route, p.group_key) for p in pages if p.state != "firing"])
-            for route in {p.route for p in firing}:  # by (route, group_key), the unique index
-                keys = list({p.group_key for p in firing if p.route == route})
-                for start in range(0, len(keys), 500):
-                    part = keys[start : start + 500]
-                    rows = db.execute(
-                        f"SELECT group_key, id FROM pages WHERE route = ? AND group_key IN "
-                        f"({', '.join('?' * len(part))})", (route, *part)).fetchall()
-                    ids.update({(route, str(k)): int(i) for k, i in rows})
-        return [ids[(p.route, p.group_key)] if p.state == "firing" else 0 for p in pages]
-
-    def checks_due(self, now: float, limit: int) -> list[Job]:
-        rows = self._read(f"{_SELECT} WHERE check_at > 0 AND check_at <= ? ORDER BY check_at "
-                          "LIMIT ?", (now, limit))
-        return [_job(r) for r in rows]
-
-    def sent_jobs(self, keys: Sequence[str]) -> list[Job]:
-        found: dict[int, Job] = {}
-        for start in range(0, len(keys), 400):
-            part = list(keys[start : start + 400])
-            marks = ", ".join("?" * len(part))
-            for column in ("reference", "message_id"):
-                rows = self._read(f"{_SELECT} WHERE state = 'sent' AND {column} IN ({marks})",
-                                  part)
-                found.update((job.id, job) for job in map(_job, rows))
-        return sorted(found.values(), key=lambda j: j.id)
-
-    def record_checks(self, jobs: Sequence[Job]) -> None:
-        if jobs:
-            with self._write() as db:
-                db.executemany("UPDATE jobs SET check_at = ? WHERE id = ? AND receipt = ''",
-                               [(j.check_at, j.id) for j in jobs])
-
-    def record_receipt(self, job: Job, resend: Job | None = None) -> bool:
-        with self._write() as db:
-            changed = db.execute(
-                "UPDATE jobs SET receipt = ?, receipt_at = ?, check_at = ? WHERE id = ? AND "
-                "receipt = ''", (job.receipt, job.receipt_at, job.check_at, job.id)).rowcount
-            if changed and resend is not None:
-                resend.reference = resend.reference or new_reference()
-                resend.id = int(db.execute(_INSERT, _row(resend)).lastrowid or 0)
-            return bool(changed)
-
-    def reply_seen(self, account: str, reply_id: str) -> bool:
-        with self._write() as db:
-            return bool(db.execute("INSERT OR IGNORE INTO replies (account, id, at) VALUES "
-                                   "(?, ?, ?)", (account, reply_id, self.now())).rowcount)
-
-    def last_page(self, recipient: str, since: float, reference: str = "") -> Page | None:
-        columns = ", ".join(f"p.{c}" for c in _PAGE_COLUMNS)
-        rows: list[tuple[object, ...]] = []
-        if reference:
-            rows = self._read(f"SELECT {columns} FROM jobs j JOIN pages p ON p.id = j.page "
-                              "WHERE j.state = 'sent' AND j.reference = ? AND j.recipient = ?",
-                              (reference, recipient))
-        if not rows:
-            rows = self._read(
-                f"SELECT {columns} FROM jobs j JOIN pages p ON p.id = j.page WHERE "
-                "j.recipient = ? AND j.done_at >= ? AND j.page > 0 AND j.state IN "
-                "('sent', 'unconfirmed') ORDER BY j.done_at DESC, j.id DESC LIMIT 1",
-                (recipient, since))
-        return _page(rows[0]) if rows else None
-
-    def acknowledge(self, page_id: int, until: float) -> None:
-        with self._write() as db:
-            db.execute("UPDATE pages SET state = 'acknowledged', escalate_at = 0, until = ?, "
-                       "changed = ? WHERE id = ?", (until, self.now(), page_id))
-
-    def escalations_due(self, now: float) -> list[Page]:
-        rows = self._read(f"SELECT {', '.join(_PAGE_COLUMNS)} FROM pages WHERE escalate_at > 0 "
-                          "AND escalate_at <= ? AND state = 'firing' ORDER BY escalate_at",
-                          (now,))
-        return [_page(r) for r in rows]
-
-    def escalate(self, page: Page, jobs: Sequence[Job]) -> bool:
-        with self._write() as db:
-            if not db.execute("UPDATE pages SET escalate_at = 0 WHERE id = ? AND escalate_at > 0"
-                              " AND state = 'firing'", (page.id,)).rowcount:
-                return False
-            for job in jobs:
-                job.created = job.next_at = job.created or self.now()
-                job.reference = job.reference or new_reference()
-                job.id = int(db.execute(_INSERT, _row(job)).lastrowid or 0)
-            return True
-
-    def select(self, query: JobQuery) -> list[Job]:
-        where, params = query.where()
-        rows = self._read(f"{_SELECT}{where} ORDER BY id DESC LIMIT ?", (*params, query.limit))
-        return [_job(r) for r in rows]
-
-    def requeue(self, ids: Sequence[int], now: float) -> list[int]:
-        marks = ", ".join("?" * len(REQUEUEABLE))
-        with self._write() as db:
-            done = []
-            for job_id in ids:
-                changed = db.execute(
-                    "UPDATE jobs SET state = 'pending', next_at = ?, created = ?, done_at = 0,"
-                    " account_index = 0, account_attempts = 0, doubt = 0"
-                    f" WHERE id = ? AND state IN ({marks})", (now, now, job_id, *REQUEUEABLE),
-                ).rowcount
-                if changed:
-                    done.append(job_id)
-            return done
-
-    def purge(self, states: Sequence[str], before: float) -> int:
-        unknown = set(states) - set(FINISHED)
-        if unknown:
-            raise ValueError(f"only finished jobs can be purged, not {sorted(unknown)}")
-        with self._write() as db:
-            return db.execute(
-                f"DELETE FROM jobs WHERE state IN ({', '.join('?' * len(states))})"
-                " AND done_at < ?", (*states, before),
-            ).rowcount
-
-    def stats(self) -> OutboxStats:
-        rows = self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state")
-        counts = {state: count for state, count in rows}
-        oldest = self._read("SELECT MIN(created) FROM jobs WHERE state = 'pending'"
-                            " AND kind = 'alert'")[0][0]  # a summary waits for its window
-        age = 0.0 if oldest is None else max(0.0, self.now() - float(oldest))  # type: ignore[arg-type]
-        get = lambda s: int(counts.get(s, 0))  # type: ignore[call-overload]  # noqa: E731
-        return OutboxStats(get("pending"), age, get("inflight"), get("sent"), get("dead"),
-                           get("unconfirmed"))
-
-    def dead_letters(self, limit: int = 100) -> list[Job]:
-        rows = self._read(
-            f"{_SELECT} WHERE state = 'dead' ORDER BY done_at DESC, id DESC LIMIT ?", (limit,)
-        )
-        return [_job(r) for r in rows]
+    def listen(self, wake: Callable[[], None]) -> None:
+        """Nothing to hear: only this process adds jobs to its file."""
 
     def feeds(self) -> Feeds:
         return self._feeds

@@ -1,8 +1,8 @@
 """`sms-notify outbox list|show|retry|purge`: the receiver's jobs, for the operator.
 
-It opens the outbox `serve` uses (server.outbox, or --outbox PATH) as a second connection:
-SQLite in WAL mode lets it read while `serve` writes, and a job it requeues is picked up by
-the running receiver's next pass (within a second). Only finished jobs are changed: dead and
+It opens the outbox `serve` uses (server.outbox, or --outbox PATH or URL) as a second
+connection: SQLite in WAL mode lets it read while `serve` writes, PostgreSQL is shared anyway,
+and a job it requeues is picked up by a running receiver's next pass (within a second). Only finished jobs are changed: dead and
 unconfirmed ones requeued, finished ones purged; pending and in-flight jobs belong to serve.
 """
 
@@ -18,7 +18,18 @@ from typing import Any
 
 from .commands import EXIT_FAILED, EXIT_OK, print_json
 from .errors import ConfigError, UsageError
-from .outbox import FINISHED, REQUEUEABLE, STATES, Job, JobQuery, SqliteOutbox
+from .outbox import (
+    FINISHED,
+    POSTGRES_SCHEMES,
+    REQUEUEABLE,
+    STATES,
+    Job,
+    JobQuery,
+    OutboxError,
+    SqlOutbox,
+    masked_location,
+    open_outbox,
+)
 
 LIST_LIMIT = 100
 
@@ -41,11 +52,12 @@ def _state(value: str) -> str:
 
 def outbox_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Inspect and repair the receiver's outbox, safely while serve runs. "
-                          "The outbox is server.outbox of --config, or --outbox PATH.")
+                          "The outbox is server.outbox of --config, or --outbox PATH or URL.")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="config file (default $SMS_NOTIFY_CONFIG)")
     common.add_argument("--outbox", metavar="PATH",
-                        help="the outbox file itself (no config, so no secrets, needed)")
+                        help="the outbox itself: a SQLite file, or a PostgreSQL URL (no config "
+                             "needed)")
     common.add_argument("--json", action="store_true",
                         help="print one JSON object (stable field names, for scripts)")
     common.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
@@ -89,7 +101,7 @@ def outbox_arguments(parser: argparse.ArgumentParser) -> None:
 class Setting:
     """What the outbox command takes from the config."""
 
-    path: str  # the outbox file
+    path: str  # the outbox: a file, or a PostgreSQL URL
     windows: float = 600.0  # how long finished jobs still count (dedup_window, rate limit)
     region: str | None = None  # for a national --to
 
@@ -97,10 +109,14 @@ class Setting:
 def outbox(args: argparse.Namespace) -> int:
     setting = _setting(args)
     path = setting.path
-    if not os.path.exists(path):
-        raise ConfigError(f"no outbox at {path} (serve creates it when it starts)",
-                          "--outbox" if args.outbox else "server.outbox")
-    store = SqliteOutbox(path)
+    where = "--outbox" if args.outbox else "server.outbox"
+    if not path.startswith(POSTGRES_SCHEMES) and not os.path.exists(path):
+        raise ConfigError(f"no outbox at {masked_location(path)} (serve creates it when it "
+                          "starts)", where)
+    try:
+        store = open_outbox(path)
+    except OutboxError as exc:
+        raise ConfigError(f"cannot open the outbox: {exc}", where) from None
     try:
         action = {"list": _list, "show": _show, "retry": _retry, "purge": _purge}[args.action]
         return action(store, args, setting)
@@ -139,7 +155,7 @@ def _number(raw: str, region: str | None) -> str:
         raise UsageError(f"--to: {exc.text}") from None
 
 
-def _list(store: SqliteOutbox, args: argparse.Namespace, setting: Setting) -> int:
+def _list(store: SqlOutbox, args: argparse.Namespace, setting: Setting) -> int:
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
     jobs = store.select(_query(args, setting, args.limit))
@@ -163,7 +179,7 @@ def _list(store: SqliteOutbox, args: argparse.Namespace, setting: Setting) -> in
     return EXIT_OK
 
 
-def _show(store: SqliteOutbox, args: argparse.Namespace, setting: Setting) -> int:
+def _show(store: SqlOutbox, args: argparse.Namespace, setting: Setting) -> int:
     job = store.get(args.id)
     if job is None:
         raise UsageError(f"no job {args.id} in the outbox")
@@ -182,7 +198,7 @@ def _show(store: SqliteOutbox, args: argparse.Namespace, setting: Setting) -> in
     return EXIT_OK
 
 
-def _retry(store: SqliteOutbox, args: argparse.Namespace, setting: Setting) -> int:
+def _retry(store: SqlOutbox, args: argparse.Namespace, setting: Setting) -> int:
     chosen = bool(args.state or args.route or args.to or args.older_than or args.newer_than)
     if not args.ids and not (args.all or chosen):
         raise UsageError("name the jobs: IDs, filters (--route, --to, --older-than...) or --all")
@@ -213,12 +229,12 @@ def _retry(store: SqliteOutbox, args: argparse.Namespace, setting: Setting) -> i
     return EXIT_FAILED if args.ids and skipped else EXIT_OK
 
 
-def _state_of(store: SqliteOutbox, job_id: int) -> str | None:
+def _state_of(store: SqlOutbox, job_id: int) -> str | None:
     job = store.get(job_id)
     return job.state if job else None
 
 
-def _purge(store: SqliteOutbox, args: argparse.Namespace, setting: Setting) -> int:
+def _purge(store: SqlOutbox, args: argparse.Namespace, setting: Setting) -> int:
     states: Sequence[str] = args.state or FINISHED
     wrong = [s for s in states if s not in FINISHED]
     if wrong:

@@ -110,3 +110,42 @@ def instant(monkeypatch: pytest.MonkeyPatch) -> None:
     from sms_notify import delivery
 
     monkeypatch.setattr(delivery, "Clock", ManualClock)
+
+
+# ---- The outbox's backends ----
+# Tests of the outbox and the dispatcher take `location` and open it with
+# sms_notify.outbox.open_outbox(location, now=...): each runs twice, on a fresh SQLite file and
+# on a fresh schema of one PostgreSQL server started for the session (tests/postgres.py), so
+# both backends keep the same semantics. A test of one backend's own behaviour takes `path`
+# (SQLite) or `postgres` (the server: postgres.fresh_url(), .stop(), .start()) instead.
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """PostgreSQL from Debian's packages in a temporary folder, for the whole session."""
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """server.outbox of an empty outbox, one per backend. PostgreSQL outboxes the test opened
+    are closed after it (a test may leave one open to play a receiver that died)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "outbox.sqlite")
+        return
+    from sms_notify.postgres import PostgresOutbox
+
+    opened: list[PostgresOutbox] = []
+    real = PostgresOutbox.__init__
+
+    def tracked(self: PostgresOutbox, *args: Any, **kwargs: Any) -> None:
+        real(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(PostgresOutbox, "__init__", tracked)
+    yield str(request.getfixturevalue("postgres").fresh_url())
+    for box in opened:
+        box.close()

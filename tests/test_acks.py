@@ -4,6 +4,7 @@ what the number gets back, and every reply that is ignored, counted once."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from sms_notify.acks import Acks, Outcome, ack_duration
 from sms_notify.config import AckSettings
 from sms_notify.model import Reply
-from sms_notify.outbox import Job, Page, SqliteOutbox
+from sms_notify.outbox import Job, Page, open_outbox
 from sms_notify.silences import SilenceError
 from sms_notify.testing import ManualClock
 
@@ -39,9 +40,9 @@ class FakeAlertmanager:
 
 
 class World:
-    def __init__(self, path: str, now: ManualClock) -> None:
+    def __init__(self, location: str, now: ManualClock) -> None:
         self.now = now
-        self.outbox = SqliteOutbox(path, now=now)
+        self.outbox = open_outbox(location, now=now)
         self.am = FakeAlertmanager()
         self.outcomes: list[tuple[str, str]] = []
         self.confirmed = 0
@@ -72,8 +73,8 @@ class World:
 
 
 @pytest.fixture
-def world(path: str, now: ManualClock) -> World:
-    made = World(path, now)
+def world(location: str, now: ManualClock) -> Iterator[World]:
+    made = World(location, now)
     yield made
     made.outbox.close()
 

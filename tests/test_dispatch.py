@@ -15,7 +15,7 @@ from sms_notify.delivery import RetryPolicy
 from sms_notify.dispatch import DEFAULT_VALIDITY, Dispatcher, summary_text
 from sms_notify.errors import Category, ProviderError
 from sms_notify.model import Account, Provider, Receipt
-from sms_notify.outbox import Job, OutboxError, SqliteOutbox
+from sms_notify.outbox import Job, OutboxError, SqlOutbox, open_outbox
 
 from sms_notify.testing import FakeGateway, ManualClock
 
@@ -65,8 +65,8 @@ ACCOUNTS = {
 }
 
 
-def make(path: str, now: ManualClock, **kwargs: Any) -> tuple[SqliteOutbox, Dispatcher]:
-    box = SqliteOutbox(path, now=now)
+def make(location: str, now: ManualClock, **kwargs: Any) -> tuple[SqlOutbox, Dispatcher]:
+    box = open_outbox(location, now=now)
     kwargs.setdefault("rng", random.Random(7))
     return box, Dispatcher(box, ACCOUNTS, now=now, **kwargs)
 
@@ -91,9 +91,9 @@ def unavailable(text: str = "fake.invalid answered HTTP 503") -> ProviderError:
     return ProviderError(Category.UNAVAILABLE, text, code=503)
 
 
-def test_recipients_are_batched_to_the_gateway_limit(fake_gateways, path, now) -> None:
+def test_recipients_are_batched_to_the_gateway_limit(fake_gateways, location, now) -> None:
     gw: FakeGateway = fake_gateways("fake", max_recipients=2)
-    box, d = make(path, now)
+    box, d = make(location, now)
     box.enqueue(jobs(*NUMBERS), 600)
     assert settle(d) == 3  # ceil(5 / 2) requests
     assert [len(s.recipients) for _, s in gw.requests] == [2, 2, 1]
@@ -105,17 +105,17 @@ def test_recipients_are_batched_to_the_gateway_limit(fake_gateways, path, now) -
     assert sent_refs == [j.reference for j in sent]
 
 
-def test_one_number_twice_goes_in_separate_requests(fake_gateways, path, now) -> None:
+def test_one_number_twice_goes_in_separate_requests(fake_gateways, location, now) -> None:
     gw = fake_gateways("fake", max_recipients=10)
-    box, d = make(path, now)
+    box, d = make(location, now)
     box.enqueue([*jobs(R), Job("other", R, "FIRING DiskFull", ("primary",))], 600)
     assert settle(d) == 2
     assert [len(s.recipients) for _, s in gw.requests] == [1, 1]
 
 
-def test_different_texts_and_accounts_are_separate_requests(fake_gateways, path, now) -> None:
+def test_different_texts_and_accounts_are_separate_requests(fake_gateways, location, now) -> None:
     gw, backup = fake_gateways("fake", max_recipients=10), fake_gateways("backup")
-    box, d = make(path, now)
+    box, d = make(location, now)
     box.enqueue([*jobs(*NUMBERS[:2]), *jobs(*NUMBERS[:2], text="RESOLVED DiskFull"),
                  *jobs(NUMBERS[3], via=("backup",))], 600)
     assert settle(d) == 3
@@ -123,38 +123,40 @@ def test_different_texts_and_accounts_are_separate_requests(fake_gateways, path,
     assert backup.recipients_sent() == [NUMBERS[3]]
 
 
-def test_a_restart_resumes_pending_jobs(fake_gateways, path, now) -> None:
+def test_a_restart_resumes_pending_jobs(fake_gateways, location, now) -> None:
     gw = fake_gateways("fake")
-    box, _ = make(path, now)
+    box, _ = make(location, now)
     box.enqueue(jobs(*NUMBERS[:3]), 600)
     box.close()
-    box, d = make(path, now)
+    box, d = make(location, now)
     settle(d)
     assert sorted(gw.recipients_sent()) == NUMBERS[:3]
     assert box.stats().sent == 3
 
 
-def crash_in_flight(path: str, now: ManualClock, numbers: Sequence[str], via: tuple[str, ...]) -> None:
-    """Enqueue and claim (attempt recorded), then 'die' before the outcome is recorded."""
-    box, d = make(path, now)
+def crash_in_flight(location: str, now: ManualClock, numbers: Sequence[str], via: tuple[str, ...]) -> None:
+    """Enqueue and claim (attempt recorded), then 'die' before the outcome is recorded: its
+    lease has run out, as a receiver that died a lease ago left it."""
+    box, d = make(location, now)
+    box.lease = -1.0
     box.enqueue(jobs(*numbers, via=via), 600)
     tasks, _ = d._plan()
     d._claim(tasks)
     assert box.stats().inflight == len(numbers)
 
 
-def test_grouping_never_puts_one_number_twice_in_a_request(fake_gateways, path, now) -> None:
+def test_grouping_never_puts_one_number_twice_in_a_request(fake_gateways, location, now) -> None:
     fake_gateways("fake")  # two recipients a request
-    _, d = make(path, now)
+    _, d = make(location, now)
     a, b, c = NUMBERS[:3]
     tasks = d._group(jobs(a, b, a, a, c, b))
     assert [[j.recipient for j in t.jobs] for t in tasks] == [[a, b], [a, c], [a, b]]
 
 
-def test_inflight_without_lookup_is_resent_and_counted(fake_gateways, path, now, caplog) -> None:
+def test_inflight_without_lookup_is_resent_and_counted(fake_gateways, location, now, caplog) -> None:
     gw = fake_gateways("fake")
-    crash_in_flight(path, now, NUMBERS[:3], ("primary",))
-    box, d = make(path, now)
+    crash_in_flight(location, now, NUMBERS[:3], ("primary",))
+    box, d = make(location, now)
     report = d.recover()
     assert (report.found, report.resent, report.blind) == (0, 0, 3)
     assert "resend_without_lookup=3" in caplog.text and "may arrive twice" in caplog.text
@@ -164,10 +166,10 @@ def test_inflight_without_lookup_is_resent_and_counted(fake_gateways, path, now,
 
 
 def test_inflight_with_lookup_is_sent_only_where_the_gateway_has_no_trace(
-    lookup_gateway, path, now
+    lookup_gateway, location, now
 ) -> None:
-    crash_in_flight(path, now, NUMBERS[:3], ("looked",))
-    box, d = make(path, now)
+    crash_in_flight(location, now, NUMBERS[:3], ("looked",))
+    box, d = make(location, now)
     second = box.jobs()[1]
     lookup_gateway.known.add(second.reference)  # a gateway that keeps each recipient's reference
     report = d.recover()
@@ -182,26 +184,26 @@ def test_inflight_with_lookup_is_sent_only_where_the_gateway_has_no_trace(
     assert box.stats().sent == 3
 
 
-def test_look_ups_read_on_from_the_cursor_kept_in_the_outbox(lookup_gateway, path, now) -> None:
+def test_look_ups_read_on_from_the_cursor_kept_in_the_outbox(lookup_gateway, location, now) -> None:
     from sms_notify.feeds import feed_key
 
-    crash_in_flight(path, now, NUMBERS[:1], ("looked",))
-    box, d = make(path, now)
+    crash_in_flight(location, now, NUMBERS[:1], ("looked",))
+    box, d = make(location, now)
     jobs_ = box.inflight()
     d.recover(jobs_)
     box.close()
-    box, d = make(path, now)  # a restart: the cursor is where the last look-up left it
+    box, d = make(location, now)  # a restart: the cursor is where the last look-up left it
     d.recover(jobs_)
     key = feed_key(ACCOUNTS["looked"], manager.provider_for("lookupgw"))
-    assert SqliteOutbox(path).feeds().feed(key).position == 2
+    assert open_outbox(location).feeds().feed(key).position == 2
 
 
 def test_a_request_known_by_its_reference_is_sent_for_all_its_recipients(
-    lookup_gateway, path, now
+    lookup_gateway, location, now
 ) -> None:
     """24x keeps one reference per request (UserField): the first job's stands for them all."""
-    crash_in_flight(path, now, NUMBERS[:3], ("looked",))
-    box, d = make(path, now)
+    crash_in_flight(location, now, NUMBERS[:3], ("looked",))
+    box, d = make(location, now)
     jobs_ = box.jobs()
     assert {j.request_ref for j in jobs_} == {jobs_[0].reference}
     lookup_gateway.known.add(jobs_[0].reference)
@@ -211,11 +213,11 @@ def test_a_request_known_by_its_reference_is_sent_for_all_its_recipients(
     assert lookup_gateway.sent == []
 
 
-def test_transient_errors_come_back_after_a_backoff(fake_gateways, path, now) -> None:
+def test_transient_errors_come_back_after_a_backoff(fake_gateways, location, now) -> None:
     gw = fake_gateways("fake")
     gw.answers = [unavailable(), unavailable()]
     results: list[tuple[str, bool]] = []
-    box, d = make(path, now, on_result=lambda j, r, s: results.append((j.state, r is not None)))
+    box, d = make(location, now, on_result=lambda j, r, s: results.append((j.state, r is not None)))
     box.enqueue(jobs(R), 600)
     assert d.step() == 1
     [j] = box.jobs()
@@ -237,10 +239,10 @@ def test_transient_errors_come_back_after_a_backoff(fake_gateways, path, now) ->
 
 
 @pytest.mark.parametrize("category", ["credit", "auth"])
-def test_credit_and_auth_fail_over_at_once(fake_gateways, path, now, category) -> None:
+def test_credit_and_auth_fail_over_at_once(fake_gateways, location, now, category) -> None:
     gw, backup = fake_gateways("fake"), fake_gateways("backup")
     gw.answers = [ProviderError(category, "No credit left", code="5")]
-    box, d = make(path, now)
+    box, d = make(location, now)
     box.enqueue(jobs(R, via=("primary", "backup")), 600)
     settle(d)
     [j] = box.jobs()
@@ -248,10 +250,10 @@ def test_credit_and_auth_fail_over_at_once(fake_gateways, path, now, category) -
     assert len(gw.requests) == 1 and backup.recipients_sent() == [R]
 
 
-def test_unavailable_fails_over_after_a_second_try(fake_gateways, path, now) -> None:
+def test_unavailable_fails_over_after_a_second_try(fake_gateways, location, now) -> None:
     gw, backup = fake_gateways("fake"), fake_gateways("backup")
     gw.answers = [unavailable(), unavailable()]
-    box, d = make(path, now)
+    box, d = make(location, now)
     box.enqueue(jobs(R, via=("primary", "backup")), 600)
     d.step()
     now.t = box.jobs()[0].next_at
@@ -286,13 +288,13 @@ def silent_then(answers: list[ProviderError], monkeypatch: pytest.MonkeyPatch,
 
 
 def test_an_unknown_outcome_is_asked_about_once_the_timeout_has_passed(
-    fake_gateways, lookup_gateway, path, now, monkeypatch
+    fake_gateways, lookup_gateway, location, now, monkeypatch
 ) -> None:
     """The gateway took the text but its answer never came: asked, found, not sent again."""
     backup = fake_gateways("backup")
     silent_then([unknown_outcome()], monkeypatch, took=lookup_gateway)
     results: list[tuple[str, Receipt | None]] = []
-    box, d = make(path, now, on_result=lambda j, r, s: results.append((j.state, r)))
+    box, d = make(location, now, on_result=lambda j, r, s: results.append((j.state, r)))
     [job] = box.enqueue(jobs(R, via=("looked", "backup")), 600)
     assert d.step() == 1
     [j] = box.jobs()
@@ -309,10 +311,10 @@ def test_an_unknown_outcome_is_asked_about_once_the_timeout_has_passed(
 
 
 def test_no_trace_at_the_gateway_sends_again_on_the_same_account(
-    lookup_gateway, path, now, monkeypatch
+    lookup_gateway, location, now, monkeypatch
 ) -> None:
     silent_then([unknown_outcome()], monkeypatch)
-    box, d = make(path, now)
+    box, d = make(location, now)
     [job] = box.enqueue(jobs(R, via=("looked", "backup")), 600)
     d.step()
     now.t = box.jobs()[0].next_at
@@ -326,13 +328,13 @@ def test_no_trace_at_the_gateway_sends_again_on_the_same_account(
 
 
 def test_a_look_up_that_fails_moves_the_job_on(
-    fake_gateways, lookup_gateway, path, now, monkeypatch
+    fake_gateways, lookup_gateway, location, now, monkeypatch
 ) -> None:
     backup = fake_gateways("backup")
     silent_then([unknown_outcome()], monkeypatch, took=lookup_gateway)
     monkeypatch.setattr(dispatch, "lookup", lambda *a, **k: (_ for _ in ()).throw(
         ProviderError(Category.UNAVAILABLE, "HTTP 503")))
-    box, d = make(path, now)
+    box, d = make(location, now)
     box.enqueue(jobs(R, via=("looked", "backup")), 600)
     d.step()
     now.t = box.jobs()[0].next_at
@@ -343,10 +345,10 @@ def test_a_look_up_that_fails_moves_the_job_on(
     assert backup.recipients_sent() == [R]
 
 
-def test_an_unknown_outcome_without_look_up_moves_on_once(fake_gateways, path, now) -> None:
+def test_an_unknown_outcome_without_look_up_moves_on_once(fake_gateways, location, now) -> None:
     gw, backup = fake_gateways("fake"), fake_gateways("backup")
     gw.answers = [unknown_outcome("unexpected answer: 101, 102")]
-    box, d = make(path, now)
+    box, d = make(location, now)
     box.enqueue(jobs(R, via=("primary", "backup")), 600)
     d.step()
     [j] = box.jobs()
@@ -357,13 +359,13 @@ def test_an_unknown_outcome_without_look_up_moves_on_once(fake_gateways, path, n
 
 
 def test_unconfirmed_is_a_state_of_its_own_logged_and_reported(
-    fake_gateways, path, now, caplog
+    fake_gateways, location, now, caplog
 ) -> None:
     gw, backup = fake_gateways("fake"), fake_gateways("backup")
     gw.answers = [unknown_outcome("unexpected answer: 101, 102")]
     backup.answers = [unknown_outcome()]
     results: list[tuple[str, Receipt | None]] = []
-    box, d = make(path, now, on_result=lambda j, r, s: results.append((j.state, r)))
+    box, d = make(location, now, on_result=lambda j, r, s: results.append((j.state, r)))
     box.enqueue(jobs(R, via=("primary", "backup")), 600)
     settle(d)
     [j] = box.jobs()
@@ -379,13 +381,13 @@ def test_unconfirmed_is_a_state_of_its_own_logged_and_reported(
 
 @pytest.mark.parametrize("category", ["sender", "auth", "credit"])
 def test_account_refusals_are_tried_again_while_there_is_time_to_fix_them(
-    fake_gateways, path, now, category
+    fake_gateways, location, now, category
 ) -> None:
     """An account whose credit runs out is topped up in minutes: serve's max_age leaves time
     (a one-shot command's seconds do not: tests/test_delivery.py)."""
     gw = fake_gateways("fake")
     gw.answers = [ProviderError(category, "refused", code="-518")] * 2
-    box, d = make(path, now, max_age=120)
+    box, d = make(location, now, max_age=120)
     box.enqueue(jobs(R, via=("primary",)), 600)
     d.step()
     [j] = box.jobs()
@@ -402,7 +404,7 @@ def test_account_refusals_are_tried_again_while_there_is_time_to_fix_them(
     assert (box.jobs()[1].state, len(gw.requests)) == ("dead", 4)
 
 
-def test_a_batch_refused_for_one_number_is_split(fake_gateways, path, now) -> None:
+def test_a_batch_refused_for_one_number_is_split(fake_gateways, location, now) -> None:
     gw = fake_gateways("fake", max_recipients=50)
     numbers = [f"+4477009003{i:02d}" for i in range(50)]
     bad = numbers[11]
@@ -413,7 +415,7 @@ def test_a_batch_refused_for_one_number_is_split(fake_gateways, path, now) -> No
         return [Receipt(r, message_id=r.reference) for r in sub.recipients]
 
     gw.answers = [refuse_bad] * 20
-    box, d = make(path, now)
+    box, d = make(location, now)
     box.enqueue(jobs(*numbers), 600)
     assert d.step() == 1
     states = {j.recipient: (j.state, j.error) for j in box.jobs()}
@@ -421,8 +423,8 @@ def test_a_batch_refused_for_one_number_is_split(fake_gateways, path, now) -> No
     assert set(states.values()) == {("sent", "")}
 
 
-def test_serve_sends_a_default_validity_where_the_gateway_takes_one(path, now) -> None:
-    _, d = make(path, now)
+def test_serve_sends_a_default_validity_where_the_gateway_takes_one(location, now) -> None:
+    _, d = make(location, now)
     fastsms = Account("fastsms", "t", options={"from": "Alerts"}, name="f")
     mine = Account("fastsms", "t", options={"from": "Alerts", "validity": "600"}, name="g")
     blind = Account("intellisms", "u", "p", name="i")
@@ -432,11 +434,11 @@ def test_serve_sends_a_default_validity_where_the_gateway_takes_one(path, now) -
     assert d.accounts["i"].validity is None  # IntelliSoftware takes none
 
 
-def test_all_accounts_down_then_back_delivers_once(fake_gateways, path, now) -> None:
+def test_all_accounts_down_then_back_delivers_once(fake_gateways, location, now) -> None:
     gw, backup = fake_gateways("fake"), fake_gateways("backup")
     gw.answers = [unavailable()] * 4
     backup.answers = [ProviderError(Category.CREDIT, "no credit", code="5")] * 2
-    box, d = make(path, now)
+    box, d = make(location, now)
     box.enqueue(jobs(R, via=("primary", "backup")), 600)
     accounts_tried = []
     for _ in range(20):
@@ -454,10 +456,10 @@ def test_all_accounts_down_then_back_delivers_once(fake_gateways, path, now) -> 
 
 
 @pytest.mark.parametrize("category", ["recipient", "request"])
-def test_permanent_errors_are_dead_letters_at_once(fake_gateways, path, now, category) -> None:
+def test_permanent_errors_are_dead_letters_at_once(fake_gateways, location, now, category) -> None:
     gw, backup = fake_gateways("fake"), fake_gateways("backup")
     gw.answers = [ProviderError(category, "Invalid destination address", code="206")]
-    box, d = make(path, now)
+    box, d = make(location, now)
     box.enqueue(jobs(R, via=("primary", "backup")), 600)
     settle(d)
     [dead] = box.dead_letters()
@@ -466,22 +468,22 @@ def test_permanent_errors_are_dead_letters_at_once(fake_gateways, path, now, cat
     assert backup.requests == [] and box.stats().dead == 1
 
 
-def test_per_recipient_errors_in_a_batch_settle_each_job(fake_gateways, path, now) -> None:
+def test_per_recipient_errors_in_a_batch_settle_each_job(fake_gateways, location, now) -> None:
     gw = fake_gateways("fake", max_recipients=10)
     bad = ProviderError(Category.RECIPIENT, "unroutable", code="14")
     gw.answers = [lambda s: [Receipt(s.recipients[0]), Receipt(s.recipients[1], error=bad)]]
-    box, d = make(path, now)
+    box, d = make(location, now)
     box.enqueue(jobs(*NUMBERS[:2]), 600)
     settle(d)
     assert [(j.state, j.error) for j in box.jobs()] == [
         ("sent", ""), ("dead", "recipient: 14 unroutable")]
 
 
-def test_max_age_ends_retries_with_the_last_reason(fake_gateways, path, now) -> None:
+def test_max_age_ends_retries_with_the_last_reason(fake_gateways, location, now) -> None:
     gw = fake_gateways("fake")
     gw.answers = [unavailable()] * 100
     results: list[tuple[str, Receipt | None]] = []
-    box, d = make(path, now, max_age=600, on_result=lambda j, r, s: results.append((j.state, r)))
+    box, d = make(location, now, max_age=600, on_result=lambda j, r, s: results.append((j.state, r)))
     box.enqueue(jobs(R), 600)
     for _ in range(50):
         if not d.step():
@@ -495,10 +497,10 @@ def test_max_age_ends_retries_with_the_last_reason(fake_gateways, path, now) -> 
     assert results[-1][1] is not None  # died on a gateway answer
 
 
-def test_a_job_waiting_past_max_age_dies_without_a_request(fake_gateways, path, now) -> None:
+def test_a_job_waiting_past_max_age_dies_without_a_request(fake_gateways, location, now) -> None:
     gw = fake_gateways("fake")
     results: list[tuple[str, Receipt | None]] = []
-    box, d = make(path, now, max_age=600, on_result=lambda j, r, s: results.append((j.state, r)))
+    box, d = make(location, now, max_age=600, on_result=lambda j, r, s: results.append((j.state, r)))
     box.enqueue(jobs(R), 600)
     now.t += 601  # the receiver was down for longer than max_age
     assert d.step() == 0
@@ -507,17 +509,17 @@ def test_a_job_waiting_past_max_age_dies_without_a_request(fake_gateways, path, 
     assert gw.requests == [] and results == [("dead", None)]
 
 
-def test_unknown_account_is_a_dead_letter(fake_gateways, path, now) -> None:
-    box, d = make(path, now)
+def test_unknown_account_is_a_dead_letter(fake_gateways, location, now) -> None:
+    box, d = make(location, now)
     box.enqueue(jobs(R, via=("gone",)), 600)
     d.step()
     assert box.dead_letters()[0].error == "request: unknown account 'gone'"
 
 
-def test_rate_limit_folds_alerts_into_summaries(fake_gateways, path, now) -> None:
+def test_rate_limit_folds_alerts_into_summaries(fake_gateways, location, now) -> None:
     gw = fake_gateways("fake", max_recipients=10)
     other = NUMBERS[1]
-    box, d = make(path, now, per_recipient=(2, 3600))
+    box, d = make(location, now, per_recipient=(2, 3600))
     burst = [*jobs(R, text="a1", key="Up"), *jobs(R, text="a2", key="Up")]
     burst += [j for i in range(3) for j in jobs(R, text=f"d{i}", key="DiskFull")]
     burst += [j for i in range(4) for j in jobs(R, text=f"h{i}", key="HighLatency")]
@@ -543,9 +545,9 @@ def test_rate_limit_folds_alerts_into_summaries(fake_gateways, path, now) -> Non
     assert gw.requests[-1][1].text == "after the window"
 
 
-def test_a_window_without_further_alerts_sends_one_summary(fake_gateways, path, now) -> None:
+def test_a_window_without_further_alerts_sends_one_summary(fake_gateways, location, now) -> None:
     gw = fake_gateways("fake", max_recipients=10)
-    box, d = make(path, now, per_recipient=(1, 60))
+    box, d = make(location, now, per_recipient=(1, 60))
     box.enqueue([*jobs(R, text="a"), *jobs(R, text="b")], 600)
     settle(d)
     now.t += 61
@@ -559,10 +561,10 @@ def test_summary_text() -> None:
         "+7 more alerts: HighLatency x4, DiskFull x3 (limit 20/1h)")
 
 
-def test_threads_deliver_in_the_background(fake_gateways, path) -> None:
+def test_threads_deliver_in_the_background(fake_gateways, location) -> None:
     gw = fake_gateways("fake", max_recipients=3)
     seen: list[tuple[int, str, float]] = []
-    box = SqliteOutbox(path)
+    box = open_outbox(location)
     d = Dispatcher(box, ACCOUNTS, workers=3,
                    on_result=lambda j, r, s: seen.append((j.id, j.state, s)))
     d.start()
@@ -579,11 +581,11 @@ def test_threads_deliver_in_the_background(fake_gateways, path) -> None:
     assert {state for _, state, _ in seen} == {"sent"}
 
 
-def test_start_recovers_before_sending(fake_gateways, path) -> None:
+def test_start_recovers_before_sending(fake_gateways, location) -> None:
     gw = fake_gateways("fake")
     now = ManualClock(time.time())
-    crash_in_flight(path, now, NUMBERS[:2], ("primary",))
-    box = SqliteOutbox(path)
+    crash_in_flight(location, now, NUMBERS[:2], ("primary",))
+    box = open_outbox(location)
     d = Dispatcher(box, ACCOUNTS, workers=2)
     d.start()
     try:
@@ -594,17 +596,18 @@ def test_start_recovers_before_sending(fake_gateways, path) -> None:
 
 
 def test_start_asks_the_gateway_only_once_the_accounts_timeout_has_passed(
-    fake_gateways, lookup_gateway, path
+    fake_gateways, lookup_gateway, location
 ) -> None:
     """A gateway may take a request after the process that sent it died: asked at once, it
     would have no trace yet. The blind ones cannot be asked, so they go at once."""
     gw = fake_gateways("fake")
     now = ManualClock(time.time())
-    crash_in_flight(path, now, NUMBERS[:2], ("looked",))
-    box, d = make(path, now)
+    crash_in_flight(location, now, NUMBERS[:2], ("looked",))
+    box, d = make(location, now)
     box.enqueue(jobs(NUMBERS[2]), 600)  # and one through a gateway that cannot be asked
+    box.lease = -1.0  # then it dies too
     d._claim(d._plan()[0])
-    box = SqliteOutbox(path)
+    box = open_outbox(location)
     looked = Account("lookupgw", "u", "p", options={"timeout": "0.5"}, name="looked")
     d = Dispatcher(box, {**ACCOUNTS, "looked": looked}, workers=2)
     started = time.monotonic()
@@ -621,11 +624,11 @@ def test_start_asks_the_gateway_only_once_the_accounts_timeout_has_passed(
 
 
 def test_a_recovery_the_outbox_cannot_record_is_tried_again(
-    lookup_gateway, path, monkeypatch
+    lookup_gateway, location, monkeypatch
 ) -> None:
     now = ManualClock(time.time())
-    crash_in_flight(path, now, NUMBERS[:2], ("looked",))
-    box = SqliteOutbox(path)
+    crash_in_flight(location, now, NUMBERS[:2], ("looked",))
+    box = open_outbox(location)
     failures = [OutboxError("database is locked")]
     real_save = box.save
 
@@ -647,10 +650,10 @@ def test_a_recovery_the_outbox_cannot_record_is_tried_again(
 
 
 def test_outcomes_the_outbox_cannot_record_are_saved_again_after_the_clocks_pauses(
-    fake_gateways, path, now, monkeypatch
+    fake_gateways, location, now, monkeypatch
 ) -> None:
     fake_gateways("fake")
-    box, d = make(path, now, sleep=now.sleep)
+    box, d = make(location, now, sleep=now.sleep)
     box.enqueue(jobs(R), 600)
     failures = [OutboxError("database is locked")] * 2
     real_save = box.save

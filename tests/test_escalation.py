@@ -4,11 +4,13 @@ restart in between neither loses nor repeats it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from sms_notify.config import Config, loads
 from sms_notify.escalation import escalate
-from sms_notify.outbox import Page, SqliteOutbox
+from sms_notify.outbox import Page, SqlOutbox, open_outbox
 from sms_notify.testing import ManualClock
 
 KEY = '{}:{alertname="DiskFull"}'
@@ -36,8 +38,8 @@ def firing(state: str = "firing", key: str = KEY) -> Page:
 
 
 @pytest.fixture
-def outbox(path: str, now: ManualClock) -> SqliteOutbox:
-    box = SqliteOutbox(path, now=now)
+def outbox(location: str, now: ManualClock) -> Iterator[SqlOutbox]:
+    box = open_outbox(location, now=now)
     yield box
     box.close()
 
@@ -49,7 +51,7 @@ def test_the_config_reads_escalate(config: Config) -> None:
 
 
 def test_a_group_nobody_acknowledges_is_texted_to_the_escalation_numbers_once(
-        outbox: SqliteOutbox, now: ManualClock, config: Config) -> None:
+        outbox: SqlOutbox, now: ManualClock, config: Config) -> None:
     (page_id,) = outbox.open_pages([firing()])
     now.advance(599)
     assert escalate(outbox, config.routes, now()) == []
@@ -66,7 +68,7 @@ def test_a_group_nobody_acknowledges_is_texted_to_the_escalation_numbers_once(
 
 
 def test_a_repeat_of_the_firing_group_does_not_put_its_escalation_off(
-        outbox: SqliteOutbox, now: ManualClock, config: Config) -> None:
+        outbox: SqlOutbox, now: ManualClock, config: Config) -> None:
     outbox.open_pages([firing()])
     now.advance(400)
     outbox.open_pages([firing()])
@@ -76,7 +78,7 @@ def test_a_repeat_of_the_firing_group_does_not_put_its_escalation_off(
 
 @pytest.mark.parametrize("end", ["acknowledged", "resolved"])
 def test_acknowledged_or_resolved_in_time_it_does_not_escalate(
-        outbox: SqliteOutbox, now: ManualClock, config: Config, end: str) -> None:
+        outbox: SqlOutbox, now: ManualClock, config: Config, end: str) -> None:
     (page_id,) = outbox.open_pages([firing()])
     now.advance(300)
     if end == "acknowledged":
@@ -88,22 +90,22 @@ def test_acknowledged_or_resolved_in_time_it_does_not_escalate(
 
 
 def test_a_restart_between_the_page_and_after_neither_loses_nor_repeats_it(
-        path: str, now: ManualClock, config: Config) -> None:
-    first = SqliteOutbox(path, now=now)
+        location: str, now: ManualClock, config: Config) -> None:
+    first = open_outbox(location, now=now)
     first.open_pages([firing()])
     first.close()
     now.advance(900)  # down across `after`
-    second = SqliteOutbox(path, now=now)
+    second = open_outbox(location, now=now)
     assert len(escalate(second, config.routes, now())) == 2
     second.close()
-    third = SqliteOutbox(path, now=now)
+    third = open_outbox(location, now=now)
     assert escalate(third, config.routes, now()) == []
     assert len(third.jobs()) == 2
     third.close()
 
 
 def test_firing_again_after_it_resolved_is_a_new_page_that_escalates_again(
-        outbox: SqliteOutbox, now: ManualClock, config: Config) -> None:
+        outbox: SqlOutbox, now: ManualClock, config: Config) -> None:
     (page_id,) = outbox.open_pages([firing()])
     now.advance(600)
     assert len(escalate(outbox, config.routes, now())) == 2
@@ -117,7 +119,7 @@ def test_firing_again_after_it_resolved_is_a_new_page_that_escalates_again(
 
 
 def test_an_acknowledged_group_fires_anew_once_its_silence_ended(
-        outbox: SqliteOutbox, now: ManualClock, config: Config) -> None:
+        outbox: SqlOutbox, now: ManualClock, config: Config) -> None:
     (page_id,) = outbox.open_pages([firing()])
     outbox.acknowledge(page_id, now() + 1800)
     now.advance(900)
@@ -131,7 +133,7 @@ def test_an_acknowledged_group_fires_anew_once_its_silence_ended(
 
 
 def test_a_route_gone_from_the_config_ends_its_page_quietly(
-        outbox: SqliteOutbox, now: ManualClock) -> None:
+        outbox: SqlOutbox, now: ManualClock) -> None:
     outbox.open_pages([Page("gone", KEY, {}, text=TEXT, escalate_after=60)])
     now.advance(60)
     assert escalate(outbox, {}, now()) == []
@@ -139,6 +141,6 @@ def test_a_route_gone_from_the_config_ends_its_page_quietly(
 
 
 def test_a_route_without_escalation_opens_pages_that_never_escalate(
-        outbox: SqliteOutbox, now: ManualClock) -> None:
+        outbox: SqlOutbox, now: ManualClock) -> None:
     outbox.open_pages([Page("oncall", KEY, {}, text=TEXT)])
     assert outbox.escalations_due(now() + 10**6) == []

@@ -1,13 +1,25 @@
-"""The durable outbox: commit before enqueue returns, dedup across restarts, OutboxError."""
+"""The durable outbox: commit before enqueue returns, dedup across restarts, OutboxError.
+
+Tests that take `location` run on SQLite and on PostgreSQL (tests/conftest.py); those that take
+`path` are SQLite's own (its file, WAL, lock), those that take `postgres` PostgreSQL's."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
-from sms_notify.outbox import Job, OutboxError, Page, SqliteOutbox
+from sms_notify.outbox import (
+    SQLITE_MIGRATIONS,
+    Job,
+    OutboxError,
+    Page,
+    SqliteOutbox,
+    SqlOutbox,
+    open_outbox,
+)
 
 from sms_notify.testing import ManualClock
 
@@ -19,24 +31,29 @@ def job(recipient: str = A, key: str = "k1", text: str = "FIRING DiskFull") -> J
                summary_key="DiskFull")
 
 
-def test_enqueue_commits_before_it_returns(path: str, now: ManualClock) -> None:
-    box = SqliteOutbox(path, now=now)
+def test_enqueue_commits_before_it_returns(location: str, now: ManualClock) -> None:
+    box = open_outbox(location, now=now)
     accepted = box.enqueue([job(A), job(B)], dedup_window=600)
     assert [j.id for j in accepted] == [1, 2]
     assert all(j.state == "pending" and j.created == now.t and j.next_at == now.t for j in accepted)
     assert accepted[0].reference and accepted[0].reference != accepted[1].reference
     # Another connection (another process, after a crash) sees the rows at once.
-    other = sqlite3.connect(path)
-    rows = other.execute("SELECT recipient, via, reference, state FROM jobs ORDER BY id").fetchall()
-    assert rows == [(A, '["primary", "backup"]', accepted[0].reference, "pending"),
-                    (B, '["primary", "backup"]', accepted[1].reference, "pending")]
-    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    other = open_outbox(location, now=now)
+    assert other.jobs() == accepted
     other.close()
     box.close()
 
 
-def test_jobs_round_trip_every_field(path: str, now: ManualClock) -> None:
-    box = SqliteOutbox(path, now=now)
+def test_a_sqlite_outbox_is_in_wal_mode(path: str) -> None:
+    SqliteOutbox(path).enqueue([job()], 600)
+    other = sqlite3.connect(path)
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert other.execute("SELECT via FROM jobs").fetchall() == [('["primary", "backup"]',)]
+    other.close()
+
+
+def test_jobs_round_trip_every_field(location: str, now: ManualClock) -> None:
+    box = open_outbox(location, now=now)
     [stored] = box.enqueue([job()], 600)
     stored.state, stored.attempts, stored.doubt, stored.folded = "inflight", 2, True, {"X": 3}
     box.save([stored])
@@ -44,8 +61,8 @@ def test_jobs_round_trip_every_field(path: str, now: ManualClock) -> None:
     assert box.inflight() == [stored]
 
 
-def test_duplicates_inside_the_window_are_dropped(path: str, now: ManualClock) -> None:
-    box = SqliteOutbox(path, now=now)
+def test_duplicates_inside_the_window_are_dropped(location: str, now: ManualClock) -> None:
+    box = open_outbox(location, now=now)
     assert len(box.enqueue([job(A), job(B)], 600)) == 2
     now.t += 599
     # the same group for A again (an Alertmanager retry), twice in one call, and a new key
@@ -55,17 +72,17 @@ def test_duplicates_inside_the_window_are_dropped(path: str, now: ManualClock) -
     assert [j.dedup_key for j in box.enqueue([job(A), job(A, key="k2")], 600)] == ["k1"]
 
 
-def test_dedup_survives_a_restart(path: str, now: ManualClock) -> None:
-    SqliteOutbox(path, now=now).enqueue([job(A)], 600)
-    reopened = SqliteOutbox(path, now=now)  # no close(): as after a SIGKILL
+def test_dedup_survives_a_restart(location: str, now: ManualClock) -> None:
+    open_outbox(location, now=now).enqueue([job(A)], 600)
+    reopened = open_outbox(location, now=now)  # no close(): as after a SIGKILL
     assert reopened.enqueue([job(A)], 600) == []
     assert reopened.stats().depth == 1
 
 
 @pytest.mark.parametrize("size", [1, 7, 501, 1203])  # one INSERT, and several in one transaction
-def test_a_batch_with_duplicates_returns_exactly_the_stored_jobs(path: str, now: ManualClock,
+def test_a_batch_with_duplicates_returns_exactly_the_stored_jobs(location: str, now: ManualClock,
                                                                  size: int) -> None:
-    box = SqliteOutbox(path, now=now)
+    box = open_outbox(location, now=now)
     box.enqueue([job(A, f"old{i}") for i in range(0, size, 3)], 600)  # every third is known
     batch = [job(A, f"old{i}") for i in range(size)] + [job(A, f"old{size - 1}"), job(B)]
     accepted = box.enqueue(batch, 600)
@@ -84,14 +101,14 @@ def test_a_batch_fits_sqlites_older_parameter_limit(path: str, now: ManualClock)
     assert len(accepted) == 100 and len(box.jobs()) == 100
 
 
-def test_jobs_without_a_dedup_key_are_never_dropped(path: str, now: ManualClock) -> None:
-    box = SqliteOutbox(path, now=now)
+def test_jobs_without_a_dedup_key_are_never_dropped(location: str, now: ManualClock) -> None:
+    box = open_outbox(location, now=now)
     assert len(box.enqueue([job(key=""), job(key="")], 600)) == 2
     assert len(box.enqueue([job(), job()], 0)) == 2  # no window, no dedup
 
 
-def test_due_stats_and_dead_letters(path: str, now: ManualClock) -> None:
-    box = SqliteOutbox(path, now=now)
+def test_due_stats_and_dead_letters(location: str, now: ManualClock) -> None:
+    box = open_outbox(location, now=now)
     first, second, third = box.enqueue([job(A, "a"), job(B, "b"), job(A, "c")], 600)
     second.next_at = now.t + 30
     third.state, third.error, third.done_at = "dead", "recipient: 206 Invalid number", now.t
@@ -105,8 +122,8 @@ def test_due_stats_and_dead_letters(path: str, now: ManualClock) -> None:
     assert [(j.id, j.error) for j in box.dead_letters()] == [(third.id, third.error)]
 
 
-def test_prune_forgets_only_old_finished_rows(path: str, now: ManualClock) -> None:
-    box = SqliteOutbox(path, now=now)
+def test_prune_forgets_only_old_finished_rows(location: str, now: ManualClock) -> None:
+    box = open_outbox(location, now=now)
     jobs = box.enqueue([job(A, str(i)) for i in range(4)], 600)
     for j, state in zip(jobs, ["sent", "dropped", "dead", "pending"], strict=True):
         j.state, j.done_at = state, now.t if state != "pending" else 0.0
@@ -158,24 +175,21 @@ def test_a_locked_database_is_an_outbox_error(path: str) -> None:
     assert len(box.enqueue([job()], 600)) == 1
 
 
-def test_change_feed_cursors_live_in_the_outbox_and_survive_a_restart(path: str,
+def test_change_feed_cursors_live_in_the_outbox_and_survive_a_restart(location: str,
                                                                       now: FakeTime) -> None:
     """serve keeps MyMobileAPI's CHANGEID cursor, and what the feed said about our references,
     in two small tables of its outbox (DESIGN, Decisions 15)."""
-    box = SqliteOutbox(path, now=now)
+    box = open_outbox(location, now=now)
     feed = box.feeds().feed("mymobileapi:u@https://gw")
     assert feed.position == 0 and feed.seen(["r1"]) == {}
     feed.advance(120, {"r1": {"status": "UNKNOWN"}})
     feed.advance(90, {"r1": {"status": "DELIVRD"}})  # a page read by a slower caller
     box.close()
-    again = SqliteOutbox(path, now=now).feeds()
+    again = open_outbox(location, now=now).feeds()
     assert again.feed("mymobileapi:u@https://gw").position == 120  # never back
     assert again.feed("mymobileapi:u@https://gw").seen(["r1", "r2"]) == {
         "r1": {"status": "DELIVRD"}}
     assert again.feed("mymobileapi:other@https://gw").position == 0
-    tables = {r[0] for r in sqlite3.connect(path).execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"jobs", "feed_cursors", "feed_items"} <= tables
 
 
 def test_an_outbox_from_before_a_column_was_added_is_upgraded(path: str) -> None:
@@ -193,12 +207,106 @@ def test_an_outbox_from_before_a_column_was_added_is_upgraded(path: str) -> None
     db.close()
     [old] = SqliteOutbox(path).jobs()
     assert (old.reference, old.request_ref, old.refused, old.unsure) == ("ref", "", 0, 0)
+    version = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0]
+    assert version == len(SQLITE_MIGRATIONS)  # versioned from now on
 
 
-def test_a_summary_waiting_for_its_window_is_not_a_stuck_text(path: str, now: FakeTime) -> None:
+def schema_version(location: str) -> int:
+    """The version the outbox's schema says it has."""
+    if location.startswith("postgres"):
+        import psycopg
+
+        with psycopg.connect(location) as conn:
+            return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
+    return int(sqlite3.connect(location).execute("PRAGMA user_version").fetchone()[0])
+
+
+def set_schema_version(location: str, version: int) -> None:
+    if location.startswith("postgres"):
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as conn:
+            conn.execute("UPDATE schema_version SET version = %s", (version,))
+        return
+    db = sqlite3.connect(location)
+    db.execute(f"PRAGMA user_version = {version}")
+    db.close()
+
+
+def test_the_schema_is_versioned_and_a_newer_one_is_refused(location: str) -> None:
+    """Both backends upgrade the same way: a numbered list of migrations, applied at start; an
+    outbox made by a newer sms-notify is refused rather than misread."""
+    from sms_notify.outbox import SQLITE_MIGRATIONS
+    from sms_notify.postgres import PG_MIGRATIONS
+
+    known = len(PG_MIGRATIONS if location.startswith("postgres") else SQLITE_MIGRATIONS)
+    open_outbox(location).close()
+    assert schema_version(location) == known
+    open_outbox(location).close()  # opening again changes nothing
+    assert schema_version(location) == known
+    set_schema_version(location, known + 1)
+    with pytest.raises(OutboxError, match=f"schema version {known + 1}, newer than this "
+                                          f"sms-notify knows \\({known}\\)"):
+        open_outbox(location)
+
+
+def test_claimed_and_in_flight_jobs_are_held_and_let_go_when_saved(location: str,
+                                                                   now: ManualClock) -> None:
+    box = open_outbox(location, now=now)
+    first, second = box.enqueue([job(A), job(B)], 600)
+    assert [j.id for j in box.claim(now.t, 10)] == [first.id, second.id]
+    first.state, second.state, second.next_at = "inflight", "pending", now.t + 30
+    box.save([first, second])
+    assert box.claim(now.t, 10) == []  # one in flight, one not due yet
+    assert box.take_over(now.t) == []  # this outbox holds its own in flight
+    first.state, first.done_at = "sent", now.t
+    box.save([first])
+    now.t += 30
+    assert [j.id for j in box.claim(now.t, 10)] == [second.id]
+
+
+def test_jobs_left_in_flight_are_taken_over_by_the_next_outbox(location: str,
+                                                               now: ManualClock) -> None:
+    """SQLite: by the next process on the file, at once. PostgreSQL: by any receiver, once the
+    lease of the one that held them ran out. Its late writes are then ignored."""
+    died = open_outbox(location, now=now)
+    [held] = died.enqueue([job(A)], 600)
+    died.claim(now.t, 10)
+    held.state, held.attempts = "inflight", 1
+    died.save([held])
+    if location.startswith("postgres"):
+        died.close()  # it stops renewing the lease: its in-flight job stays held until it ends
+    survivor = open_outbox(location, now=now)
+    if location.startswith("postgres"):
+        assert survivor.take_over(now.t) == []
+        now.t += died.lease + 1
+    [taken] = survivor.take_over(now.t)
+    assert (taken.id, taken.state, taken.attempts) == (held.id, "inflight", 1)
+    assert survivor.take_over(now.t) == []
+    held.state = "sent"  # the dead one's outcome, too late: the survivor's record stands
+    died_late = held
+    if location.startswith("postgres"):
+        with pytest.raises(OutboxError):
+            died.save([died_late])  # closed: nothing reaches the database
+    taken.state, taken.done_at = "pending", now.t
+    survivor.save([taken])
+    assert survivor.get(taken.id).state == "pending"  # type: ignore[union-attr]
+
+
+def test_two_outboxes_on_one_store_share_the_dedup_window(location: str, now: ManualClock) -> None:
+    """The same group from both Alertmanagers of an HA pair, posted to two receivers."""
+    one, two = open_outbox(location, now=now), open_outbox(location, now=now)
+    assert len(one.enqueue([job(A), job(B)], 600)) == 2
+    assert two.enqueue([job(A), job(B), job(A, "k2")], 600)[0].dedup_key == "k2"
+    now.t += 601  # expired: taken again, by either
+    assert [j.recipient for j in two.enqueue([job(A)], 600)] == [A]
+    assert one.enqueue([job(A)], 600) == []
+
+
+def test_a_summary_waiting_for_its_window_is_not_a_stuck_text(location: str, now: FakeTime) -> None:
     """The README's alert rule reads oldest_pending_age: a rate-limit summary that waits an
     hour for the end of its window must not look like a text that cannot go out."""
-    box = SqliteOutbox(path, now=now)
+    box = open_outbox(location, now=now)
     box.save(new=[Job("oncall", A, "+3 more alerts", ("primary",), kind="summary",
                       next_at=now.t + 3600)])
     now.t += 3000
@@ -209,7 +317,7 @@ def test_a_summary_waiting_for_its_window_is_not_a_stuck_text(path: str, now: Fa
     assert box.stats().oldest_pending_age == 400
 
 
-def finished(box: SqliteOutbox, now: FakeTime, states: list[str]) -> list[Job]:
+def finished(box: SqlOutbox, now: FakeTime, states: list[str]) -> list[Job]:
     jobs = box.enqueue([job(A, f"k{i}") for i in range(len(states))], 600)
     for j, state in zip(jobs, states, strict=True):
         j.state, j.error = state, f"{state}: why" if state != "sent" else ""
@@ -219,10 +327,10 @@ def finished(box: SqliteOutbox, now: FakeTime, states: list[str]) -> list[Job]:
     return jobs
 
 
-def test_select_filters_and_lists_newest_first(path: str, now: FakeTime) -> None:
+def test_select_filters_and_lists_newest_first(location: str, now: FakeTime) -> None:
     from sms_notify.outbox import JobQuery
 
-    box = SqliteOutbox(path, now=now)
+    box = open_outbox(location, now=now)
     old = finished(box, now, ["dead", "sent"])
     now.t += 3600
     new = box.enqueue([job(B, "x"), Job("other", A, "t", ("primary",), dedup_key="y")], 600)
@@ -235,8 +343,8 @@ def test_select_filters_and_lists_newest_first(path: str, now: FakeTime) -> None
     assert [j.id for j in box.select(JobQuery(created_after=now.t - 60, limit=1))] == [4]
 
 
-def test_requeue_takes_only_dead_and_unconfirmed_jobs_back(path: str, now: FakeTime) -> None:
-    box = SqliteOutbox(path, now=now)
+def test_requeue_takes_only_dead_and_unconfirmed_jobs_back(location: str, now: FakeTime) -> None:
+    box = open_outbox(location, now=now)
     dead, sent, pending = finished(box, now, ["dead", "sent", "pending"])
     now.t += 7 * 3600  # older than max_age: requeued, it gets a fresh one
     assert box.requeue([dead.id, sent.id, pending.id, 99], now.t) == [dead.id]
@@ -249,8 +357,8 @@ def test_requeue_takes_only_dead_and_unconfirmed_jobs_back(path: str, now: FakeT
     assert box.get(sent.id).state == "sent"  # type: ignore[union-attr]
 
 
-def test_purge_deletes_only_finished_jobs_older_than_asked(path: str, now: FakeTime) -> None:
-    box = SqliteOutbox(path, now=now)
+def test_purge_deletes_only_finished_jobs_older_than_asked(location: str, now: FakeTime) -> None:
+    box = open_outbox(location, now=now)
     jobs = finished(box, now, ["dead", "sent", "dropped", "pending"])
     now.t += 100
     assert box.purge(["dead", "sent"], now.t - 200) == 0
@@ -300,6 +408,108 @@ def test_a_connection_that_cannot_write_is_opened_anew(path: str, now: FakeTime)
     box.close()
 
 
+# ---- PostgreSQL's own: receivers on other hosts share it (docs/design.md, Decision 14) ----
+def test_receivers_claim_each_due_job_once(postgres, now: ManualClock) -> None:
+    url = postgres.fresh_url()
+    boxes = [open_outbox(url, now=now) for _ in range(3)]
+    try:
+        boxes[0].enqueue([job(A, f"k{i}") for i in range(300)], 600)
+        claimed: list[list[int]] = [[] for _ in boxes]
+
+        def claim(i: int) -> None:
+            while got := boxes[i].claim(now.t, 7):
+                claimed[i] += [j.id for j in got]
+                for j in got:
+                    j.state, j.done_at = "sent", now.t
+                boxes[i].save(got)
+
+        threads = [threading.Thread(target=claim, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        everyone = [i for c in claimed for i in c]
+        assert sorted(everyone) == list(range(1, 301))  # each once, none lost
+        assert all(claimed)  # SKIP LOCKED let each take some
+    finally:
+        for box in boxes:
+            box.close()
+
+
+def test_concurrent_accepts_of_one_alert_keep_one_job(postgres, now: ManualClock) -> None:
+    url = postgres.fresh_url()
+    boxes = [open_outbox(url, now=now) for _ in range(4)]
+    try:
+        start = threading.Barrier(len(boxes))
+        results: list[int] = []
+
+        def post(box: SqlOutbox) -> None:
+            start.wait()
+            for i in range(50):
+                results.append(len(box.enqueue([job(A, f"g{i}"), job(B, f"g{i}")], 600)))
+
+        threads = [threading.Thread(target=post, args=(b,)) for b in boxes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(results) == 100 and len(boxes[0].jobs()) == 100
+    finally:
+        for box in boxes:
+            box.close()
+
+
+def test_a_job_accepted_by_one_receiver_wakes_the_others(postgres, now: ManualClock) -> None:
+    url = postgres.fresh_url()
+    one, two = open_outbox(url, now=now), open_outbox(url, now=now)
+    try:
+        heard = threading.Event()
+        two.listen(heard.set)  # it wakes once as it starts listening, then at each accept
+        assert heard.wait(10)
+        heard.clear()
+        one.enqueue([job(A)], 600)
+        assert heard.wait(10)
+    finally:
+        one.close()
+        two.close()
+
+
+def test_a_database_that_goes_away_fails_clearly_and_comes_back_by_itself(
+    postgres, now: ManualClock
+) -> None:
+    from tests.postgres import PASSWORD
+
+    box = open_outbox(postgres.fresh_url(), now=now)
+    try:
+        box.enqueue([job(A)], 600)
+        postgres.stop()
+        try:
+            with pytest.raises(OutboxError) as failed:
+                box.enqueue([job(B)], 600)
+            with pytest.raises(OutboxError):
+                box.check()
+        finally:
+            postgres.start()
+        message = str(failed.value)
+        assert "postgresql://sms:****@127.0.0.1" in message and PASSWORD not in message
+        box.check()  # no reopening: the pool connects again
+        assert [j.recipient for j in box.enqueue([job(B)], 600)] == [B]
+    finally:
+        box.close()
+
+
+def test_a_wrong_password_is_named_without_it(postgres) -> None:
+    from urllib.parse import quote
+
+    from tests.postgres import PASSWORD
+
+    url = postgres.fresh_url().replace(quote(PASSWORD, safe=""), "wrong%40secret")
+    with pytest.raises(OutboxError, match="password authentication failed") as failed:
+        open_outbox(url)
+    assert "wrong" not in str(failed.value) and "secret" not in str(failed.value)
+    assert "postgresql://sms:****@127.0.0.1:" in str(failed.value)
+
+
 # --- closing the loop (docs/design.md, Decision 15) ------------------------------------------
 
 # The jobs table as outboxes made before delivery reports and pages have it.
@@ -335,15 +545,15 @@ def test_an_outbox_from_before_the_loop_gains_its_columns_and_tables(path: str,
     box.close()
 
 
-def sent_job(box: SqliteOutbox, now: ManualClock, message_id: str = "m1") -> Job:
+def sent_job(box: SqlOutbox, now: ManualClock, message_id: str = "m1") -> Job:
     (made,) = box.enqueue([job()], 0)
     made.state, made.done_at, made.message_id, made.check_at = "sent", now(), message_id, now.t + 5
     box.save([made])
     return made
 
 
-def test_sent_jobs_are_found_by_reference_or_message_id(path: str, now: ManualClock) -> None:
-    box = SqliteOutbox(path, now=now)
+def test_sent_jobs_are_found_by_reference_or_message_id(location: str, now: ManualClock) -> None:
+    box = open_outbox(location, now=now)
     first, second = sent_job(box, now, "m1"), sent_job(box, now, "m2")
     box.enqueue([job(B, key="other")], 0)  # pending: never found
     assert [j.id for j in box.sent_jobs([first.reference, "m2", "nothing"])] == [first.id,
@@ -353,8 +563,8 @@ def test_sent_jobs_are_found_by_reference_or_message_id(path: str, now: ManualCl
     box.close()
 
 
-def test_a_receipt_and_its_resend_are_written_once(path: str, now: ManualClock) -> None:
-    box = SqliteOutbox(path, now=now)
+def test_a_receipt_and_its_resend_are_written_once(location: str, now: ManualClock) -> None:
+    box = open_outbox(location, now=now)
     sent = sent_job(box, now)
     sent.receipt, sent.receipt_at, sent.check_at = "undelivered", now.t, 0.0
     again = Job("oncall", A, "FIRING DiskFull", ("backup",), created=now.t, next_at=now.t)
@@ -366,16 +576,16 @@ def test_a_receipt_and_its_resend_are_written_once(path: str, now: ManualClock) 
     box.close()
 
 
-def test_a_reply_is_noted_once_per_account(path: str, now: ManualClock) -> None:
-    box = SqliteOutbox(path, now=now)
+def test_a_reply_is_noted_once_per_account(location: str, now: ManualClock) -> None:
+    box = open_outbox(location, now=now)
     assert box.reply_seen("primary", "41")
     assert not box.reply_seen("primary", "41")
     assert box.reply_seen("other", "41")
     box.close()
 
 
-def test_prune_forgets_old_pages_and_replies(path: str, now: ManualClock) -> None:
-    box = SqliteOutbox(path, now=now)
+def test_prune_forgets_old_pages_and_replies(location: str, now: ManualClock) -> None:
+    box = open_outbox(location, now=now)
     box.open_pages([Page("oncall", "resolved", {}), Page("oncall", "firing", {}),
                     Page("oncall", "quiet", {})])
     box.open_pages([Page("oncall", "resolved", {}, state="resolved")])
@@ -384,12 +594,10 @@ def test_prune_forgets_old_pages_and_replies(path: str, now: ManualClock) -> Non
     box.open_pages([Page("oncall", "firing", {})])  # still heard of
     box.prune(now.t - 86400)
     assert {p.group_key for p in box.escalations_due(10**12)} == set()
-    with sqlite3.connect(path) as db:
-        assert sorted(r[0] for r in db.execute("SELECT group_key FROM pages")) == [
-            "firing", "quiet"]
+    assert sorted(str(r[0]) for r in box._read("SELECT group_key FROM pages")) == [
+        "firing", "quiet"]
     now.advance(8 * 86400)
     box.prune(now.t - 86400)
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT COUNT(*) FROM pages").fetchone()[0] == 0
-        assert db.execute("SELECT COUNT(*) FROM replies").fetchone()[0] == 0
+    assert box._read("SELECT COUNT(*) FROM pages")[0][0] == 0
+    assert box._read("SELECT COUNT(*) FROM replies")[0][0] == 0
     box.close()

@@ -1,5 +1,5 @@
-"""`sms-notify outbox list|show|retry|purge`, in this process against an outbox file (the
-end-to-end test runs it beside a live `serve`: tests/e2e/test_operating.py)."""
+"""`sms-notify outbox list|show|retry|purge`, in this process against an outbox file or a
+PostgreSQL outbox (the end-to-end test runs it beside a live `serve`: tests/e2e/test_operating.py)."""
 
 from __future__ import annotations
 
@@ -11,21 +11,21 @@ from pathlib import Path
 import pytest
 
 from sms_notify.cli import main
-from sms_notify.outbox import Job, SqliteOutbox
+from sms_notify.outbox import Job, open_outbox
 
 A, B = "+447911123456", "+447911123457"
 
 
 
 @pytest.fixture
-def box(tmp_path: Path) -> Iterator[tuple[str, list[Job]]]:
+def box(tmp_path: Path, location: str) -> Iterator[tuple[str, list[Job]]]:
     """A config whose outbox holds a dead, a sent, a pending and a summary job (ids 1 to 4)."""
-    outbox = tmp_path / "outbox.sqlite"
+    outbox = location
     config = tmp_path / "sms.yml"
     config.write_text("accounts: {primary: 'fastsms://t@?from=Alerts'}\n"
                       "routes: {oncall: {to: ['+447911123456'], via: [primary]}}\n"
                       f"defaults: {{region: GB}}\nserver: {{outbox: '{outbox}'}}\n")
-    store = SqliteOutbox(str(outbox))
+    store = open_outbox(outbox)
     an_hour_ago = time.time() - 3600
     jobs = store.enqueue([Job("oncall", A, "FIRING DiskFull\ndb1: disk full", ("primary",),
                               dedup_key="a", created=an_hour_ago),
@@ -98,11 +98,11 @@ def test_show_prints_one_job_whole(box: tuple[str, list[Job]],
     assert code == 2 and "no job 99 in the outbox" in err
 
 
-def test_what_became_of_a_sent_text_is_shown(box: tuple[str, list[Job]],
+def test_what_became_of_a_sent_text_is_shown(box: tuple[str, list[Job]], location: str,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     """docs/design.md, Decision 15: the delivery report a gateway gave."""
     config, jobs = box
-    store = SqliteOutbox(str(Path(config).with_name("outbox.sqlite")))
+    store = open_outbox(location)
     (sent,) = store.sent_jobs([jobs[1].reference])
     sent.receipt, sent.receipt_at = "undelivered", 1_800_000_000.0
     assert store.record_receipt(sent)
@@ -115,7 +115,7 @@ def test_what_became_of_a_sent_text_is_shown(box: tuple[str, list[Job]],
     assert (job["receipt"], job["receipt_at"]) == ("undelivered", "2027-01-15T08:00:00Z")
 
 
-def test_retry_requeues_dead_jobs_only(box: tuple[str, list[Job]], tmp_path: Path,
+def test_retry_requeues_dead_jobs_only(box: tuple[str, list[Job]], location: str,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     config, _ = box
     code, out, _ = run(capsys, "retry", "1", "2", "--config", config)
@@ -123,7 +123,7 @@ def test_retry_requeues_dead_jobs_only(box: tuple[str, list[Job]], tmp_path: Pat
     assert out.splitlines() == [
         "requeued 1 job: 1 (serve sends them within a second)",
         "job 2: sent, not dead or unconfirmed; not requeued"]
-    store = SqliteOutbox(str(tmp_path / "outbox.sqlite"))
+    store = open_outbox(location)
     assert [(j.id, j.state) for j in store.jobs()][:2] == [(1, "pending"), (2, "sent")]
     store.close()
     code, out, _ = run(capsys, "retry", "--all", "--config", config, "--json")
@@ -157,8 +157,9 @@ def test_purge_keeps_what_dedup_still_needs(box: tuple[str, list[Job]],
 
 
 def test_the_outbox_file_alone_needs_no_config(box: tuple[str, list[Job]], tmp_path: Path,
+                                               location: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "list", "--outbox", str(tmp_path / "outbox.sqlite"))
+    code, out, _ = run(capsys, "list", "--outbox", location)
     assert code == 0 and out.splitlines()[-1].startswith("4 jobs")
     code, _, err = run(capsys, "list", "--outbox", str(tmp_path / "nope.sqlite"))
     assert code == 2 and "no outbox at" in err and "nope.sqlite" in err

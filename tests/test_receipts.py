@@ -15,7 +15,7 @@ from sms_notify import hookimpl
 from sms_notify.dispatch import Dispatcher
 from sms_notify.errors import Category, ProviderError
 from sms_notify.model import Account, DeliveryReport, Push, Receipt
-from sms_notify.outbox import Job, SqliteOutbox
+from sms_notify.outbox import Job, open_outbox
 from sms_notify.receipts import CHECKS, DEFAULT_WINDOW, MARGIN, Receipts
 from sms_notify.testing import FakeGateway, ManualClock, registered
 
@@ -26,12 +26,12 @@ VIA = ("primary", "secondary")
 class Loop:
     """An outbox, a dispatcher and its receipts over two fake gateways."""
 
-    def __init__(self, path: str, now: ManualClock, first: FakeGateway, second: FakeGateway,
+    def __init__(self, location: str, now: ManualClock, first: FakeGateway, second: FakeGateway,
                  **options: Any) -> None:
         accounts = {"primary": Account(first.scheme, name="primary"),
                     "secondary": Account(second.scheme, name="secondary")}
         self.now = now
-        self.outbox = SqliteOutbox(path, now=now)
+        self.outbox = open_outbox(location, now=now)
         self.dispatcher = Dispatcher(self.outbox, accounts, now=now, sleep=now.sleep_for,
                                      rng=random.Random(0))
         self.reported: list[tuple[int, str, float | None]] = []
@@ -65,9 +65,9 @@ def gateways(fake_gateways: Callable[..., FakeGateway]) -> tuple[FakeGateway, Fa
 
 
 @pytest.fixture
-def loop(path: str, now: ManualClock, gateways: tuple[FakeGateway, FakeGateway]
+def loop(location: str, now: ManualClock, gateways: tuple[FakeGateway, FakeGateway]
          ) -> Iterator[Loop]:
-    made = Loop(path, now, *gateways)
+    made = Loop(location, now, *gateways)
     yield made
     made.outbox.close()
 
@@ -114,10 +114,10 @@ class Down(FakeGateway):
 
 
 def test_a_gateway_that_cannot_be_asked_now_is_asked_again_later(
-        path: str, now: ManualClock, fake_gateways: Callable[..., FakeGateway]) -> None:
+        location: str, now: ManualClock, fake_gateways: Callable[..., FakeGateway]) -> None:
     down = Down(scheme="down", capabilities=frozenset({"receipts"}))
     with registered(down):
-        loop = Loop(path, now, down, fake_gateways("backup"))
+        loop = Loop(location, now, down, fake_gateways("backup"))
         (job,) = loop.page()
         loop.now.advance(5)
         assert loop.receipts.check() == 0
@@ -166,17 +166,17 @@ def test_a_delivered_text_and_an_unknown_one_are_not_sent_again(
 
 
 def test_an_account_whose_gateway_cannot_tell_is_never_asked(
-        path: str, now: ManualClock, fake_gateways: Callable[..., FakeGateway]) -> None:
-    blind = Loop(path, now, fake_gateways("fake"), fake_gateways("backup"))
+        location: str, now: ManualClock, fake_gateways: Callable[..., FakeGateway]) -> None:
+    blind = Loop(location, now, fake_gateways("fake"), fake_gateways("backup"))
     (job,) = blind.page()
     assert job.check_at == 0
     blind.outbox.close()
 
 
 def test_a_gateway_that_pushes_gets_the_url_and_is_asked_only_at_the_window_end(
-        path: str, now: ManualClock, fake_gateways: Callable[..., FakeGateway]) -> None:
+        location: str, now: ManualClock, fake_gateways: Callable[..., FakeGateway]) -> None:
     pusher = fake_gateways("fake", capabilities=frozenset({"receipts", "receipt_push"}))
-    loop = Loop(path, now, pusher, fake_gateways("backup"),
+    loop = Loop(location, now, pusher, fake_gateways("backup"),
                 public_url="https://rx.example:9717/", secret="s3/cr+t")
     (job,) = loop.page()
     assert pusher.requests[0][1].receipt_url == \

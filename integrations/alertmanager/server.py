@@ -53,7 +53,7 @@ from .templates import Renderer, alertname
 
 if TYPE_CHECKING:
     from sms_notify.dispatch import Dispatcher
-    from sms_notify.outbox import SqliteOutbox
+    from sms_notify.outbox import SqlOutbox
 
 SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
 log = logging.getLogger("sms_notify.alertmanager")
@@ -532,11 +532,12 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="more log output: -v each webhook and text, -vv debug")
 
 
-def build(config: Config) -> tuple[SqliteOutbox, Dispatcher, Metrics]:
-    """The outbox, dispatcher and metrics for a config (the demo builds the same way)."""
+def build(config: Config) -> tuple[SqlOutbox, Dispatcher, Metrics]:
+    """The outbox, dispatcher and metrics for a config (the demo builds the same way). A
+    SQLite outbox is held by this process alone; a PostgreSQL one is shared (Decision 14)."""
     from sms_notify.dispatch import Dispatcher
     from sms_notify.health import AccountHealth
-    from sms_notify.outbox import SqliteOutbox
+    from sms_notify.outbox import open_outbox
     from sms_notify.receipts import Receipts
 
     if config.server.outbox_default:
@@ -544,7 +545,7 @@ def build(config: Config) -> tuple[SqliteOutbox, Dispatcher, Metrics]:
         log.warning(event("outbox_default", outbox=config.server.outbox,
                           hint="server.outbox is not set; set it to choose where the outbox is"))
     try:
-        outbox = SqliteOutbox(config.server.outbox, config.server.synchronous, exclusive=True)
+        outbox = open_outbox(config.server.outbox, config.server.synchronous, exclusive=True)
     except OutboxError as exc:
         raise ConfigError(f"cannot open the outbox: {exc}", "server.outbox") from None
     health = AccountHealth(config.accounts)

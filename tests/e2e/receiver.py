@@ -176,8 +176,10 @@ def alertmanager_yml(receiver_url: str, token_file: Path) -> str:
 
 
 def start_alertmanager(directory: Path, config_text: str, timeout: float = 20.0,
+                       cluster: tuple[str, ...] = ("--cluster.listen-address=",),
                        port: int = 0) -> Alertmanager:
-    """`port` 0: a free one."""
+    """Standalone by default; `cluster`: the --cluster.* flags of an HA peer; `port` 0: a free
+    one."""
     binary = require(AM_BINARY)
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "alertmanager.yml"
@@ -188,7 +190,7 @@ def start_alertmanager(directory: Path, config_text: str, timeout: float = 20.0,
     with open(log_path, "w", encoding="utf-8") as log_file:
         proc = subprocess.Popen(
             [binary, f"--config.file={config}", f"--storage.path={directory / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+             f"--web.listen-address=127.0.0.1:{port}", *cluster,
              f"--web.external-url={url}", "--log.level=debug"],
             stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )

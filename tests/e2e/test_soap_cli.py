@@ -6,11 +6,12 @@ mode."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import Cli, Sandbox
+from .conftest import Cli, Sandbox, start_sandbox, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -72,9 +73,20 @@ def test_sms24x_without_a_sender_is_refused_before_sending(fresh_sandbox: Sandbo
     assert fresh_sandbox.requests("sms24x") == []
 
 
-def test_mymobileapi_send_balance_status(fresh_sandbox: Sandbox, cli: Cli) -> None:
-    before = credits(cli, fresh_sandbox, "mymobileapi")
-    done = cli("send", fresh_sandbox.url_for("mymobileapi", TO, TO2, from_="Alerts"),
+@pytest.fixture
+def held_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """A sandbox whose texts stay "sent" until first asked about: the shared one delivers them
+    after a second, which a loaded machine can take between `send` and `status`."""
+    box = start_sandbox(tmp_path / "sandbox.log", "--deliver-after", "3600")
+    try:
+        yield box
+    finally:
+        stop(box.proc)
+
+
+def test_mymobileapi_send_balance_status(held_sandbox: Sandbox, cli: Cli) -> None:
+    before = credits(cli, held_sandbox, "mymobileapi")
+    done = cli("send", held_sandbox.url_for("mymobileapi", TO, TO2, from_="Alerts"),
                "-m", "x" * 200, "--max-segments", "2")
     assert done.returncode == 0, done.stdout + done.stderr
     ids = {m["who"]: m["id"] for m in SENT_ID.finditer(done.stdout)}
@@ -82,11 +94,11 @@ def test_mymobileapi_send_balance_status(fresh_sandbox: Sandbox, cli: Cli) -> No
     parsed = {who: re.fullmatch(r"([0-9a-f]{12}):(\d+)", i) for who, i in ids.items()}
     assert all(parsed.values()), ids
     assert len({m[2] for m in parsed.values() if m}) == 1, "one eventid for the batch"
-    inbox = {m["to"]: m for m in fresh_sandbox.inbox("mymobileapi")}
+    inbox = {m["to"]: m for m in held_sandbox.inbox("mymobileapi")}
     assert {who: inbox[who]["reference"] for who in ids} == {
         who: m[1] for who, m in parsed.items() if m}, "customerid is our reference"
-    assert credits(cli, fresh_sandbox, "mymobileapi") == before - 4
-    url = fresh_sandbox.url_for("mymobileapi")
+    assert credits(cli, held_sandbox, "mymobileapi") == before - 4
+    url = held_sandbox.url_for("mymobileapi")
     first = cli("status", url, ids[TO])
     assert first.returncode == 0
     assert first.stdout.startswith(f"{ids[TO]}: sent, not final (UNKNOWN "), first.stdout
