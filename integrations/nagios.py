@@ -286,6 +286,8 @@ def compose(
 ) -> tuple[str, str | None]:
     """The text to send and, when the template failed or took longer than `limit` seconds,
     why (the default text is sent then: a template must not silence an alert)."""
+    from sms_notify.errors import OutOfTime
+
     text = default_text(alert, max_segments)
     if not template:
         return text, None
@@ -298,10 +300,6 @@ def compose(
     if not rendered:
         return text, "template rendered an empty text; sent the default text"
     return rendered, None
-
-
-class OutOfTime(BaseException):
-    """--timeout passed: a BaseException, so that no `except Exception` on the way swallows it."""
 
 
 class _Alarm:
@@ -318,6 +316,8 @@ class _Alarm:
     def __enter__(self) -> _Alarm:
         import signal
         import time
+
+        from sms_notify.errors import OutOfTime
 
         def expired(signum: int, frame: object) -> None:
             raise OutOfTime
@@ -401,6 +401,7 @@ def _notify(args: argparse.Namespace) -> int:
 
     from sms_notify.commands import receipt_line
     from sms_notify.delivery import RetryPolicy, deliver, has_recipient
+    from sms_notify.errors import OutOfTime
 
     to = recipients(args.to, os.environ, route_to)
     if not has_recipient(accounts, to):
@@ -418,8 +419,9 @@ def _notify(args: argparse.Namespace) -> int:
                 max_segments=max_segments,
                 policy=RetryPolicy(budget=budget(left)),
             )
-    except OutOfTime:
-        print(f"failed: no gateway accepted the text within {args.timeout:g}s")
+    except OutOfTime as stop:  # a request may have been out: its receipt says unconfirmed
+        print("; ".join(receipt_line(r) for r in stop.receipts)
+              or f"failed: no gateway accepted the text within {args.timeout:g}s")
         return EXIT_FAILED
     if not receipts:
         print("failed: no recipient")
@@ -557,7 +559,7 @@ def status_line(
 def check_balance(args: argparse.Namespace) -> int:
     """Ask each account for its credit; OK/WARNING/CRITICAL by the thresholds, UNKNOWN when
     a gateway cannot be asked or the arguments are wrong. Prints one status line."""
-    from sms_notify.errors import ConfigError, ProviderError, UsageError
+    from sms_notify.errors import ConfigError, OutOfTime, ProviderError, UsageError
 
     try:
         from sms_notify.config import resolve

@@ -6,10 +6,10 @@ value is percent-encoded, so secrets with ``@ / : # +`` survive. Every error nam
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from .silences import AlertmanagerApi
 
 ENV_VAR = "SMS_NOTIFY_CONFIG"
-_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# $$; ${NAME}; ${NAME followed by anything but } (a shell form: ${T:-x}, ${T-x}, ${T:?}); $NAME
+_ENV_REF = re.compile(r"\$(?:\$|\{([A-Za-z_]\w*)\}|\{([A-Za-z_]\w*)([:?+=#%-]{0,2})"
+                      r"|([A-Za-z_]\w*))", re.ASCII)
 TOP_KEYS = {"accounts", "routes", "defaults", "limits", "dedup_window", "server", "alertmanager",
             "acks"}
 ROUTE_KEYS = {"to", "via", "max_segments", "send_resolved", "template", "escalate"}
@@ -37,6 +39,7 @@ MIN_MAX_AGE = 60.0  # seconds: a shorter max_age leaves no time for a retry (a w
 # YAML aliases may repeat a node; values the aliases add beyond those written, at most. A
 # 464-byte "billion laughs" expands to 387 million and would take minutes and gigabytes.
 MAX_ALIAS_NODES = 10_000
+MAX_CONFIG_BYTES = 1024 * 1024  # a config is a few KiB; beyond this it is not one
 
 
 @dataclass(frozen=True)
@@ -157,16 +160,40 @@ def parse_duration(value: Any, path: str) -> float:
                           path) from None
 
 
-def _substitute(value: str, path: str, encode: bool) -> str:
+def _substitute(value: str, path: str, encode: bool, strict: bool = False) -> str:
+    """`${NAME}` replaced from the environment, `$$` by `$`. A shell form (`${T:-x}`) is an
+    error naming it, not text taken literally. `strict`, where a credential may sit (account
+    URLs, the receiver's secrets): a variable set but empty, or holding a control character
+    (a line break read from a file), is an error naming it, and so is `$NAME` without braces."""
+
     def repl(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
+        whole, name, shell, operator, bare = match.group(0, 1, 2, 3, 4)
+        if whole == "$$":
             return "$"
-        name = match.group(1)
+        if shell:
+            raise ConfigError(f"${{{shell}{operator}...}} is not supported: only ${{NAME}} is "
+                              "substituted (no defaults; $$ is a literal $)", path)
+        if bare:
+            if strict:
+                raise ConfigError(f"${bare} is not substituted: write ${{{bare}}} for the "
+                                  f"variable, or $${bare} for a literal $", path)
+            return whole
         if name not in os.environ:
             raise ConfigError(f"environment variable {name} is not set", path)
-        return quote_secret(os.environ[name]) if encode else os.environ[name]
+        text = os.environ[name]
+        if strict and not text:
+            raise ConfigError(f"environment variable {name} is set but empty", path)
+        if strict and _has_control(text):
+            raise ConfigError(f"environment variable {name} holds a control character (a line "
+                              "break at its end?)", path)
+        return quote_secret(text) if encode else text
 
     return _ENV_REF.sub(repl, value)
+
+
+def _has_control(text: str) -> bool:
+    """Whether `text` holds a C0 or C1 control character or DEL (CR, LF, NUL, ESC...)."""
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
 
 
 def _mapping(value: Any, path: str) -> dict[str, Any]:
@@ -212,18 +239,19 @@ def loads(text: str, path: str = "", *, templates: bool = True) -> Config:
     known = Providers()
     config = Config(path=path)
 
-    for name, url in _mapping(data.get("accounts"), "accounts").items():
-        where = f"accounts.{name}"
-        if not isinstance(url, str):
-            raise ConfigError("must be a provider URL string", where)
-        account = parse(_substitute(url, where, encode=True), known, where)
-        account.name = str(name)
-        config.accounts[str(name)] = account
-
     defaults = _mapping(data.get("defaults"), "defaults")
     _unknown(defaults, {"region"}, "defaults")
     if "region" in defaults:
         config.region = _region(_string(defaults["region"], "defaults.region"), "defaults.region")
+
+    for name, url in _mapping(data.get("accounts"), "accounts").items():
+        where = f"accounts.{name}"
+        if not isinstance(url, str):
+            raise ConfigError("must be a provider URL string", where)
+        account = parse(_substitute(url, where, encode=True, strict=True), known, where,
+                        region=config.region)
+        account.name = str(name)
+        config.accounts[str(name)] = account
 
     for name, body in _mapping(data.get("routes"), "routes").items():
         where = f"routes.{name}"
@@ -290,13 +318,15 @@ def loads(text: str, path: str = "", *, templates: bool = True) -> Config:
 
 
 def _yaml(text: str, path: str) -> Any:
-    """The document, like yaml.safe_load, but refused when aliases expand it past
-    MAX_ALIAS_NODES values (checked on the node graph, before anything is built) or when it
-    nests deeper than the parser can follow."""
+    """The document, like yaml.safe_load with the scalars of ConfigLoader, but refused when
+    aliases expand it past MAX_ALIAS_NODES values (checked on the node graph, before anything
+    is built), when a mapping repeats a key or has a key that is not a name (_check_keys), or
+    when it nests deeper than the parser can follow."""
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = config_loader()(text)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -305,7 +335,13 @@ def _yaml(text: str, path: str) -> Any:
             raise ConfigError(f"YAML aliases expand the config to {sizes[id(node)]} values, "
                               f"refused (at most {MAX_ALIAS_NODES} repeated by aliases)",
                               _biggest_key(node, sizes) or path)
+        _check_keys(node)
         return loader.construct_document(node)
+    except yaml.reader.ReaderError as exc:  # a character YAML never allows (NUL, ESC, BEL...)
+        before = text[: exc.position]
+        where = f"line {before.count(chr(10)) + 1}, column {len(before) - before.rfind(chr(10))}"
+        raise ConfigError(f"{where}: not valid YAML (control character U+{exc.character:04X}; "
+                          "is it a text file?)", path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -314,7 +350,76 @@ def _yaml(text: str, path: str) -> Any:
     except RecursionError:
         raise ConfigError("not valid YAML (nested too deeply)", path) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+@functools.cache
+def config_loader() -> type:
+    """yaml.SafeLoader with numbers read as an operator means them. YAML 1.1 takes
+    `07712345670` for an octal number and `+447700900123` for 447700900123, so an unquoted
+    recipient became another phone's number: here a number written with a leading 0 or a +
+    stays the text written (a string), and so does anything with `_` or `:` in it (1.1's
+    `1_000` and sexagesimal `1:30`). Whole numbers are plain decimals (`-5`, `0`, `160`)."""
+    import yaml
+
+    class ConfigLoader(yaml.SafeLoader):
+        pass
+
+    ConfigLoader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    ConfigLoader.add_implicit_resolver(_INT, re.compile(r"^-?(?:0|[1-9][0-9]*)$"),
+                                       list("-0123456789"))
+    ConfigLoader.add_implicit_resolver(
+        _FLOAT, re.compile(r"^-?(?:(?:0|[1-9][0-9]*)\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"
+                           r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+        list("-.0123456789"))
+    return ConfigLoader
+
+
+def _check_keys(root: Any) -> None:
+    """Every mapping's keys are names (strings), each written once: YAML keeps the last of two
+    `primary:` silently, and makes `null:` or `1:` a key no route or account can be named by."""
+    import yaml
+
+    seen: set[int] = set()
+    stack: list[tuple[Any, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed([(child, f"{path}[{i}]") for i, child in enumerate(node.value)]))
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        lines: dict[str, int] = {}
+        children: list[tuple[Any, str]] = []
+        for key, value in node.value:
+            if key.tag == _MERGE:  # `<<: *defaults`: the merged keys may be overridden
+                children.append((value, path))
+                continue
+            line = key.start_mark.line + 1
+            if not isinstance(key, yaml.ScalarNode) or key.tag != _STR:
+                written = repr(key.value) if isinstance(key, yaml.ScalarNode) else f"a {key.id}"
+                raise ConfigError(f"line {line}: the key {written} is not a name (quote it if "
+                                  "it is one)", path or "(top level)")
+            where = f"{path}.{key.value}" if path else str(key.value)
+            if key.value in lines:
+                first = lines[key.value]
+                on = f"lines {first} and {line}" if first != line else f"line {line}"
+                raise ConfigError(f"written twice ({on}); YAML would keep only the last", where)
+            lines[key.value] = line
+            children.append((value, where))
+        stack.extend(reversed(children))  # the first key's value next: errors in file order
 
 
 def _children(node: Any) -> list[Any]:
@@ -568,12 +673,17 @@ def _acks(body: dict[str, Any]) -> AckSettings:
 
 def _secret(value: Any, path: str) -> str:
     """A credential: set but empty (`${T}` with T empty, or nothing after the key) would let
-    anyone in, so it is an error rather than 'no authentication'."""
-    text = "" if value is None else _string(value, path)
+    anyone in, so it is an error rather than 'no authentication'; so is a control character,
+    which no HTTP header can carry."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+        raise ConfigError(f"must be a string, not {type(value).__name__}", path)
+    text = "" if value is None else _substitute(str(value), path, encode=False, strict=True)
     if not text:
-        raise ConfigError("is empty: an empty secret would let anyone in (is its environment "
-                          "variable set?); remove the key to serve without authentication",
-                          path)
+        raise ConfigError("is empty: an empty secret would let anyone in; remove the key to "
+                          "serve without authentication", path)
+    if _has_control(text):
+        raise ConfigError("holds a control character (a line break?), which no HTTP header "
+                          "can carry", path)
     return text
 
 
@@ -604,14 +714,45 @@ def load(path: str | os.PathLike[str] | None = None, *, templates: bool = True) 
     path = path or os.environ.get(ENV_VAR)
     if not path:
         raise ConfigError(f"no config file given (use --config FILE or set {ENV_VAR})")
+    data = _read(str(path))
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config: {exc.strerror}", str(path)) from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 text (byte {exc.start}); save the file as UTF-8",
                           str(path)) from None
     return loads(text, str(path), templates=templates)
+
+
+def _read(path: str) -> bytes:
+    """The file's bytes: a regular file of at most MAX_CONFIG_BYTES. A device or a pipe is
+    refused before it is read (/dev/zero never ends; opening a FIFO waits for a writer)."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", path) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError("is a folder: give the config file itself", path)
+        if not stat.S_ISREG(mode):
+            raise ConfigError("is not a regular file (a device, a pipe or a socket): give the "
+                              "config file itself", path)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_CONFIG_BYTES and (chunk := os.read(fd, MAX_CONFIG_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", path) from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"larger than {MAX_CONFIG_BYTES // 1024} KiB: not a config file",
+                          path)
+    return data
 
 
 def resolve(

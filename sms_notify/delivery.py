@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
-from .errors import Category, ProviderError
+from .errors import Category, OutOfTime, ProviderError
 from .model import (
     Account, Balance, DeliveryStatus, Feed, Provider, Receipt, Recipient, Submission,
     check_sender,
@@ -68,11 +68,15 @@ def prepare_text(text: str, provider: Provider, max_segments: int) -> str:
 
 
 def to_gsm(text: str) -> str:
-    """Strip accents GSM-7 lacks and replace what is left outside GSM-7 by '?'."""
+    """Strip accents GSM-7 lacks and replace what is left outside GSM-7 by '?': one for each
+    symbol, so what only modifies the one before (an emoji's presentation selector or skin
+    tone, a joiner, a combining mark) adds none."""
     out = []
     for c in text:
         if is_gsm(c):
             out.append(c)
+            continue
+        if unicodedata.category(c) in ("Mn", "Me", "Cf") or "\U0001f3fb" <= c <= "\U0001f3ff":
             continue
         base = unicodedata.normalize("NFKD", c)
         base = "".join(b for b in base if is_gsm(b))
@@ -245,6 +249,9 @@ def deliver(
     Recipients are `to` plus every account's targets; gateway lists go through their own
     account only. Returns one Receipt per recipient: the numbers that cannot be phone numbers
     first, then the others in order. A receipt that is `unconfirmed` may have been sent.
+
+    A caller's OutOfTime (its hard time limit, perhaps in the middle of a request) goes on
+    with the receipts as they stand in its `receipts` (see _cut_short).
     """
     if not accounts:
         raise ValueError("deliver() needs at least one account")
@@ -256,39 +263,68 @@ def deliver(
     texts = [_Text(r, accounts) for r in numbers]
     texts += [_Text(named, [a]) for a in accounts for named in gateway_lists(a)]
     active = list(texts)
-    while active:
-        now = clock.now()
-        due = [t for t in active if t.due <= now]
-        if not due:
-            clock.sleep(min(t.due for t in active) - now)
-            continue
-        for group in _requests(due):
-            account = group[0].account
-            outcomes: list[Outcome]
-            if group[0].progress.ask:
-                outcomes = list(_look_up(account, group, deadline, clock, feeds))
-            else:
-                receipts = submit(account, [t.recipient for t in group], text,
-                                  max_segments=max_segments, deadline=deadline, clock=clock)
-                for item, receipt in zip(group, receipts, strict=True):
-                    item.progress.attempts += 1
-                    item.last = receipt
-                outcomes = [r.error for r in receipts]
-            seed = clock.rng.random()  # one jitter for the request: its texts stay together
-            for item, outcome in zip(group, outcomes, strict=True):
-                if _settled(item, outcome, account, deadline, policy, clock, seed):
-                    active.remove(item)
+    in_flight: list[_Text] = []  # the texts of the request being made, until its outcome is in
+    try:
+        while active:
+            now = clock.now()
+            due = [t for t in active if t.due <= now]
+            if not due:
+                clock.sleep(min(t.due for t in active) - now)
+                continue
+            for group in _requests(due):
+                account = group[0].account
+                outcomes: list[Outcome]
+                in_flight = group
+                if group[0].progress.ask:
+                    outcomes = list(_look_up(account, group, deadline, clock, feeds))
+                else:
+                    receipts = submit(account, [t.recipient for t in group], text,
+                                      max_segments=max_segments, deadline=deadline, clock=clock)
+                    for item, receipt in zip(group, receipts, strict=True):
+                        item.progress.attempts += 1
+                        item.last = receipt
+                    outcomes = [r.error for r in receipts]
+                in_flight = []
+                seed = clock.rng.random()  # one jitter for the request: its texts stay together
+                for item, outcome in zip(group, outcomes, strict=True):
+                    if _settled(item, outcome, account, deadline, policy, clock, seed):
+                        active.remove(item)
+    except OutOfTime as stop:
+        stop.receipts = [*bad, *(_cut_short(t, t not in active, t in in_flight) for t in texts)]
+        raise
     return [*bad, *(t.last for t in texts if t.last is not None)]
+
+
+def _cut_short(item: _Text, settled: bool, in_flight: bool) -> Receipt:
+    """One recipient's receipt when the caller's time ran out: a settled one as it is; one
+    whose send was still out, or whose last send went unanswered (a look-up about it may be
+    out), unconfirmed: the gateway may have sent it; any other failed."""
+    account = item.account.label()
+    last = item.last
+    if settled and last is not None:
+        return last
+    if in_flight and not item.progress.ask:
+        error = ProviderError(Category.UNAVAILABLE, "no answer before the time limit",
+                              unknown_outcome=True)
+        return Receipt(item.recipient, parts=0, error=error, account=account, unconfirmed=True)
+    if last is not None and last.error is not None and last.error.unknown_outcome:
+        return replace(last, unconfirmed=True)
+    if last is not None:
+        return last
+    error = ProviderError(Category.UNAVAILABLE, "not sent before the time limit")
+    return Receipt(item.recipient, parts=0, error=error, account=account)
 
 
 def _requests(due: Sequence[_Text]) -> list[list[_Text]]:
     """Due texts as requests: numbers through the same account (to send, or to ask about)
-    together; each gateway list alone."""
+    together, up to the gateway's recipients per request; each gateway list alone."""
     groups: dict[tuple[int, bool, int], list[_Text]] = {}
     for item in due:
         alone = id(item) if item.recipient.kind != "number" else 0
         groups.setdefault((id(item.account), item.progress.ask, alone), []).append(item)
-    return list(groups.values())
+    return [list(batch) for group in groups.values() for batch in (
+        [group] if group[0].progress.ask
+        else chunks(group, provider_for(group[0].account.scheme).max_recipients))]
 
 
 def _look_up(account: Account, group: Sequence[_Text], deadline: float, clock: Clock,

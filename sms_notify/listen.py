@@ -140,8 +140,11 @@ def guarded_protocol() -> type:
                 return
             if self._in_head and self._head_bytes and self._idle:
                 self._refuse(408, "Request Timeout")
+            elif not self._in_head and self.cycle is not None \
+                    and not self.cycle.response_started:
+                self._refuse(408, "Request Timeout")  # a body shorter than its Content-Length
             else:
-                self.transport.close()  # idle, or a body that stopped coming: nobody to answer
+                self.transport.close()  # idle, or answered already: nothing more to say
 
         def _refuse(self, status: int, reason: str) -> None:
             if not self.transport.is_closing():

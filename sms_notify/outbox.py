@@ -131,28 +131,72 @@ class OutboxInUse(OutboxError):
     """Another process holds the outbox file (Decision 14: one serve per SQLite file)."""
 
 
-def claim(path: str) -> int:
-    """Hold `path`.lock with flock for as long as the returned descriptor is open; it names our
-    pid for the next one who tries. The kernel releases it when the holder dies, SIGKILL too."""
+def claim(path: str) -> list[int]:
+    """Hold the outbox for this process alone for as long as the returned descriptors are open
+    (docs/design.md, Decision 14): an flock on `path`.lock, which names our pid for the next
+    one who tries, and one on the database file itself (hold), so that another path to the
+    same file, a hard link, is held too. The kernel releases both when the holder dies,
+    SIGKILL too."""
+    fd = _flocked(f"{path}.lock", os.O_RDWR, path, "its lock file", _pid_written)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    try:
+        return [fd, hold(path)]
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def hold(path: str) -> int:
+    """An flock on the database file itself (created empty if it is not there yet: SQLite
+    takes an empty file for a new database), keyed by the kernel on the file, not its name.
+    SQLite's own locks are POSIX locks, which Linux keeps apart from flock."""
+    return _flocked(path, os.O_RDONLY, path, "it", _flock_holder)
+
+
+def _flocked(name: str, mode: int, path: str, what: str, holder: Callable[[int], str]) -> int:
+    """`name` opened (created if need be) and flocked by this process alone; OutboxInUse
+    naming the holder (`holder` reads it from the descriptor) when another has it."""
     import fcntl
 
-    lock = f"{path}.lock"
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(name, mode | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        raise OutboxError(f"outbox {masked_location(path)}: cannot create its lock file: "
+        raise OutboxError(f"outbox {masked_location(path)}: cannot open {what}: "
                           f"{exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+        who = holder(fd)
         os.close(fd)
-        raise OutboxInUse(f"{masked_location(path)} is held by sms-notify serve pid {holder} "
-                          "(one serve per SQLite outbox: stop that one, or give this one another "
-                          "server.outbox)") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+        raise _in_use(path, who) from None
     return fd
+
+
+def _pid_written(fd: int) -> str:
+    """The pid the holder wrote in the lock file."""
+    return os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+
+
+def _in_use(path: str, holder: str) -> OutboxInUse:
+    return OutboxInUse(f"{masked_location(path)} is held by sms-notify serve pid {holder} "
+                       "(one serve per SQLite outbox, whatever path leads to it: stop that one, "
+                       "or give this one another server.outbox)")
+
+
+def _flock_holder(fd: int) -> str:
+    """The pid holding an flock on the file open at `fd`, from /proc/locks (`1: FLOCK
+    ADVISORY WRITE 1234 fe:00:5318934 0 EOF`); "unknown" where it cannot be told."""
+    stat = os.fstat(fd)
+    device = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}"
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as locks:
+            rows = [line.split() for line in locks]
+    except OSError:
+        return "unknown"
+    holders = [(row[5].rpartition(":")[0] == device, row[4]) for row in rows
+               if len(row) >= 6 and row[1] == "FLOCK" and row[5].endswith(f":{stat.st_ino}")]
+    return max(holders)[1] if holders else "unknown"  # the one on this device, if any
 
 
 @dataclass
@@ -969,6 +1013,9 @@ class SqliteOutbox(SqlOutbox):
                     kept = f"{self.path}.replaced-{int(time.time())}"
                     os.rename(self.path, kept)
                 os.rename(copy, self.path)
+                if self._claim is not None:  # hold the file now at the path, let the old go
+                    held, self._claim[1] = self._claim[1], hold(self.path)
+                    os.close(held)
                 self._db = self._connect()
                 self._identity = _identity(self.path)
                 self._stale = False
@@ -1063,6 +1110,6 @@ class SqliteOutbox(SqlOutbox):
         self._release()
 
     def _release(self) -> None:
-        if self._claim is not None:
-            os.close(self._claim)
-            self._claim = None
+        for fd in self._claim or ():
+            os.close(fd)
+        self._claim = None

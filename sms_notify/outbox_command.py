@@ -107,12 +107,13 @@ class Setting:
 
 
 def outbox(args: argparse.Namespace) -> int:
+    """Every failure is one line and exit 2: a file that is no outbox, one that cannot be
+    written, or an outbox that fails midway (OutboxError)."""
     setting = _setting(args)
     path = setting.path
     where = "--outbox" if args.outbox else "server.outbox"
-    if not path.startswith(POSTGRES_SCHEMES) and not os.path.exists(path):
-        raise ConfigError(f"no outbox at {masked_location(path)} (serve creates it when it "
-                          "starts)", where)
+    if not path.startswith(POSTGRES_SCHEMES):
+        _check_file(path, where)
     try:
         store = open_outbox(path)
     except OutboxError as exc:
@@ -120,8 +121,52 @@ def outbox(args: argparse.Namespace) -> int:
     try:
         action = {"list": _list, "show": _show, "retry": _retry, "purge": _purge}[args.action]
         return action(store, args, setting)
+    except OutboxError as exc:
+        raise ConfigError(f"the outbox failed: {exc}", where) from None
     finally:
         store.close()
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_file(path: str, where: str) -> None:
+    """The file is an outbox this command may open as serve does: it is never created, and a
+    file that is not one (another program's database, a text file) is left as it was: opening
+    it would write the outbox's tables and WAL mode into it. SQLite writes beside a WAL
+    database even to read it (-wal, -shm), so a read-only one is refused up front, by name."""
+    import sqlite3
+    from urllib.parse import quote
+
+    shown = masked_location(path)
+    if not os.path.exists(path):
+        raise ConfigError(f"no outbox at {shown} (serve creates it when it starts)", where)
+    if not os.path.isfile(path):
+        raise ConfigError(f"{shown} is not a file", where)
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {shown}: {exc.strerror}", where) from None
+    if header != SQLITE_HEADER:
+        what = "an empty file" if not header else "not a SQLite database"
+        raise ConfigError(f"{shown} is not an sms-notify outbox ({what})", where)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not (os.access(path, os.W_OK) and os.access(folder, os.W_OK)):
+        raise ConfigError(f"{shown} cannot be written here (a read-only file system, or "
+                          "another user's file): the outbox command writes it as serve does, "
+                          "and SQLite keeps its -wal and -shm files beside it", where)
+    try:
+        db = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
+        try:
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise ConfigError(f"cannot read {shown}: {exc}", where) from None
+    if "jobs" not in tables:
+        raise ConfigError(f"{shown} is a SQLite database but not an sms-notify outbox (it has "
+                          "no jobs table)", where)
 
 
 def _setting(args: argparse.Namespace) -> Setting:

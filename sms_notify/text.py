@@ -9,6 +9,7 @@ surrogate pair never straddles two parts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 GSM_BASIC = frozenset(
@@ -43,8 +44,18 @@ _GSM_FRIENDLY = str.maketrans(
 )
 
 
+# Control characters are no part of a text (a terminal colour in a check's output, a BEL):
+# they go, as does a whole terminal escape sequence. Line breaks stay; a tab is a space.
+_CONTROLS = {c: None for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\r\t"}
+_GSM_FRIENDLY.update(_CONTROLS)
+_ESCAPE_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+
+
 def gsm_friendly(text: str) -> str:
-    """Replace common Unicode punctuation by its GSM-7 look-alike; leave everything else."""
+    """Replace common Unicode punctuation by its GSM-7 look-alike and drop control characters;
+    leave everything else."""
+    if "\x1b" in text:
+        text = _ESCAPE_SEQUENCE.sub("", text)
     return text.translate(_GSM_FRIENDLY)
 
 

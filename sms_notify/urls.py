@@ -22,8 +22,10 @@ from .model import OPTION_ALIASES, VALIDITY_OPTION, Account, Provider, check_sen
 MASK = "****"
 
 
-def parse(url: str, providers: Mapping[str, Provider], path: str = "") -> Account:
-    """Parse a provider URL into an Account; errors name what is wrong, never the secret."""
+def parse(url: str, providers: Mapping[str, Provider], path: str = "", *,
+          region: str | None = None) -> Account:
+    """Parse a provider URL into an Account; errors name what is wrong, never the secret.
+    `region`: where national targets are, when the URL has no region= (defaults.region)."""
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep or not scheme:
@@ -75,7 +77,26 @@ def parse(url: str, providers: Mapping[str, Provider], path: str = "") -> Accoun
         check_sender(provider, options.get("from"))
     except ProviderError as exc:
         raise ConfigError(exc.text, path) from None
+    _check_targets(targets, options.get("region") or region, path)
     return Account(scheme, user, password, tuple(targets), options)
+
+
+def _check_targets(targets: list[str], region: str | None, path: str) -> None:
+    """A target that can never be a phone number is refused when the URL is read, not at every
+    send. It is never shown: a password misplaced after the @ would be printed back. Without
+    any region a national number passes (the command's --region may place it)."""
+    from .numbers import normalize
+
+    for i, target in enumerate(targets, 1):
+        try:
+            normalize(target, region, warn=False)
+        except ProviderError:
+            compact = "".join(c for c in target if c not in " -().")
+            if region is None and compact.isdigit() and compact.startswith("0") \
+                    and not compact.startswith("00"):
+                continue
+            raise ConfigError(f"target {i}{'' if path else ' of the URL'} is not a phone number "
+                              "(+447700900123, or national with region=)", path) from None
 
 
 MAX_TIMEOUT = 86400.0  # seconds: anything longer is a typo, and breaks timers

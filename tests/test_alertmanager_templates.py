@@ -176,3 +176,20 @@ def test_huge_labels_and_annotations_make_the_usual_short_text() -> None:
     payload["commonLabels"]["alertname"] = "A" * 1_000_000
     text = Renderer(max_segments=2).render(data(payload))
     assert count_parts(text).parts <= 2 and text.startswith("FIRING AAAA")
+
+
+def test_an_alert_with_nothing_to_show_adds_no_line() -> None:
+    """An alert without annotations (and no instance-like label: Watchdog, InfoInhibitor)
+    rendered a line holding only `-`."""
+    payload = copy.deepcopy(FIRING)
+    payload["alerts"][0]["annotations"] = {}
+    payload["alerts"][0]["labels"] = {"alertname": "Watchdog", "severity": "none"}
+    payload["commonLabels"] = {"alertname": "Watchdog", "severity": "none"}
+    assert Renderer().render(data(payload)) == "FIRING Watchdog none"
+    several = group(3)
+    for alert in several["alerts"]:
+        del alert["labels"]["instance"]
+        alert["annotations"] = {}
+    several["alerts"][1]["annotations"] = {"summary": "the one that says something"}
+    assert Renderer().render(data(several)) == (
+        "FIRING:3 NodeDown critical\nthe one that says something")

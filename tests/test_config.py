@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+import re
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -262,7 +267,8 @@ def test_check_config_refuses_accounts_that_can_never_send(
 def test_an_empty_secret_from_the_environment_names_the_key(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T", "")
-    with pytest.raises(ConfigError, match=r"^server.bearer_token: is empty"):
+    with pytest.raises(ConfigError, match=r"^server.bearer_token: environment variable T is set "
+                                          "but empty$"):
         loads("server: {bearer_token: '${T}'}")
     monkeypatch.setenv("T", "x")
     assert loads("server: {bearer_token: '${T}'}").server.bearer_token == "x"
@@ -369,3 +375,154 @@ def test_acks_that_can_never_come_warn(accounts: str, server: str, warning: str 
     config = loads(f"accounts: {accounts}\nalertmanager: {{url: 'http://am:9093'}}\n{server}")
     found = [w for w in config.warnings if w.startswith("alertmanager:")]
     assert len(found) == (warning is not None) and all(warning in w for w in found)
+
+
+# ---- YAML as an operator writes it: numbers, keys, bytes (the outside probe's 5, 10, 16, 18) ----
+ONE_ACCOUNT = "accounts: {p: 'fastsms://t@?from=A'}\ndefaults: {region: GB}\n"
+
+
+def test_unquoted_numbers_are_the_digits_written() -> None:
+    """YAML 1.1 read `07712345670` as an octal number: the text went to +441059703736, and
+    check-config said OK. A leading 0 or + keeps the number as written."""
+    config = loads(ONE_ACCOUNT + "routes: {r: {to: [07712345670, +447700900124, 447700900125, "
+                                 "07700700123], via: p, max_segments: 2}}")
+    assert config.routes["r"].to == ["+447712345670", "+447700900124", "+447700900125",
+                                     "+447700700123"]
+    assert config.routes["r"].max_segments == 2  # plain decimals are still numbers
+
+
+@pytest.mark.parametrize("written", ["010", "0x10", "1_0", "+10", "0:10"])
+def test_other_yaml_11_numbers_are_not_guessed(written: str) -> None:
+    """`max_segments: 010` was 8 and `0x10` 16: now they are refused for what they look like."""
+    with pytest.raises(ConfigError, match="routes.r.max_segments: must be a whole number"):
+        loads(ONE_ACCOUNT + f"routes: {{r: {{to: ['+447700900123'], via: p, "
+                            f"max_segments: {written}}}}}")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("accounts:\n  p: 'fastsms://t@?from=A'\n  p: 'fastsms://u@?from=B'\n",
+         r"^accounts.p: written twice \(lines 2 and 3\); YAML would keep only the last$"),
+        (ONE_ACCOUNT + "routes:\n  r: {to: ['+447700900123'], via: p}\n"
+                       "  r: {to: ['+447700900999'], via: p}\n", r"^routes.r: written twice"),
+        (ONE_ACCOUNT + "routes: {r: {to: ['+447700900123'], via: p, via: p}}\n",
+         r"^routes.r.via: written twice \(line 3\)"),
+        ("server:\n  basic_auth:\n    username: a\n    password: b\n    username: c\n",
+         r"^server.basic_auth.username: written twice \(lines 3 and 5\)"),
+        ("dedup_window: 10m\ndedup_window: 1h\n", r"^dedup_window: written twice"),
+    ],
+)
+def test_a_key_written_twice_is_an_error_at_any_level(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        loads(text)
+
+
+@pytest.mark.parametrize(("key", "shown"), [("null", "'null'"), ("~", "'~'"), ("1", "'1'"),
+                                            ("true", "'true'"), ("[a, b]", "a sequence")])
+def test_a_route_or_account_key_that_is_not_a_name_is_an_error(key: str, shown: str) -> None:
+    """`null:` became a route named "None" that no receiver could reach."""
+    route = "{to: ['+447700900123'], via: p}"
+    with pytest.raises(ConfigError, match=rf"^routes: line 4: the key {re.escape(shown)} is not "
+                                          r"a name \(quote it if it is one\)$"):
+        loads(ONE_ACCOUNT + f"routes:\n  ? {key}\n  : {route}\n")
+    with pytest.raises(ConfigError, match=r"^accounts: line 1: the key 'null' is not a name"):
+        loads("accounts: {null: 'fastsms://t@?from=A'}")
+    quoted = loads(ONE_ACCOUNT + f"routes:\n  '{key}': {route}\n") if key != "[a, b]" else None
+    assert quoted is None or list(quoted.routes) == [key]
+
+
+@pytest.mark.parametrize("byte", ["\x00", "\x07", "\x1b"])
+def test_a_control_byte_in_the_file_names_its_line(tmp_path: Path, byte: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """It was a yaml.reader.ReaderError traceback and exit 1."""
+    path = tmp_path / "sms.yml"
+    path.write_text(ONE_ACCOUNT + f"routes: {{r: {{to: ['+447700900123'], via: p}}}}\n{byte}\n")
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"sms-notify check-config: {path}: line 4, column 1: not valid YAML (control "
+                   f"character U+{ord(byte):04X}; is it a text file?)\n")
+
+
+def run_check_config(target: str) -> subprocess.CompletedProcess[str]:
+    """check-config in its own process, with at most 1 GiB of memory: reading /dev/zero
+    whole must end in an error, not in a machine out of memory."""
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    return subprocess.run([sys.executable, "-m", "sms_notify", "check-config", target],
+                          capture_output=True, text=True, timeout=60, preexec_fn=cap,
+                          check=False)
+
+
+def test_a_device_a_pipe_a_folder_or_a_huge_file_is_refused_at_once(tmp_path: Path) -> None:
+    """`check-config /dev/zero` never returned."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.yml"
+    huge.write_bytes(b"# " + b"x" * (1024 * 1024) + b"\n")
+    for target, why in [("/dev/zero", "is not a regular file"), (str(fifo), "is not a regular file"),
+                        (str(tmp_path), "is a folder"), (str(huge), "larger than 1024 KiB")]:
+        done = run_check_config(target)
+        assert (done.returncode, done.stdout) == (2, ""), done
+        assert done.stderr.startswith(f"sms-notify check-config: {target}: {why}"), done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("accounts: {p: 'fastsms://${TOK}@?from=A'}", {"TOK": ""},
+         "accounts.p: environment variable TOK is set but empty"),
+        ("accounts: {p: 'intellisms://u:${PW}@?from=A'}", {"PW": ""},
+         "accounts.p: environment variable PW is set but empty"),
+        ("accounts: {p: 'fastsms://${TOK:-x}@?from=A'}", {},
+         "accounts.p: ${TOK:-...} is not supported: only ${NAME} is substituted (no defaults; "
+         "$$ is a literal $)"),
+        ("server: {outbox: '${DIR-/var}/o.sqlite'}", {}, "server.outbox: ${DIR-...} is not supported"),
+        ("accounts: {p: 'fastsms://${TOK?from=A'}", {}, "accounts.p: ${TOK?...} is not supported"),
+        ("accounts: {p: 'fastsms://$TOK@?from=A'}", {"TOK": "x"},
+         "accounts.p: $TOK is not substituted: write ${TOK} for the variable, or $$TOK for a "
+         "literal $"),
+        ("accounts: {p: 'fastsms://${TOK}@?from=A'}", {"TOK": "tok\n"},
+         "accounts.p: environment variable TOK holds a control character (a line break at its "
+         "end?)"),
+        ("server: {bearer_token: '${BT}'}", {"BT": "a\r\nX-Evil: 1"},
+         "server.bearer_token: environment variable BT holds a control character"),
+        ("server: {bearer_token: $BT}", {"BT": "x"}, "server.bearer_token: $BT is not substituted"),
+        ('server: {bearer_token: "tok\\r\\n"}', {},
+         "server.bearer_token: holds a control character (a line break?), which no HTTP header "
+         "can carry"),
+        ('server: {basic_auth: {username: u, password: "p\\x1bw"}}', {},
+         "server.basic_auth.password: holds a control character"),
+    ],
+)
+def test_environment_edge_cases_name_the_variable_or_the_form(
+        monkeypatch: pytest.MonkeyPatch, text: str, env: dict[str, str], message: str) -> None:
+    """An empty TOK or ${TOK:-x} said "fastsms:// takes TOKEN@ before the targets"; $TOK was
+    taken literally and a bearer_token with CR/LF accepted."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        loads(text)
+    assert str(caught.value).startswith(message), str(caught.value)
+    assert "X-Evil" not in str(caught.value)
+
+
+def test_dollars_that_are_no_variable_stay_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PW", "x$y")
+    config = loads("accounts: {p: 'intellisms://u:$$pw${PW}@?from=A'}\nroutes: {r: {via: p, "
+                   "template: 'costs $5 or ${{ value }} $HOME'}}")
+    assert config.accounts["p"].password == "$pwx$y"
+    assert config.routes["r"].template == "costs $5 or ${{ value }} $HOME"
+
+
+def test_an_account_target_is_checked_with_the_config_region(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PW", "s3cretPW")
+    with pytest.raises(ConfigError, match=r"^accounts.x: target 1 is not a phone number") as caught:
+        loads("accounts: {x: 'intellisms://me:pw@${PW}?from=A'}")
+    assert "s3cret" not in str(caught.value)
+    config = loads("accounts: {x: 'intellisms://me:pw@07700900123?from=A'}\ndefaults: {region: GB}")
+    assert config.accounts["x"].targets == ("07700900123",)
+    with pytest.raises(ConfigError, match=r"^accounts.x: target 1 is not a phone number"):
+        loads("accounts: {x: 'intellisms://me:pw@0770?from=A'}\ndefaults: {region: GB}")

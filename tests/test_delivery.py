@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from sms_notify.delivery import RetryPolicy, balance, deliver, has_recipient, status
+from sms_notify.delivery import (
+    RetryPolicy, balance, deliver, has_recipient, prepare_text, status,
+)
 from sms_notify.errors import Category, ProviderError
 from sms_notify.manager import providers
-from sms_notify.model import Account, Receipt, Submission
+from sms_notify.model import Account, Provider, Receipt, Submission
 from sms_notify.urls import parse
 
 NUMBERS = [f"+4477009001{i:02d}" for i in range(5)]
@@ -300,6 +302,31 @@ def test_text_is_made_gsm_friendly_and_shortened(fake_gateways, clock) -> None:
     deliver([account("fake://u:p@")], "“Disk” full " + "x" * 400, NUMBERS[:1], clock=clock)
     text = gw.requests[0][1].text
     assert text.startswith('"Disk" full') and text.endswith("...") and len(text) == 160
+
+
+@pytest.mark.parametrize(("text", "sent"), [
+    ("\U0001f525 disk full \U0001f44d\U0001f3fd", "? disk full ?"),  # an emoji is one `?`
+    ("\u2764\ufe0f up", "? up"),  # its presentation selector adds none
+    ("\U0001f468\u200d\U0001f4bb on call", "?? on call"),  # joined: a `?` each, no more
+    ("\x1b[1mDOWN\x1b[0m \x07caf\u00e9 \u0151", "DOWN caf\u00e9 o"),  # controls go, accents too
+])
+def test_a_gsm_only_gateway_gets_a_question_mark_per_symbol_and_no_control(
+        text: str, sent: str) -> None:
+    provider = Provider(scheme="gsm", name="Gsm", base_url="https://gw.invalid", unicode=False)
+    assert prepare_text(text, provider, 1) == sent
+
+
+def test_what_a_gsm_only_gateway_receives(clock) -> None:  # type: ignore[no-untyped-def]
+    import responses
+
+    from sms_notify.testing import form
+    from tests.providers_helpers import ENDPOINT
+
+    with responses.RequestsMock() as gateway:
+        gateway.add(responses.POST, f"{ENDPOINT}/api", body="73786923")
+        deliver([account(f"fastsms://t@?from=A&endpoint={ENDPOINT}")],
+                "\x1b[31mDOWN\x1b[0m db1 \U0001f525\u2764\ufe0f", NUMBERS[:1], clock=clock)
+        assert form(gateway.calls[0])["Body"] == "DOWN db1 ??"
 
 
 def test_max_segments_from_the_url_wins_up_to_the_provider_limit(fake_gateways, clock) -> None:

@@ -21,7 +21,7 @@ from sms_notify import delivery, manager
 from sms_notify.cli import main
 from sms_notify.integrations import nagios
 from sms_notify.integrations.nagios import Alert, Range
-from sms_notify.model import Balance
+from sms_notify.model import Balance, Receipt
 from sms_notify.text import count_parts
 from sms_notify.testing import ManualClock
 from tests.providers_helpers import ENDPOINT, form
@@ -376,6 +376,34 @@ def test_a_hard_stop_at_the_timeout(capsys, monkeypatch) -> None:
     assert time.monotonic() - started < 2
 
 
+def test_at_the_time_limit_a_request_still_out_is_unconfirmed(fake_gateways, capsys) -> None:
+    """The line said "failed: no gateway accepted the text within 25s" though a request was
+    out, and the gateway may have sent it. Now each recipient says what is known: sent,
+    unconfirmed (its request unanswered), or not sent."""
+
+    def sent(submission: Any) -> list[Receipt]:
+        return [Receipt(r, message_id="id-1") for r in submission.recipients]
+
+    def hangs(submission: Any) -> list[Receipt]:
+        time.sleep(30)  # the text went in; the answer never comes
+        raise AssertionError("not reached")
+
+    gateway = fake_gateways("slow", max_recipients=1)
+    gateway.answers = [sent, hangs]
+    others = ["+447700900124", "+447700900125"]
+    started = time.monotonic()
+    rc, out, _ = run(capsys, "nagios", "slow://u:p@", "--to", PAGER, "--to", others[0],
+                     "--to", others[1], *PROBLEM, "--timeout", "1")
+    assert time.monotonic() - started < 5
+    assert rc == 1
+    assert out == (f"{PAGER}: sent, 1 part, id id-1 (via slow); "
+                   f"{others[0]}: unconfirmed (the gateway may have sent it): unavailable: no "
+                   "answer before the time limit (via slow); "
+                   f"{others[1]}: failed: unavailable: not sent before the time limit "
+                   "(via slow)\n")
+    assert gateway.recipients_sent() == [PAGER, others[0]]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -436,14 +464,16 @@ def test_the_longest_timeout_is_a_day() -> None:
 
 class Stub:
     """A gateway on 127.0.0.1 in a thread: answers every request with `status` and `body`
-    (None: echo the request line and body back, as careless gateways do), and keeps what
-    it received."""
+    (None: echo the request line and body back, as careless gateways do), or with `drip`
+    its status line and then a header byte every half second, never ending; it keeps what it
+    received."""
 
-    def __init__(self, status: int = 200, body: str | None = "1") -> None:
+    def __init__(self, status: int = 200, body: str | None = "1", drip: bool = False) -> None:
         import http.server
         import threading
 
         self.received: list[tuple[str, str]] = []
+        self.closed = threading.Event()
         stub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -451,6 +481,11 @@ class Stub:
                 size = int(self.headers.get("Content-Length") or 0)
                 data = self.rfile.read(size).decode("utf-8", "replace")
                 stub.received.append((self.path, data))
+                if drip:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    while not stub.closed.wait(0.5):
+                        self.wfile.write(b"z")
+                    return
                 text = f"{self.command} {self.path}\n{data}" if body is None else body
                 payload = text.encode()
                 self.send_response(status)
@@ -470,6 +505,7 @@ class Stub:
         self.thread.start()
 
     def close(self) -> None:
+        self.closed.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -514,6 +550,20 @@ def test_secrets_are_never_printed(stub_factory) -> None:
     assert balance.returncode == 3
     for text in (done.stdout, done.stderr, bad.stdout, bad.stderr, balance.stdout, balance.stderr):
         assert TOKEN not in text and PASSWORD not in text, text
+
+
+def test_a_request_out_at_the_time_limit_is_unconfirmed_in_the_line(stub_factory) -> None:
+    """The gateway takes the text and drip-feeds its answer's headers: no read timeout ends
+    that, the command's own time limit does. The line said "failed: no gateway accepted the
+    text within 3s"; the gateway may have sent it, and the line now says so (exit 1 still)."""
+    stub = stub_factory(drip=True)
+    done = command("nagios", FAST.replace(ENDPOINT, stub.url), "--to", PAGER, *PROBLEM,
+                   "--timeout", "3")
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith(f"{PAGER}: unconfirmed (the gateway may have sent it): "), \
+        done.stdout
+    assert done.stdout.endswith(f" (via fastsms@{stub.url.removeprefix('http://')})\n")
+    assert len(stub.received) == 1  # the text reached the gateway, once
 
 
 # ------------------------------------------------------------------------------------- templates

@@ -382,6 +382,35 @@ def test_an_exclusive_outbox_is_held_by_one_process_at_a_time(path: str) -> None
     SqliteOutbox(path, exclusive=True).close()  # released with the descriptor
 
 
+def test_a_hard_link_to_a_held_outbox_is_held_too(path: str, now: FakeTime) -> None:
+    """Two serves on two names of one file shared its database, each with its own -wal file:
+    the hold is on the file, and the pid still comes with the refusal, also once the file was
+    deleted under the holder and put back (a new file at the path)."""
+    import os
+    import time
+
+    from sms_notify.outbox import OutboxInUse
+
+    held = SqliteOutbox(path, exclusive=True, now=now)
+    try:
+        for round_ in range(2):
+            link = f"{path}.link{round_}"
+            os.link(path, link)
+            with pytest.raises(OutboxInUse, match=f"{link} is held by sms-notify serve pid "
+                                                  f"{os.getpid()} "):
+                SqliteOutbox(link, exclusive=True)
+            assert [j.recipient for j in held.enqueue([job(A, f"k{round_}")], 600)] == [A]
+            os.unlink(link)
+            os.unlink(path)  # the holder puts its open outbox back at the path within a second
+            deadline = time.monotonic() + 10
+            while not (os.path.exists(path) and held._in_place()):
+                assert time.monotonic() < deadline, "not restored"
+                time.sleep(0.05)
+    finally:
+        held.close()
+    SqliteOutbox(f"{path}", exclusive=True).close()
+
+
 @pytest.mark.parametrize(("location", "masked"), [
     ("postgresql://sms:s3cr%40t@db.example:5432/sms", "postgresql://sms:****@db.example:5432/sms"),
     ("postgres://sms:p@ss:w@rd@db/sms?sslmode=require", "postgres://sms:****@db/sms?sslmode=require"),

@@ -4,9 +4,11 @@ PostgreSQL outbox (the end-to-end test runs it beside a live `serve`: tests/e2e/
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,3 +166,88 @@ def test_the_outbox_file_alone_needs_no_config(box: tuple[str, list[Job]], tmp_p
     code, _, err = run(capsys, "list", "--outbox", str(tmp_path / "nope.sqlite"))
     assert code == 2 and "no outbox at" in err and "nope.sqlite" in err
     assert not (tmp_path / "nope.sqlite").exists()  # a typo does not make an empty outbox
+
+
+# ---- files that are no outbox, or cannot be written (the outside probe's 11) ----
+ACTIONS = [["list"], ["show", "1"], ["retry", "1"], ["purge", "--older-than", "2d"]]
+
+
+def foreign_database(path: Path) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE notes (body TEXT)")
+    db.execute("INSERT INTO notes VALUES ('mine')")
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize(("make", "why"), [
+    (foreign_database, "is a SQLite database but not an sms-notify outbox (it has no jobs table)"),
+    (lambda p: p.write_bytes(b""), "is not an sms-notify outbox (an empty file)"),
+    (lambda p: p.write_text("root:x:0:0:root:/root:/bin/bash\n"),
+     "is not an sms-notify outbox (not a SQLite database)"),
+    (lambda p: p.mkdir(), "is not a file"),
+])
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a[0])
+def test_a_file_that_is_no_outbox_is_refused_and_left_as_it_was(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Any, why: str,
+        action: list[str]) -> None:
+    """Another program's database was given the outbox's tables and WAL mode, and listed as an
+    empty outbox; an empty file became an outbox."""
+    target = tmp_path / "given.sqlite"
+    make(target)
+    before = target.read_bytes() if target.is_file() else None
+    code, out, err = run(capsys, *action, "--outbox", str(target))
+    assert (code, out) == (2, "")
+    assert err == f"sms-notify outbox: --outbox: {target} {why}\n"
+    assert (target.read_bytes() if target.is_file() else None) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["given.sqlite"]  # no -wal, no -shm
+
+
+@pytest.fixture
+def read_only_outbox(tmp_path: Path) -> Iterator[Path]:
+    """An outbox with a job, on a file system remounted read-only (as root, mode bits would
+    not stop a write: only a read-only mount does)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], check=True)
+    try:
+        store = open_outbox(str(folder / "outbox.sqlite"))
+        store.enqueue([Job("oncall", A, "FIRING DiskFull", ("primary",), dedup_key="a")], 600)
+        store.close()
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        yield folder / "outbox.sqlite"
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a[0])
+def test_a_read_only_outbox_is_refused_by_name(
+        read_only_outbox: Path, capsys: pytest.CaptureFixture[str], action: list[str]) -> None:
+    """It was an OutboxError traceback ("unable to open database file" at best)."""
+    code, out, err = run(capsys, *action, "--outbox", str(read_only_outbox))
+    assert (code, out) == (2, "")
+    assert err == (f"sms-notify outbox: --outbox: {read_only_outbox} cannot be written here (a "
+                   "read-only file system, or another user's file): the outbox command writes "
+                   "it as serve does, and SQLite keeps its -wal and -shm files beside it\n")
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a[0])
+def test_an_outbox_that_fails_midway_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], action: list[str]) -> None:
+    """A damaged outbox opens (its first page is whole) and fails at its first query: a line
+    naming it, exit 2, no traceback."""
+    path = tmp_path / "outbox.sqlite"
+    store = open_outbox(str(path))
+    store.enqueue([Job("oncall", A, "FIRING DiskFull", ("primary",), dedup_key=f"k{i}")
+                   for i in range(200)], 600)
+    store.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[page:] = b"\xff" * (len(data) - page)  # every page but the first
+    path.write_bytes(bytes(data))
+    code, out, err = run(capsys, *action, "--outbox", str(path))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"sms-notify outbox: --outbox: ") and str(path) in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import http.server
 import json
@@ -98,6 +99,18 @@ def _lower_hex(text: str) -> str:
     return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), text)
 
 
+def base64_fragments(secret: str) -> list[str]:
+    """The secret inside any longer base64 text: at each of the three byte offsets it may start
+    at, the characters only its own bits make (the ones either side also carry a neighbour's)."""
+    raw = secret.encode()
+    fragments = []
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + raw).decode()
+        first, last = -(-8 * offset // 6), 8 * (offset + len(raw)) // 6
+        fragments.append(encoded[first:last])
+    return fragments
+
+
 ECHOES: dict[str, Callable[[str], str]] = {
     "json": lambda raw: json.dumps({"error": "bad request", "request": raw}),
     "json-utf8": lambda raw: json.dumps({"request": raw}, ensure_ascii=False),
@@ -107,10 +120,23 @@ ECHOES: dict[str, Callable[[str], str]] = {
     "percent-lower": lambda raw: f"<p>Proxy error for /send?{_lower_hex(quote(raw, safe='='))}</p>",
     "percent-plus-lower": lambda raw: f"denied: {_lower_hex(quote_plus(raw, safe='='))}",
 }
+# A gateway or proxy that upper-cases what it echoes, or dumps the request as base64 or hex, or
+# logs the Basic header (base64 of user:password): all of it in one answer.
+DUMPS: list[Callable[[str], str]] = [
+    lambda raw: f"INVALID REQUEST: {raw.upper()}",
+    lambda raw: base64.b64encode(raw.encode()).decode(),
+    lambda raw: base64.urlsafe_b64encode(raw.encode()).decode(),
+    lambda raw: raw.encode().hex(),
+    lambda raw: raw.encode().hex().upper(),
+    lambda raw: "Authorization: Basic " + base64.b64encode(f"user:{ODD}".encode()).decode(),
+]
 FORMS = [ODD, json.dumps(ODD)[1:-1], json.dumps(ODD, ensure_ascii=False)[1:-1], html.escape(ODD),
          html.escape(ODD).replace("&#x27;", "&apos;"), html.escape(ODD).replace("&#x27;", "&#39;"),
          quote(ODD, safe=""), _lower_hex(quote(ODD, safe="")), quote_plus(ODD),
-         _lower_hex(quote_plus(ODD)), "Pa%22ss", "Pa\\\"ss", "Pa&quot;ss", "w\\u00e9&"]
+         _lower_hex(quote_plus(ODD)), "Pa%22ss", "Pa\\\"ss", "Pa&quot;ss", "w\\u00e9&",
+         ODD.upper(), ODD.encode().hex(), ODD.encode().hex().upper(),
+         *base64_fragments(ODD), *(f.replace("+", "-").replace("/", "_")
+                                   for f in base64_fragments(ODD))]
 
 
 class EncodingEcho(http.server.BaseHTTPRequestHandler):
@@ -159,3 +185,50 @@ def test_an_echoed_secret_is_masked_in_every_encoding(
         assert "****" in shown, shown  # the echo came back, masked
         for form in FORMS:
             assert form not in shown, (form, shown)
+
+
+def test_an_upper_cased_or_dumped_secret_is_masked(
+        encoding_echo: http.server.HTTPServer) -> None:
+    """`send` as a user runs it: the password upper-cased (it was shown), as base64 and hex (so
+    was it), and in a Basic header; nothing of it reaches stdout or stderr."""
+    encoding_echo.echo = lambda raw: " ".join(dump(raw) for dump in DUMPS)  # type: ignore[attr-defined]
+    url = (f"intellisms://user:{quote(ODD, safe='')}@447700900123"
+           f"?endpoint=http://127.0.0.1:{encoding_echo.server_address[1]}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMS_NOTIFY_")}
+    done = subprocess.run([sys.executable, "-m", "sms_notify", "send", url, "--timeout", "2",
+                           "-m", "x", "-vv"], capture_output=True, text=True, timeout=60,
+                          env=env, check=False)
+    shown = done.stdout + done.stderr
+    assert done.returncode == 1, shown
+    assert "INVALID REQUEST: " in shown and "****" in shown, shown
+    for form in FORMS:
+        assert form not in shown, (form, shown)
+
+
+# The probe's token, as a gateway upper-cases it or a request dump shows it.
+TOKEN_ECHOED = "Zq9-SECRET-tok3n"
+
+
+@pytest.mark.parametrize("before", ["", "T", "To", "Token=", "user:"])
+@pytest.mark.parametrize("alphabet", [base64.b64encode, base64.urlsafe_b64encode])
+def test_a_secret_in_a_base64_text_is_masked_wherever_it_starts(
+        before: str, alphabet: Callable[[bytes], bytes]) -> None:
+    dumped = alphabet(f"{before}{TOKEN_ECHOED}&Body=disk full".encode()).decode()
+    shown = ProviderError("request", f"-501 bad request {dumped}").redact([TOKEN_ECHOED]).text
+    assert "****" in shown and shown.startswith("-501 bad request ")
+    for fragment in base64_fragments(TOKEN_ECHOED):
+        for cut in range(len(fragment) - 5):  # not even six characters of it
+            assert fragment[cut:cut + 6] not in shown.replace("-", "+").replace("_", "/"), shown
+
+
+def test_an_upper_cased_or_hex_dumped_secret_is_masked() -> None:
+    for echoed in (TOKEN_ECHOED.upper(), TOKEN_ECHOED.lower(), TOKEN_ECHOED.encode().hex(),
+                   TOKEN_ECHOED.encode().hex().upper()):
+        shown = ProviderError("auth", f"-501 TOKEN={echoed} REFUSED").redact([TOKEN_ECHOED]).text
+        assert shown == "-501 TOKEN=**** REFUSED"
+
+
+def test_short_encoded_forms_do_not_garble_the_text() -> None:
+    """A 3-character secret's base64 or hex is a few characters that any text may hold."""
+    text = "-501 Invalid Username/Password (616263, YWJj)"
+    assert ProviderError("auth", text).redact(["abc"]).text == text

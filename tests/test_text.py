@@ -93,3 +93,11 @@ def test_fast_part_counting_agrees_with_the_character_by_character_count(text: s
 
     counted = count_parts(text)
     assert (counted.encoding, counted.parts, counted.units) == _reference_parts(text)
+
+
+def test_control_characters_go() -> None:
+    """An ESC (a terminal colour in a check's output), BEL or NUL is no part of a text: each
+    went out as `?` through the GSM-only gateways. Line breaks stay; a tab is a space."""
+    assert gsm_friendly("\x1b[31mCRITICAL\x1b[0m disk\x07 full\x00\x7f\x9b\r\nnext\tline") == (
+        "CRITICAL disk full\r\nnext line")
+    assert gsm_friendly("a\x1bb") == "ab"

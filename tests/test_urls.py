@@ -152,3 +152,28 @@ def test_validity_is_kept_in_seconds(value: str, seconds: str) -> None:
     account = parse(f"fastsms://t@?from=A&validity={value}", providers())
     assert account.options["validity"] == seconds and account.validity == float(seconds)
     assert parse(f"mymobileapi://u:p@?validity={value}", providers()).validity == float(seconds)
+
+
+@pytest.mark.parametrize(("url", "region", "message"), [
+    ("intellisms://me:pw@NOTANUMBER?from=A", None,
+     "target 1 of the URL is not a phone number (+447700900123, or national with region=)"),
+    ("intellisms://me:pw@+447700900123/s3cretPW?from=A", None, "target 2 of the URL is not a phone"),
+    ("fastsms://t@?from=A&to=+447700900123,123", None, "target 2 of the URL is not a phone"),
+    ("fastsms://t@07700900123?from=A&region=GB&to=0770", None, "target 2 of the URL"),
+    ("fastsms://t@0770?from=A", "GB", "target 1 of the URL"),
+])
+def test_a_target_that_can_never_be_a_phone_number_is_refused_without_echoing_it(
+        url: str, region: str | None, message: str) -> None:
+    """`intellisms://me:pw@NOTANUMBER` passed check-config and failed every send; a ${PW}
+    misplaced after the @ was printed in clear."""
+    with pytest.raises(ConfigError) as caught:
+        parse(url, providers(), region=region)
+    assert str(caught.value) == message or str(caught.value).startswith(message)
+    assert not any(t in str(caught.value) for t in ("NOTANUMBER", "s3cretPW", "0770", ",123"))
+
+
+def test_targets_that_may_be_phone_numbers_pass() -> None:
+    account = parse("fastsms://t@+447700900123/447700900124/07700900125?from=A", providers())
+    assert len(account.targets) == 3  # a national number without a region: --region may place it
+    assert parse("fastsms://t@07700900125?from=A", providers(), region="GB").targets == (
+        "07700900125",)

@@ -212,7 +212,7 @@ class Renderer:
         longest = 160 * self.max_segments  # more of a label than the text can hold is cut now
         for alert in listed[: 160 * self.max_segments // 4]:  # a line takes at least 4 characters
             where, what = _where(alert, group_common)[:longest], _what(alert, longest)
-            lines.append(f"{where}: {what}" if where and what else where or what or "-")
+            lines.append(f"{where}: {what}" if where and what else where or what)
         names = {(a.get("labels") or {}).get("alertname") for a in listed}
         # A group of different alerts (grouped by another label, or Grafana's contact point)
         # has no one name: each line names its alert instead.
@@ -225,8 +225,8 @@ class Renderer:
         if data.get("status") == "firing" and resolved:
             head += f" ({resolved} resolved)"
 
-        def draw(shown: int) -> str:
-            return default_text(head, lines[:shown], count - shown)
+        def draw(shown: int) -> str:  # an alert with nothing to say is counted, not a line
+            return default_text(head, [line for line in lines[:shown] if line], count - shown)
 
         fits = lambda text: count_parts(text).parts <= self.max_segments  # noqa: E731
         if not lines:

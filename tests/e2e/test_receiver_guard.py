@@ -5,6 +5,7 @@ that exits 2 with a line saying why, and leaves a running receiver untouched.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -25,17 +26,30 @@ def run_serve(config: Path, env: dict[str, str], *extra: str) -> subprocess.Comp
                           check=False)
 
 
+@pytest.mark.parametrize("path", ["the same", "a hard link"])
 def test_a_second_serve_on_one_outbox_names_the_holder_and_exits_2(
-        tmp_path: Path, fresh_sandbox: Sandbox) -> None:
+        tmp_path: Path, fresh_sandbox: Sandbox, path: str) -> None:
     """Two receivers on one SQLite file texted 600 alerts 1,116 times; the second now refuses,
-    and the lock dies with its holder, SIGKILL included."""
+    and the lock dies with its holder, SIGKILL included. A hard link is another path to the
+    same file: two receivers shared its database, each with its own -wal file."""
     config, env = receiver_config(tmp_path, fresh_sandbox)
     first = start_serve(config, env, tmp_path / "serve.log")
     try:
-        second = run_serve(config, env)
+        outbox = tmp_path / "outbox.sqlite"
+        second_config, second_env = config, env
+        if path == "a hard link":
+            (tmp_path / "other").mkdir()
+            outbox = tmp_path / "other" / "linked.sqlite"
+            os.link(tmp_path / "outbox.sqlite", outbox)
+            second_config, second_env = receiver_config(
+                tmp_path / "other", fresh_sandbox,
+                lambda data: data["server"].update(outbox=str(outbox)))
+        second = run_serve(second_config, second_env)
         assert second.returncode == 2, second
-        assert f"held by sms-notify serve pid {first.proc.pid}" in second.stderr, second.stderr
+        assert f"{outbox} is held by sms-notify serve pid {first.proc.pid} " in second.stderr, \
+            second.stderr
         assert "server.outbox" in second.stderr
+        assert not Path(f"{outbox}-wal").exists() or path == "the same"
         name = unique("Held")
         assert first.post(payload(name)).status_code == 200  # the first one carries on
         wait_until(lambda: len([m for m in fresh_sandbox.inbox()
@@ -43,7 +57,7 @@ def test_a_second_serve_on_one_outbox_names_the_holder_and_exits_2(
                    "the texts", first.log)
     finally:
         first.kill()  # SIGKILL: no clean-up of ours runs
-    with serving(config, env, tmp_path / "serve2.log") as again:
+    with serving(second_config, second_env, tmp_path / "serve2.log") as again:
         assert again.post(payload(unique("After"))).status_code == 200
 
 
@@ -88,7 +102,8 @@ def test_an_empty_token_does_not_start(tmp_path: Path, fresh_sandbox: Sandbox) -
     config, env = receiver_config(tmp_path, fresh_sandbox)
     done = run_serve(config, {**env, "SMS_NOTIFY_TOKEN": ""})
     assert done.returncode == 2, done
-    assert "server.bearer_token: is empty" in done.stderr
+    assert "server.bearer_token: environment variable SMS_NOTIFY_TOKEN is set but empty" \
+        in done.stderr
 
 
 def test_an_outbox_urls_password_is_never_shown(tmp_path: Path, fresh_sandbox: Sandbox) -> None:
