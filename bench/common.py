@@ -10,11 +10,19 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import requests
 
 READY = "sandbox listening on "
+
+
+def command(python: str = sys.executable) -> str:
+    """The `sms-notify` console script of the install `python` belongs to. A bench runs from
+    the repository root, where `python -m sms_notify` would import the source folder, which
+    has no sms_notify.plugins; the installed script imports the installed package."""
+    return str(Path(python).with_name("sms-notify"))
 
 
 @contextmanager
@@ -45,8 +53,7 @@ def started(cmd: list[str], ready: str, env: dict[str, str] | None = None) -> It
 
 def sandbox(*extra: str) -> AbstractContextManager[str]:
     """Start `sms-notify sandbox` on a free port; yield its URL; stop it after."""
-    return started([sys.executable, "-m", "sms_notify", "sandbox", "--listen", "127.0.0.1:0",
-                    *extra], READY)
+    return started([command(), "sandbox", "--listen", "127.0.0.1:0", *extra], READY)
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:

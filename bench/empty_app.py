@@ -30,7 +30,8 @@ class Empty:
 
 
 def main() -> None:
-    app = Starlette(routes=[Route("/alert/{route:path}", Empty(), methods=["POST"])])
+    app = Starlette(routes=[Route("/alert/{route:path}", Empty(), methods=["POST"]),
+                            Route("/sink", Empty(), methods=["GET", "POST"])])  # sachet's gateway
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from common import machine, sandbox, started, table
+from common import command, machine, sandbox, started, table
 
 HERE = Path(__file__).resolve().parent
 FIRING = json.loads((HERE.parent / "tests" / "fixtures" / "alertmanager" / "am-0.25-firing.json")
@@ -101,7 +101,7 @@ def payload(name: str) -> dict[str, Any]:
 
 def serve(config_path: Path, env: dict[str, str]) -> AbstractContextManager[str]:
     """`sms-notify serve` on this config; yields its URL."""
-    return started([sys.executable, "-m", "sms_notify", "serve", "--config", str(config_path)],
+    return started([command(), "serve", "--config", str(config_path)],
                    READY, env)
 
 
@@ -128,7 +128,7 @@ def run(case: Case, alerts: int, window: float) -> tuple[Counter[tuple[str, str]
         started = time.monotonic()
         if case.nagios:
             subprocess.run(
-                [sys.executable, "-m", "sms_notify", "nagios", "bench", "--config", str(path),
+                [command(), "nagios", "bench", "--config", str(path),
                  "-t", "PROBLEM", "-l", names[0], "-s", "DOWN", "-o", "unreachable"],
                 env=env, capture_output=True, text=True, check=False,
             )

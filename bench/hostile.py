@@ -27,7 +27,7 @@ from pathlib import Path
 
 import requests
 
-from common import table
+from common import command, table
 
 READY = "sms-notify serve listening on "
 TOKEN = "bench-token"
@@ -64,7 +64,7 @@ def serve(python: str, work: Path, *prefix: str, template: str = SLOW_TEMPLATE
     config = work / "sms.yml"
     config.write_text(CONFIG.format(template=template, token=TOKEN,
                                     outbox=work / f"outbox-{time.monotonic_ns()}.sqlite"))
-    proc = subprocess.Popen([*prefix, python, "-m", "sms_notify", "serve", "--config",
+    proc = subprocess.Popen([*prefix, command(python), "serve", "--config",
                              str(config), "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, stdin=subprocess.DEVNULL)
     assert proc.stdout is not None
@@ -198,7 +198,7 @@ def gateway_answer(python: str, size: int, body: bytes = b"") -> tuple[float, st
     code = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], "
             "capture_output=True, text=True); print(resource.getrusage(resource.RUSAGE_CHILDREN)"
             ".ru_maxrss); print(repr(done.stdout.splitlines()[0][:150]))")
-    out = subprocess.run([sys.executable, "-c", code, python, "-m", "sms_notify", "send", url,
+    out = subprocess.run([sys.executable, "-c", code, command(python), "send", url,
                           "-m", "x", "--timeout", "5"], capture_output=True, text=True,
                          timeout=120).stdout.splitlines()
     listener.close()
@@ -218,7 +218,7 @@ def alias_bomb(python: str, work: Path) -> list[str]:
             ".ru_maxrss // 1024, done.returncode); print(repr((done.stdout + done.stderr)"
             ".strip().splitlines()[-1][:150]))")
     out = subprocess.run([sys.executable, "-c", code, "prlimit", "--as=3000000000", "--",
-                          python, "-m", "sms_notify", "check-config", str(bomb)],
+                          command(python), "check-config", str(bomb)],
                          capture_output=True, text=True, timeout=400).stdout.splitlines()
     seconds, peak, status = out[0].split()
     return [f"{len(bomb.read_bytes())} bytes", f"{seconds} s, peak {peak} MB, exit {status}",

@@ -9,19 +9,26 @@ subprocess.run), interleaved so machine noise hits every row alike. HTTP gateway
 goal (docs/design.md, Decision 7); SOAP gateways are reported beside them. Rows for
 reference: the bare interpreter, `sms-notify --version`, and `nagios --dry-run` (everything but
 the sending).
-Prints the median and spread of each; a gateway whose run fails is reported as such.
+Prints the median and spread of each, and its ratio to `apprise json://` run in the same rounds
+(the median of the paired runs' ratios); a gateway whose run fails is reported as such.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.server
 import os
+import shutil
 import statistics
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
+from cold_start import JsonSink
 from common import machine, sandbox, table, timed, url_for
+
+APPRISE = "apprise json:// (built-in)"
 
 GATEWAYS = {  # account (named after its gateway) -> wire format
     "fastsms": "HTTP form", "intellisms": "HTTP form", "server2sms": "JSON",
@@ -35,7 +42,7 @@ NOTIFICATION = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=9, help="runs per row (at least 7)")
+    parser.add_argument("--runs", type=int, default=11, help="runs per row (at least 7)")
     args = parser.parse_args()
     runs = max(7, args.runs)
 
@@ -57,6 +64,12 @@ def main() -> None:
             "nagios --dry-run (no sending)": [*nagios, "fastsms", "--config", str(config),
                                               *NOTIFICATION, "--dry-run"],
         }
+        apprise = shutil.which("apprise", path=str(Path(sys.executable).parent))
+        if not apprise:
+            raise SystemExit("the apprise command is missing: pip install 'sms-notify[apprise]'")
+        sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), JsonSink)
+        threading.Thread(target=sink.serve_forever, daemon=True).start()
+        rows[APPRISE] = [apprise, "-b", "Disk full", f"json://127.0.0.1:{sink.server_port}/"]
         kinds = {name: "" for name in rows}
         for name, kind in GATEWAYS.items():
             label = f"nagios -> {name}"
@@ -73,10 +86,18 @@ def main() -> None:
                 if name not in failed:
                     times[name].append(timed(cmd, env)[0])
 
+    base = times[APPRISE]
+
+    def ratio(values: list[float]) -> str:
+        if len(values) != len(base):
+            return "-"
+        return f"{statistics.median(v / b for v, b in zip(values, base)):.2f}"
+
     print(f"sms-notify nagios cold start: {runs} runs each, interleaved ({machine()})\n")
-    print(table(["command", "wire", "median s", "min s", "max s"], [
-        [name, kinds[name], *(["n/a", "", failed[name][:60]] if name in failed else [
-            f"{statistics.median(values):.3f}", f"{min(values):.3f}", f"{max(values):.3f}"])]
+    print(table(["command", "wire", "median s", "min s", "max s", "vs apprise json://"], [
+        [name, kinds[name], *(["n/a", "", failed[name][:60], "-"] if name in failed else [
+            f"{statistics.median(values):.3f}", f"{min(values):.3f}", f"{max(values):.3f}",
+            ratio(values)])]
         for name, values in times.items()
     ]))
 

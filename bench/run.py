@@ -3,7 +3,7 @@
     python bench/run.py            # needs wrk (apt-get install wrk), apprise 2.x, postgresql
 
 Each script also runs alone: cold_start.py, nagios_cold_start.py, receiver.py,
-receiver_parts.py, ha.py, fanout.py, cost.py (--help for their options).
+receiver_parts.py, storm.py, ha.py, fanout.py, cost.py (--help for their options).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["cold_start.py", "nagios_cold_start.py", "receiver.py", "receiver_parts.py", "ha.py",
-           "fanout.py", "cost.py"]
+SCRIPTS = ["cold_start.py", "nagios_cold_start.py", "receiver.py", "receiver_parts.py", "storm.py",
+           "ha.py", "fanout.py", "cost.py"]
 
 
 def main() -> int:

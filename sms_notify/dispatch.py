@@ -1,13 +1,13 @@
 """The background dispatcher: delivers the outbox's jobs with the core's sending policy.
 
 One scheduler thread reads due jobs, groups them by (account, text, max_segments) so one
-gateway request carries as many recipients as the gateway takes, and as a sender thread (of
-`workers`) comes free marks a request's jobs in flight and commits before it leaves
-(docs/design.md, Decision 1): a job is "inflight" only while its request may really be on the
-wire. Each pass makes one request per job; what follows is sms_notify.policy's, as for the
-one-shot commands, with the job's max_age as the deadline: transient failures come back later
-with backoff, accounts fail over in the route's order, recipient and request errors are dead
-letters at once.
+gateway request carries as many recipients as the gateway takes, and marks a request's jobs
+in flight and commits before it leaves (docs/design.md, Decision 1), for at most `workers`
+requests on the wire and as many claimed ahead for the next free sender thread: a job is
+"inflight" only while its request is on the wire or about to be. Each pass makes one request
+per job; what follows is sms_notify.policy's, as for the one-shot commands, with the job's
+max_age as the deadline: transient failures come back later with backoff, accounts fail over in
+the route's order, recipient and request errors are dead letters at once.
 
 Receivers that share an outbox (PostgreSQL, docs/design.md, Decision 14) each claim the due
 jobs they plan, under a lease the outbox renews while the process lives; jobs in flight whose
@@ -17,6 +17,12 @@ A job whose request has an unknown outcome (no answer, an answer that cannot be 
 sent again blindly: where the gateway can be asked, it is, once the account's timeout has passed
 (an "ask" request in the same passes); elsewhere it moves on to the next account once, or ends
 `unconfirmed` (docs/design.md, Decision 12).
+
+Each account has a circuit breaker (sms_notify.policy.Breaker): while it fails with
+`unavailable` or `rate_limited`, a request is admitted only as the one probe, after a backoff;
+the other jobs for it are held (their next_at pushed to the next probe, so nobody re-reads them
+meanwhile) or, where their route has another account, move on at once (policy.held). The first
+success releases every held job at once, and the next pass batches them again.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from .manager import provider_for
 from .model import VALIDITY_OPTION, Account, Receipt, Recipient
 from .numbers import normalize
 from .outbox import DAY, Job, Outbox, OutboxError
-from .policy import Asked, Outcome, Progress, Situation, Step, decide
+from .policy import Asked, Breaker, Decision, Outcome, Progress, Situation, Step, decide, held
 
 if TYPE_CHECKING:
     from .receipts import Receipts
@@ -68,6 +74,7 @@ class Task:
     max_segments: int
     jobs: list[Job]
     ask: bool = False  # a look-up of texts whose send has an unknown outcome, not a send
+    probe: bool = False  # the one request let through to an account whose breaker is open
 
 
 @dataclass
@@ -120,6 +127,10 @@ class Dispatcher:
         self.feeds = outbox.feeds()  # change-feed cursors, in the outbox's own database
         self.accounts = {name: _with_validity(a, validity) for name, a in accounts.items()}
         self.workers = max(1, workers)
+        # requests claimed ahead of a free sender, so no sender waits for the scheduler's
+        # commit: a crash leaves them in flight though never sent, and recovery sends them
+        # once (no gateway has a trace of them)
+        self.ahead = self.workers
         self.max_age = max_age
         self.per_recipient = per_recipient
         self.region = region
@@ -141,6 +152,9 @@ class Dispatcher:
         self._pruned = 0.0
         self._looked = 0.0  # when the scheduler last looked for jobs to take over (monotonic)
         self._recovering: list[threading.Thread] = []
+        self._breakers: dict[str, Breaker] = defaultdict(Breaker)  # by account name
+        self._held: dict[str, dict[int, Job]] = defaultdict(dict)  # waiting for their breaker
+        self._gate = threading.Lock()  # guards _breakers and _held
 
     # Life cycle.
     def start(self) -> None:
@@ -209,10 +223,15 @@ class Dispatcher:
         """One pass in the calling thread: every due job is sent, synchronously. Returns the
         number of requests made (tests and one-shot tools; start() runs passes in threads)."""
         tasks, _ = self._plan()
+        made = 0
         for task in tasks:
-            self._claim([task])
-            self._run(task)
-        return len(tasks)
+            if self._admit(task, self.now()):
+                self._claim([task])
+                self._run(task)
+                made += 1
+            else:
+                self._hold([task], self.now())
+        return made
 
     # Crash recovery.
     def _adopt(self, jobs: Sequence[Job]) -> None:
@@ -325,13 +344,14 @@ class Dispatcher:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._stopping and self._busy >= self.workers:
+                while not self._stopping and self._busy >= self.workers + self.ahead:
                     self._cond.wait()
                 if self._stopping:
                     return
-                free = self.workers - self._busy
+                free = self.workers + self.ahead - self._busy
                 self._woken = False
             batch: list[Task] = []
+            waiting: list[Task] = []  # for an account whose breaker is open
             more = False
             try:
                 if not self._queue:  # plan again only once every planned request has left
@@ -339,9 +359,12 @@ class Dispatcher:
                     self._queue.extend(tasks)
                     self._prune()
                     self._take_over()
+                now = self.now()
                 while self._queue and len(batch) < free:
-                    batch.append(self._queue.popleft())
+                    task = self._queue.popleft()
+                    (batch if self._admit(task, now) else waiting).append(task)
                 self._claim(batch)
+                more = self._hold(waiting, now) or more
             except Exception as exc:  # noqa: BLE001 - the scheduler must outlive a bad pass
                 if isinstance(exc, OutboxError):
                     log.error("outbox unusable, retrying in 1s: %s", exc)
@@ -517,19 +540,94 @@ class Dispatcher:
         seed = self.rng.random()  # one jitter for the request: its jobs stay together
         for job, receipt, outcome in outcomes:
             self._settle(job, outcome, receipt, account, now, seed)
-        for delay in (0.1, 0.5, 2.0, 0.0):
-            try:
-                self.outbox.save(task.jobs)
-                break
-            except OutboxError as exc:
-                if not delay:
-                    log.error("cannot record outcomes, jobs stay in flight: %s", exc)
-                    break
-                self.sleep(delay)
+        self._save_retrying(task.jobs, "cannot record outcomes, jobs stay in flight")
+        if not task.ask:
+            self._breaker_outcome(task, [o for _, _, o in outcomes], now, seed)
         for job, receipt, _ in outcomes:
             self._log(job)
             if receipt is not None or job.state in ("sent", "dead", "unconfirmed"):
                 self._report(job, receipt, seconds if receipt is not None else 0.0)
+
+    def _save_retrying(self, jobs: Sequence[Job], failure: str) -> None:
+        for delay in (0.1, 0.5, 2.0, 0.0):
+            try:
+                self.outbox.save(jobs)
+                return
+            except OutboxError as exc:
+                if not delay:
+                    log.error("%s: %s", failure, exc)
+                    return
+                self.sleep(delay)
+
+    # The breakers.
+    def _admit(self, task: Task, now: float) -> bool:
+        """Whether `task` may go now: a look-up always; a send unless its account's breaker
+        is open, where only the probe goes."""
+        if task.ask:
+            return True
+        with self._gate:
+            breaker = self._breakers[task.account]
+            task.probe = breaker.open
+            if not breaker.admit(now):
+                return False
+            if task.account in self._held:  # planned again: no longer the breaker's to release
+                for job in task.jobs:
+                    self._held[task.account].pop(job.id, None)
+        return True
+
+    def _hold(self, tasks: Sequence[Task], now: float) -> bool:
+        """The jobs of tasks whose account's breaker is open: each moves on to its route's next
+        account, or waits for the next probe (policy.held). True if any moved on."""
+        jobs: list[Job] = []
+        waiting: list[tuple[str, Job]] = []
+        with self._gate:  # a probe's outcome cannot release them before they are saved
+            for task in tasks:
+                account = self.accounts[task.account]
+                breaker = self._breakers[task.account]
+                # while the probe is out, wait at most its timeout: its outcome releases them
+                until = now + account.timeout if breaker.probing else breaker.until
+                for job in task.jobs:
+                    progress = self._progress(job)
+                    decision = held(progress, self._situation(job, account, now, 0.5), until)
+                    self._apply(job, progress, decision, None, now)
+                    jobs.append(job)
+                    if job.state == "pending" and job.account_name == task.account:
+                        waiting.append((task.account, job))
+            if jobs:
+                self.outbox.save(jobs)
+            for name, job in waiting:
+                self._held[name][job.id] = job
+        moved = sum(job.state == "pending" for job in jobs) > len(waiting)  # to another account
+        for job in jobs:
+            if job.state != "pending":  # no time left to wait: given up, with the last reason
+                self._log(job)
+                self._report(job, None, 0.0)
+        return moved
+
+    def _breaker_outcome(self, task: Task, outcomes: Sequence[Outcome], now: float,
+                         seed: float) -> None:
+        """Record a send's outcome on its account's breaker (a success: anything answered
+        but unavailable or rate_limited); once the probe's outcome is in, the jobs waiting for
+        it are due again: at once if it worked, else at the next probe."""
+        failed = not any(o is None for o in outcomes) and any(
+            isinstance(o, ProviderError) and o.transient for o in outcomes)
+        with self._gate:
+            breaker = self._breakers[task.account]
+            was_open = breaker.open
+            again = [j.next_at for j in task.jobs
+                     if j.state == "pending" and j.account_name == task.account]
+            breaker.record(failed, task.probe, now, self.policy, seed,
+                           min(again, default=float("inf")))
+            if not (task.probe or (was_open and not breaker.open)):
+                return
+            waiting = list(self._held.pop(task.account, {}).values())
+            for job in waiting:
+                job.next_at = max(now, breaker.until)
+            if waiting:
+                self._save_retrying(waiting, "cannot release jobs waiting for their account")
+        if waiting and not breaker.open:
+            log.info(event("account_recovered", account=task.account, released=len(waiting)))
+            self.wake()
 
     def _send(self, account: Account, task: Task) -> list[tuple[Job, Receipt | None, Outcome]]:
         recipients = [Recipient(j.recipient, reference=j.reference) for j in task.jobs]
@@ -580,14 +678,25 @@ class Dispatcher:
             job.account = receipt.account or account.label()
             if receipt.error is not None:
                 job.error = receipt.error.describe()
-        progress = Progress(job.account_index, job.account_attempts, job.attempts,
-                            job.refused, job.unsure, job.doubt)
-        situation = Situation(
+        progress = self._progress(job)
+        decision = decide(progress, outcome, self._situation(job, account, now, seed))
+        self._apply(job, progress, decision, receipt, now)
+
+    @staticmethod
+    def _progress(job: Job) -> Progress:
+        return Progress(job.account_index, job.account_attempts, job.attempts, job.refused,
+                        job.unsure, job.doubt)
+
+    def _situation(self, job: Job, account: Account, now: float, seed: float) -> Situation:
+        return Situation(
             accounts=len(job.via), askable=self._askable(account), timeout=account.timeout,
             now=now, deadline=job.created + self.max_age, policy=self.policy,
             rng=random.Random(seed),
         )
-        decision = decide(progress, outcome, situation)
+
+    def _apply(self, job: Job, progress: Progress, decision: Decision, receipt: Receipt | None,
+               now: float) -> None:
+        """A decision of sms_notify.policy, written into the job."""
         job.account_index, job.account_attempts = progress.account, progress.tries
         job.refused, job.unsure, job.doubt = progress.refused, progress.unsure, progress.ask
         if decision.step is Step.SENT:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
+from typing import Any
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -180,6 +181,11 @@ class ProviderError(SmsError):
 
     def __str__(self) -> str:
         return self.describe()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its fields (serve's delivery process sends results to serve)."""
+        return (type(self), (self.category, self.text, self.code, self.provider),
+                {"unknown_outcome": self.unknown_outcome})
 
     def describe(self) -> str:
         """`auth: -501 Unknown Username/Password` - category, the gateway's code, its text."""

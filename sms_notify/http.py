@@ -11,12 +11,21 @@ in the query string.
 An answer is read up to MAX_ANSWER bytes, within the request's timeout, and its control bytes
 are dropped before anything reads it: what a gateway (or whatever answers in its place) sends
 reaches logs, the outbox and terminals.
+
+A request goes straight to the session's transport adapter (`exchange`): requests' Session
+layer costs more than the socket work at a gateway's pace (request merging, cookies, hooks,
+and a look at the environment's proxies and ~/.netrc on every call: a quarter of a sender's
+CPU, bench/storm.py). What it decided from the environment (proxies, CA bundle) is worked out
+once per gateway address, with requests' own function. No redirect is followed: a gateway's
+API never redirects, and requests would have re-sent a redirected POST as a GET.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -43,6 +52,45 @@ def session() -> requests.Session:
     return s
 
 
+@functools.lru_cache(maxsize=64)
+def _environment(origin: str) -> Mapping[str, Any]:
+    """What requests takes from the environment for an origin (scheme://host:port): proxies
+    (HTTP(S)_PROXY, NO_PROXY), the CA bundle (REQUESTS_CA_BUNDLE); asked once per origin."""
+    import requests
+
+    settings = requests.Session().merge_environment_settings(origin, {}, True, None, None)
+    if origin.startswith("http:"):  # no TLS: requests would look for the CA bundle each time
+        settings["verify"] = False
+    return {k: settings[k] for k in ("proxies", "verify", "cert")}
+
+
+def exchange(
+    s: requests.Session, method: str, url: str, *, provider: str, timeout: float,
+    headers: Mapping[str, str] | None = None, **body: Any,
+) -> requests.Response:
+    """One request through the session's adapter, its answer read (see `read`): the transport
+    failures as ProviderError, the status left to the caller. `body` is requests' `data=`,
+    `json=` or `params=`."""
+    import requests
+
+    parts = urlsplit(url)
+    prepared = requests.PreparedRequest()  # what prepare() does, less cookies, auth and hooks
+    prepared.prepare_method(method)
+    prepared.prepare_url(url, body.pop("params", None))
+    prepared.prepare_headers({**s.headers, **(headers or {})})
+    prepared.prepare_body(body.pop("data", None), None, body.pop("json", None))
+    prepared.hooks = {"response": []}
+    if body:
+        raise TypeError(f"exchange() got unexpected arguments: {', '.join(sorted(body))}")
+    try:
+        response = s.get_adapter(url).send(prepared, stream=True, timeout=timeout,
+                                           **_environment(f"{parts.scheme}://{parts.netloc}"))
+        read(response, timeout, provider)
+    except requests.RequestException as exc:
+        raise transport_error(exc, parts.netloc, timeout, provider) from None
+    return response
+
+
 def request(
     method: str, url: str, *, provider: str, timeout: float, refusals: bool = False,
     **kwargs: Any,
@@ -50,15 +98,10 @@ def request(
     """Send a request; raise ProviderError for transport failures and any status but 2xx, so
     that what comes back is the gateway's own answer for the provider to read. A gateway that
     answers its refusals with a 4xx and a body saying why passes `refusals=True` to read them
-    (never as a success); 408, 429 and 5xx are raised all the same."""
-    import requests
-
+    (never as a success); 408, 429 and 5xx are raised all the same. `kwargs`: requests'
+    `headers=`, `data=`, `json=`, `params=`."""
+    response = exchange(session(), method, url, provider=provider, timeout=timeout, **kwargs)
     host = urlsplit(url).netloc
-    try:
-        response = session().request(method, url, timeout=timeout, stream=True, **kwargs)
-        read(response, timeout, provider)
-    except requests.RequestException as exc:
-        raise transport_error(exc, host, timeout, provider) from None
     error = status_error(response, host, provider)
     if error is not None and not (refusals and error.category is not Category.UNAVAILABLE
                                   and error.category is not Category.RATE_LIMITED):

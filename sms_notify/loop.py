@@ -4,7 +4,8 @@ every second: a slow gateway, asked about hundreds of texts one request each, de
 The other escalates the pages whose time has come (sms_notify.escalation) every second, reads
 the reply feeds of gateways that keep one every REPLY_POLL seconds, and acts on replies
 (sms_notify.acks), pushed ones too, which a request hands over without waiting for
-Alertmanager.
+Alertmanager. Each thread runs where it has work: `serve` delivers in a process of its own
+(sms_notify.deliverer), which asks about receipts, and serve runs the other thread.
 
 All of it is state in the outbox, so the thread may stop at any moment: the next start takes up
 where it was.
@@ -42,7 +43,7 @@ class Loop:
 
     def __init__(
         self, outbox: Outbox, accounts: Mapping[str, Account], routes: Mapping[str, Route],
-        receipts: Receipts, acks: Acks | None = None, *,
+        receipts: Receipts, acks: Acks | None = None, *, asks: bool = True,
         on_escalation: Callable[[str, int], None] | None = None,
         wake: Callable[[], None] = lambda: None, now: Callable[[], float] = time.time,
     ) -> None:
@@ -51,6 +52,7 @@ class Loop:
         self.routes = routes
         self.receipts = receipts
         self.acks = acks
+        self.asks = asks  # whether this loop asks the gateways about receipts
         self.on_escalation = on_escalation  # route, texts added
         self.wake = wake  # new jobs are in the outbox
         self.now = now
@@ -64,9 +66,13 @@ class Loop:
         return any(r.escalate for r in self.routes.values())
 
     def start(self) -> None:
-        self._threads = [
-            threading.Thread(target=self._run, name="sms-notify-loop", daemon=True),
-            threading.Thread(target=self._check, name="sms-notify-receipts", daemon=True)]
+        self._threads = []
+        if self.acks is not None or self.escalates:
+            self._threads.append(threading.Thread(target=self._run, name="sms-notify-loop",
+                                                  daemon=True))
+        if self.asks:
+            self._threads.append(threading.Thread(target=self._check, name="sms-notify-receipts",
+                                                  daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -85,7 +91,8 @@ class Loop:
     def step(self) -> None:
         """One pass of each: reports asked for, escalations, reply feeds when due, and every
         reply handed over (tests call it; start() runs them in their threads)."""
-        self._pass(self.receipts.check, self._escalate, self._read_replies)
+        self._pass(*([self.receipts.check] if self.asks else []), self._escalate,
+                   self._read_replies)
         while True:
             try:
                 handed = self._queue.get_nowait()

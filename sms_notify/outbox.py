@@ -448,10 +448,11 @@ def newer_schema(where: str, found: int, known: int) -> OutboxError:
                        f"knows ({known}): upgrade sms-notify, or give it another server.outbox")
 
 
-def new_owner() -> str:
+def new_owner(pid: int | None = None) -> str:
     """Who holds a lease: host, pid and a random part, so an operator can tell receivers apart
-    and a restarted process with the same pid is someone else."""
-    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
+    and a restarted process with the same pid is someone else. `pid`: the serve whose delivery
+    process (sms_notify.deliverer) takes the lease, which an operator knows it by."""
+    return f"{socket.gethostname()}/{pid or os.getpid()}/{secrets.token_hex(3)}"
 
 
 def _identity(path: str) -> tuple[int, int]:
@@ -789,9 +790,12 @@ class SqliteOutbox(SqlOutbox):
 
     def __init__(
         self, path: str, synchronous: str = "NORMAL", *, now: Callable[[], float] = time.time,
-        exclusive: bool = False,
+        exclusive: bool = False, upkeep: bool = True,
     ) -> None:
-        """`exclusive`: hold the file for this process alone (see claim), as serve does."""
+        """`exclusive`: hold the file for this process alone (see claim), as serve does.
+        `upkeep=False`: another process (the serve that started this one: sms_notify.deliverer)
+        checkpoints the file and puts it back if it is deleted; this one never writes to a
+        file that is no longer at the path, and opens it again when told (`reopen`)."""
         if synchronous.upper() not in ("NORMAL", "FULL"):
             raise ValueError("synchronous must be NORMAL or FULL")
         self._claim = claim(path) if exclusive else None
@@ -820,8 +824,11 @@ class SqliteOutbox(SqlOutbox):
         self._identity = _identity(path)
         self._feeds = SqliteFeeds(path, now=now)
         self._closed = threading.Event()
-        threading.Thread(target=self._maintain, name="sms-notify-outbox-checkpoint",
-                         daemon=True).start()
+        self.upkeep = upkeep
+        self.on_restore: Callable[[], None] | None = None  # after _restore put the file back
+        if upkeep:
+            threading.Thread(target=self._maintain, name="sms-notify-outbox-checkpoint",
+                             daemon=True).start()
 
     def _connect(self, path: str | None = None) -> sqlite3.Connection:
         """The writer's connection, in WAL mode with the schema in place."""
@@ -936,6 +943,8 @@ class SqliteOutbox(SqlOutbox):
         """One IMMEDIATE transaction, committed on exit; any SQLite failure is an OutboxError."""
         with self._lock:
             try:
+                if not self.upkeep and not self._in_place():  # wait for its owner to restore it
+                    raise OutboxError(f"outbox {self.where} was deleted or replaced")
                 if self._stale:
                     self._reopen()
                 self._db.execute("BEGIN IMMEDIATE")
@@ -1025,6 +1034,14 @@ class SqliteOutbox(SqlOutbox):
         log.warning("outbox %s was %s while serve ran; restored from the open outbox%s",
                     self.where, "replaced" if kept else "deleted",
                     f" (the file found there is kept as {masked_location(kept)})" if kept else "")
+        if self.on_restore is not None:
+            self.on_restore()
+
+    def reopen(self) -> None:
+        """The file was put back at its path by the process that keeps it: use it there."""
+        with self._lock:
+            self._identity = _identity(self.path)
+            self._stale = True
 
     def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
         try:
@@ -1108,6 +1125,12 @@ class SqliteOutbox(SqlOutbox):
             self._close_connections()
             self._done_draining()
         self._release()
+
+    @property
+    def locks(self) -> tuple[int, ...]:
+        """The descriptors holding the file (claim), for a process that must hold it as long
+        as this one (serve's delivery process)."""
+        return tuple(self._claim or ())
 
     def _release(self) -> None:
         for fd in self._claim or ():

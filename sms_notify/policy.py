@@ -22,6 +22,12 @@ pause; ask the gateway whether it has the text; the next account; or given up, e
   text moves on to the next account once; a second unknown outcome, or none left to move to,
   makes it `unconfirmed`. An account that may have sent it is never used for it again, so a
   recipient gets at most one text per account.
+
+Where many texts share an account (`serve`), the account has a Breaker: after a transient
+failure it is open, and its texts wait instead of each retrying on its own; one probe request
+at a time goes after a backoff, and the first success closes it and lets every waiting text
+go, batched again. A text whose account is open moves on to the route's next account at once
+when it has one (`held`): an open breaker never makes a route with a healthy backup wait.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ class RetryPolicy:
     jitter: float = 0.5  # the delay is scaled by a random factor in [1 - jitter, 1]
     account_pause: float = 60.0  # time that must be left to try again after every account refused
     reserve: float = 0.5  # the least time a request needs: no pause ends closer to the deadline
+    probe_max: float = 5.0  # longest pause between two probes of a failing account: an alert
+    # waits at most this long after a gateway comes back
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Pause after the `attempt`-th failed request: exponential, capped, jittered."""
@@ -189,3 +197,54 @@ def _unsure(progress: Progress, at: Situation) -> Decision:
     following = [i for i in usable if i > progress.account] or usable
     _switch(progress, following[0])
     return Decision(Step.NEXT)
+
+
+def held(progress: Progress, at: Situation, until: float) -> Decision:
+    """The text's account is failing (its breaker is open until `until`): the next usable
+    account at once, as after its last transient try there; with none other, wait for the
+    account (nothing is counted against the text: no request was made)."""
+    if any(i != progress.account for i in _usable(progress, at)):
+        return _move_on(progress, at)
+    return _later(progress, Step.RETRY, max(0.0, until - at.now), at)
+
+
+@dataclass
+class Breaker:
+    """One account's circuit, for the dispatcher: closed while the account works; open after a
+    transient failure (unavailable, rate_limited), when one probe at a time may go, each after
+    a pause that grows with the failures in a row (the same backoff as a text's, at most
+    `probe_max`). Not thread-safe: the caller holds a lock."""
+
+    failures: int = 0  # transient failures in a row; 0: closed
+    until: float = 0.0  # no probe before this
+    probing: bool = False  # a probe is on the wire
+
+    @property
+    def open(self) -> bool:
+        return self.failures > 0
+
+    def admit(self, now: float) -> bool:
+        """Whether a request may go now; while open, it is the probe."""
+        if not self.failures:
+            return True
+        if self.probing or now < self.until:
+            return False
+        self.probing = True
+        return True
+
+    def record(self, failed: bool, probe: bool, now: float, policy: RetryPolicy,
+               seed: float, retry_at: float = float("inf")) -> None:
+        """A request's outcome: any success closes it; a failure opens it, or, from the probe,
+        keeps it open with a longer pause, never past `retry_at` (when the failed request's
+        own texts are due again on this account: they are the next probe, as they would
+        have been without a breaker). Failures of requests sent before it opened add nothing:
+        they tell what the probe will."""
+        if not failed:
+            self.failures, self.until, self.probing = 0, 0.0, False
+            return
+        if self.failures and not probe:
+            return
+        self.failures += 1
+        self.probing = False
+        pause = min(policy.probe_max, policy.delay(self.failures, random.Random(seed)))
+        self.until = min(now + pause, retry_at)

@@ -22,6 +22,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from .errors import ProviderError
@@ -29,6 +30,9 @@ from .logs import event
 from .manager import gateway, provider_for
 from .model import Account, DeliveryReport, Push, Receipt, Recipient
 from .outbox import Job, Outbox
+
+if TYPE_CHECKING:
+    from .config import Config
 
 log = logging.getLogger("sms_notify.receipts")
 
@@ -59,6 +63,17 @@ class Receipts:
         self.on_report = on_report
         self.on_resend = on_resend  # new jobs are in (the dispatcher's wake)
         self.now = now
+
+    @classmethod
+    def of(cls, config: Config, outbox: Outbox, accounts: Mapping[str, Account], *,
+           on_report: OnReport | None = None, on_resend: Callable[[], None] | None = None
+           ) -> Receipts:
+        """The receipts of `serve`'s config: where gateways push (server.public_url, guarded
+        by server.inbound_secret). `accounts` as the dispatcher has them (with their
+        validity), for the windows."""
+        return cls(outbox, accounts, public_url=config.server.public_url,
+                   secret=config.server.inbound_secret or "", on_report=on_report,
+                   on_resend=on_resend)
 
     def capabilities(self, name: str) -> frozenset[str]:
         account = self.accounts.get(name)

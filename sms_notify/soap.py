@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from . import safexml
 from .errors import Category, ProviderError
-from .http import USER_AGENT, http_error, read, snippet, status_error, transport_error, unexpected
+from .http import USER_AGENT, exchange, http_error, snippet, status_error, unexpected
 from .model import Account, Provider
 
 if TYPE_CHECKING:
@@ -87,17 +87,11 @@ def _post(
     timeout: float, provider: str,
 ) -> requests.Response:
     """POST one envelope; raise what zeep should never have to read."""
-    import requests
-
     host = urlsplit(address).netloc
-    try:
-        response = session.post(
-            address, data=message, headers={**headers, "User-Agent": USER_AGENT},
-            timeout=timeout, stream=True,
-        )
-        read(response, timeout, provider)  # capped, control bytes dropped, before zeep
-    except requests.RequestException as exc:
-        raise transport_error(exc, host, timeout, provider) from None
+    response = exchange(  # capped, control bytes dropped, before zeep reads it
+        session, "POST", address, provider=provider, timeout=timeout, data=message,
+        headers={**headers, "User-Agent": USER_AGENT},
+    )
     if safexml.has_dtd(response.content):  # zeep's own refusal is the second line
         raise _refused(provider)
     error = status_error(response, host, provider)

@@ -667,3 +667,83 @@ def test_outcomes_the_outbox_cannot_record_are_saved_again_after_the_clocks_paus
     d.step()
     assert now.slept == [0.1, 0.5]  # the dispatcher's pauses pass on its clock, not the wall's
     assert [j.state for j in box.jobs()] == ["sent"]
+
+
+def test_an_account_that_fails_gets_one_probe_at_a_time_and_its_jobs_wait(
+        fake_gateways, path, now) -> None:
+    gw = fake_gateways("fake", max_recipients=5)
+    gw.answers = [unavailable(), unavailable()]
+    box, d = make(path, now)
+    box.enqueue(jobs(NUMBERS[0]), 600)
+    assert d.step() == 1  # fails: the breaker opens
+    box.enqueue(jobs(*NUMBERS[1:3]) + jobs(NUMBERS[3], text="FIRING Other"), 600)
+    assert d.step() == 0  # no request while the account rests: the new jobs wait for it
+    assert len(gw.requests) == 1
+    waiting = [j for j in box.jobs() if j.id != 1]
+    assert all(j.state == "pending" and j.attempts == 0 and j.next_at > now.t for j in waiting)
+    assert d.step() == 0  # nothing re-read, nothing sent
+    now.t = max(j.next_at for j in box.jobs())
+    assert d.step() == 1  # the probe: one request, though two texts are due
+    assert len(gw.requests) == 2
+    now.t = max(j.next_at for j in box.jobs() if j.state == "pending")
+    settle(d)
+    assert all(j.state == "sent" for j in box.jobs())
+    sent = [(s.text, sorted(r.address for r in s.recipients)) for _, s in gw.requests]
+    # the probe carried every due job with its text; once one worked, the waiting jobs went
+    # batched by text, each text in one request
+    assert sent == [("FIRING DiskFull", NUMBERS[:1]), ("FIRING DiskFull", NUMBERS[:3]),
+                    ("FIRING DiskFull", NUMBERS[:3]), ("FIRING Other", NUMBERS[3:4])]
+
+
+def test_when_the_probe_works_every_waiting_job_goes_at_once(fake_gateways, path, now) -> None:
+    gw = fake_gateways("fake", max_recipients=5)
+    gw.answers = [unavailable()]
+    box, d = make(path, now)
+    box.enqueue(jobs(NUMBERS[0], text="FIRING A"), 600)
+    d.step()  # fails: open
+    box.enqueue(jobs(*NUMBERS[1:4], text="FIRING B"), 600)
+    d.step()  # held
+    [first] = [j for j in box.jobs() if j.id == 1]
+    now.t = first.next_at  # the failed job's own retry is the probe; the others wait for it
+    assert d.step() == 2
+    assert [s.text for _, s in gw.requests] == ["FIRING A", "FIRING A", "FIRING B"]
+    # the probe worked: the held jobs went at once after it, batched in one request
+    assert sorted(r.address for r in gw.requests[-1][1].recipients) == NUMBERS[1:4]
+    assert all(j.state == "sent" for j in box.jobs())
+
+
+def test_an_open_breaker_never_makes_a_route_with_a_backup_wait(fake_gateways, path,
+                                                                  now) -> None:
+    gw, backup = fake_gateways("fake"), fake_gateways("backup")
+    gw.answers = [unavailable()] * 10
+    box, d = make(path, now)
+    box.enqueue(jobs(NUMBERS[0], via=("primary", "backup")), 600)
+    d.step()  # primary fails: its breaker opens, the job waits for its second try there
+    box.enqueue(jobs(NUMBERS[1], via=("primary", "backup"), text="FIRING Other"), 600)
+    assert d.step() == 0  # no time passes: the second job moves on without a request
+    assert d.step() == 1
+    second = box.jobs()[1]
+    assert (second.state, second.account) == ("sent", "backup")
+    assert len(gw.requests) == 1  # the second job never went to the failing primary
+    assert backup.recipients_sent() == [NUMBERS[1]]
+
+
+def test_the_breakers_decisions() -> None:
+    from sms_notify.policy import Breaker
+
+    policy = RetryPolicy(jitter=0.0, probe_max=5.0)
+    b = Breaker()
+    assert b.admit(0.0) and not b.open
+    b.record(True, False, 0.0, policy, 0.5)
+    assert b.open and b.until == policy.base_delay
+    assert not b.admit(0.1)  # resting
+    assert b.admit(0.5) and not b.admit(0.6)  # the probe, and only one
+    b.record(True, False, 0.7, policy, 0.5)  # a request sent before it opened: adds nothing
+    assert b.failures == 1 and b.probing
+    b.record(True, True, 1.0, policy, 0.5)  # the probe failed: a longer rest
+    assert b.failures == 2 and b.until == 1.0 + 2 * policy.base_delay and not b.probing
+    for _ in range(10):
+        b.record(True, True, 1.0, policy, 0.5)
+    assert b.until == 1.0 + policy.probe_max  # never longer than probe_max
+    b.record(False, False, 2.0, policy, 0.5)  # any success closes it
+    assert not b.open and b.admit(2.0) and b.admit(2.0)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -225,3 +227,34 @@ def test_a_query_answered_wrongly_is_one_clear_error(greedy, monkeypatch) -> Non
     manager.register(greedy, name="test-greedy")
     with pytest.raises(ProviderError, match="answered balance with 'lots', not a Balance"):
         balance(account("greedy://u:p@"))
+
+
+def test_entry_points_are_read_as_importlib_metadata_reads_them(tmp_path: Path) -> None:
+    """The manager reads entry_points.txt itself (no importlib.metadata at start-up): the same
+    entry points, in the same order, for every group, with a distribution counted once (the
+    first on sys.path) and `module:attr [extra]` loaded as importlib.metadata loads it."""
+    install_dist(tmp_path, "sms_notify_acme", "sms_notify_acme", THIRD_PARTY)
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    install_dist(shadow, "sms_notify.acme", "sms_notify_acme_old", BROKEN)  # same dist, later
+    (tmp_path / "extra.dist-info").mkdir()
+    (tmp_path / "extra.dist-info" / "entry_points.txt").write_text(
+        "# a comment\n[sms_notify]\nextra = os.path:join [fast]\n[other]\nx = y\n")
+    code = textwrap.dedent(f"""
+        import json, sys, os.path
+        sys.path[:0] = [{str(tmp_path)!r}, {str(shadow)!r}]
+        from importlib.metadata import entry_points as scan
+        from sms_notify.manager import entry_points
+        same = {{g: [(e.name, e.value) for e in scan(group=g)] ==
+                    [(e.name, e.value) for e in entry_points(g)]
+                for g in ("sms_notify", "console_scripts", "pytest11", "other")}}
+        ours = {{e.name: e for e in entry_points("sms_notify")}}
+        print(json.dumps({{"same": same, "names": sorted(ours),
+                          "join": ours["extra"].load() is os.path.join}}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    result = json.loads(out.stdout)
+    assert all(result["same"].values()), result
+    assert "sms_notify_acme" in result["names"] and result["join"]
+    assert "sms_notify.acme" not in result["names"]  # the same distribution, later on the path

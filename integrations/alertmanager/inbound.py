@@ -30,12 +30,11 @@ from sms_notify.model import Push
 from sms_notify.outbox import OutboxError
 
 if TYPE_CHECKING:
-    from sms_notify.dispatch import Dispatcher
     from sms_notify.loop import Loop
     from sms_notify.outbox import Outbox
 
     from .metrics import Metrics
-    from .server import CompiledRoute
+    from .server import CompiledRoute, Delivery
 
 log = logging.getLogger("sms_notify.alertmanager")
 
@@ -44,13 +43,15 @@ MAX_BODY = 64 * 1024  # a report or a reply is a few hundred bytes
 RECEIPTS, REPLIES = "receipts", "inbound"
 
 
-def closing_loop(config: Config, outbox: Outbox, dispatcher: Dispatcher, metrics: Metrics,
+def closing_loop(config: Config, outbox: Outbox, dispatcher: Delivery, metrics: Metrics,
                  routes: Mapping[str, CompiledRoute]) -> Loop | None:
     """The loop of a receiver whose dispatcher records receipts; acks when the config names an
-    Alertmanager. None for a dispatcher without receipts."""
+    Alertmanager. None for a dispatcher without receipts. A delivery process asks the gateways
+    about receipts itself (sms_notify.deliverer)."""
+    from sms_notify.dispatch import Dispatcher
     from sms_notify.loop import Loop
 
-    receipts = getattr(dispatcher, "receipts", None)
+    receipts = dispatcher.receipts
     if receipts is None:
         return None
     acks = None
@@ -65,8 +66,9 @@ def closing_loop(config: Config, outbox: Outbox, dispatcher: Dispatcher, metrics
         acks = Acks(outbox, config.alertmanager, config.acks,
                     {name: route.via for name, route in routes.items()}, numbers,
                     region=config.region, on_reply=metrics.reply, on_confirm=dispatcher.wake)
-    return Loop(outbox, dispatcher.accounts, config.routes, receipts, acks,
-                on_escalation=metrics.escalated, wake=dispatcher.wake)
+    return Loop(outbox, receipts.accounts, config.routes, receipts, acks,
+                asks=isinstance(dispatcher, Dispatcher), on_escalation=metrics.escalated,
+                wake=dispatcher.wake)
 
 
 class Inbound:

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -52,8 +52,11 @@ from .payload import Notification, PayloadError, parse, unescape_receiver
 from .templates import Renderer, alertname
 
 if TYPE_CHECKING:
+    from sms_notify.deliverer import DeliveryProcess
     from sms_notify.dispatch import Dispatcher
     from sms_notify.outbox import SqlOutbox
+
+    Delivery = Dispatcher | DeliveryProcess  # in this process (tests, the demo) or its own
 
 SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
 log = logging.getLogger("sms_notify.alertmanager")
@@ -292,7 +295,7 @@ def _settle(items: list[tuple[asyncio.Future[Any], Any]]) -> None:
 class Receiver:
     """What the endpoints share: compiled routes, auth, the outbox writer, the dispatcher."""
 
-    def __init__(self, config: Config, outbox: Outbox, dispatcher: Dispatcher, metrics: Metrics,
+    def __init__(self, config: Config, outbox: Outbox, dispatcher: Delivery, metrics: Metrics,
                  routes: dict[str, CompiledRoute] | None = None) -> None:
         self.routes = routes if routes is not None else compile_routes(config)
         self.dispatcher = dispatcher
@@ -440,7 +443,7 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
 def create_app(
     config: Config,
     outbox: Outbox,
-    dispatcher: Dispatcher,
+    dispatcher: Delivery,
     *,
     metrics: Metrics | None = None,
     on_ready: Callable[[], None] | None = None,
@@ -532,12 +535,16 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="more log output: -v each webhook and text, -vv debug")
 
 
-def build(config: Config) -> tuple[SqlOutbox, Dispatcher, Metrics]:
+def build(config: Config, *, process: bool = False, verbose: int = 0,
+          log_format: str = "logfmt") -> tuple[SqlOutbox, Delivery, Metrics]:
     """The outbox, dispatcher and metrics for a config (the demo builds the same way). A
-    SQLite outbox is held by this process alone; a PostgreSQL one is shared (Decision 14)."""
+    SQLite outbox is held by this process alone; a PostgreSQL one is shared (Decision 14).
+    With `process`, the dispatcher runs in a process of its own (serve: sms_notify.deliverer),
+    its results counted here."""
+    from sms_notify.deliverer import DeliveryProcess, Spec
     from sms_notify.dispatch import Dispatcher
     from sms_notify.health import AccountHealth
-    from sms_notify.outbox import open_outbox
+    from sms_notify.outbox import SqliteOutbox, open_outbox
     from sms_notify.receipts import Receipts
 
     if config.server.outbox_default:
@@ -555,14 +562,24 @@ def build(config: Config) -> tuple[SqlOutbox, Dispatcher, Metrics]:
         metrics.on_result(job, receipt, seconds)
         health.on_result(job, receipt, seconds)
 
+    if process:
+        if not isinstance(outbox, SqliteOutbox):  # shared: the child is one more receiver
+            spec = Spec(config, config.server.outbox, verbose, log_format)
+            delivery = DeliveryProcess(spec, (), on_result, on_report=metrics.report)
+        else:
+            spec = Spec(config, os.path.abspath(config.server.outbox), verbose, log_format)
+            delivery = DeliveryProcess(spec, outbox.locks, on_result, on_report=metrics.report)
+            outbox.on_restore = delivery.reopen
+        # the reports gateways push to serve; the child asks the gateways (sms_notify.deliverer)
+        delivery.receipts = Receipts.of(config, outbox, config.accounts,
+                                        on_report=metrics.report, on_resend=delivery.wake)
+        return outbox, delivery, metrics
     dispatcher = Dispatcher(
         outbox, config.accounts, workers=config.server.workers, max_age=config.server.max_age,
         per_recipient=config.per_recipient, region=config.region, on_result=on_result,
     )
-    dispatcher.receipts = Receipts(  # after the dispatcher: its accounts carry their validity
-        outbox, dispatcher.accounts, public_url=config.server.public_url,
-        secret=config.server.inbound_secret or "", on_report=metrics.report,
-        on_resend=dispatcher.wake)
+    dispatcher.receipts = Receipts.of(  # after the dispatcher: its accounts carry their validity
+        config, outbox, dispatcher.accounts, on_report=metrics.report, on_resend=dispatcher.wake)
     return outbox, dispatcher, metrics
 
 
@@ -583,7 +600,8 @@ def serve(args: argparse.Namespace) -> int:
     if config.server.insecure_no_auth and not is_loopback(host):
         log.warning(event("no_auth", listen=host,
                           reason="insecure_no_auth: anyone who reaches it can send texts"))
-    outbox, dispatcher, metrics = build(config)
+    outbox, dispatcher, metrics = build(config, process=True, verbose=args.verbose,
+                                        log_format=args.log_format)
     shown = ""
 
     def ready() -> None:
@@ -604,6 +622,8 @@ def serve(args: argparse.Namespace) -> int:
         lifespan="on", timeout_graceful_shutdown=10, http=guarded_protocol(),
         timeout_keep_alive=100,  # above Go's 90 s idle timeout: no race with a reused connection
     ))
+    delivery = cast("DeliveryProcess", dispatcher)
+    delivery.on_fatal = lambda reason: setattr(server, "should_exit", True)  # keeps dying
     # uvicorn re-raises the signal it stopped for once it is done; a handler of our own makes
     # that a no-op, so a SIGTERM ends in a drained outbox and exit status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -615,6 +635,9 @@ def serve(args: argparse.Namespace) -> int:
         sock.close()
     if not server.started:
         print("sms-notify serve: could not start (see the log above)", file=sys.stderr)
+        return 1
+    if delivery.failed:
+        print(f"sms-notify serve: stopped: {delivery.failed}", file=sys.stderr)
         return 1
     log.info(event("stopped"))
     return 0

@@ -121,12 +121,13 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def fill(directory: Path) -> Path:
+    """Write zeros until the file system is full. Unbuffered: a buffered file keeps what the
+    failed write could not place and raises ENOSPC again when it is closed."""
     filler = directory / "filler"
-    with open(filler, "wb") as handle:
+    with open(filler, "wb", buffering=0) as handle:
         try:
             while True:
                 handle.write(b"\0" * 65536)
-                handle.flush()
         except OSError:
             pass
     return filler
