@@ -145,6 +145,13 @@ def test_without_the_secret_as_auth_a_request_is_refused(rx: Receiver, auth: str
         401, {"error": f"unauthorized: {error} auth (server.inbound_secret)"})
 
 
+@pytest.mark.parametrize("path", ["/inbound/nobody", "/receipts/primary", "/inbound/primary"])
+def test_without_the_secret_no_account_is_named(rx: Receiver, path: str) -> None:
+    answer = rx.post(path, auth="nope")
+    assert (answer.status_code, answer.json()) == (
+        401, {"error": "unauthorized: wrong auth (server.inbound_secret)"})
+
+
 @pytest.mark.parametrize(("path", "error"), [
     ("/inbound/nobody", "no account named 'nobody' in the config"),
     ("/inbound/backup", "server2sms pushes no replies (account 'backup')"),
@@ -183,6 +190,25 @@ def test_requests_are_rate_limited_per_client(tmp_path: Path, gateways: Any, ale
         limited = rx.post("/inbound/primary")
     assert codes == [401, 401, 401, 429]
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
+
+
+def test_a_flood_is_logged_once_a_minute_per_refusal_and_counted(
+        tmp_path: Path, gateways: Any, alertmanager: Any, monkeypatch: pytest.MonkeyPatch,
+        caplog: Any) -> None:
+    """A flood must not flood the log too: its refusals are counted in /metrics."""
+    monkeypatch.setattr(inbound, "PER_CLIENT", "3/minute")
+    with caplog.at_level(logging.INFO, "sms_notify.alertmanager"), \
+            receiver(tmp_path, gateways, alertmanager) as rx:
+        codes = [rx.post("/inbound/primary", auth="wrong").status_code for _ in range(50)]
+        metrics = requests.get(rx.url + "/metrics", timeout=10).text
+    assert codes == [401] * 3 + [429] * 47
+    lines = [r.getMessage() for r in caplog.records if "event=inbound" in r.getMessage()]
+    assert [line for line in lines if "code=429" in line] == [
+        "event=inbound account=primary code=429 client=127.0.0.1 "
+        'error="too many requests (at most 3/minute from one address); more are logged once '
+        'a minute"']
+    assert len(lines) == 2  # and one 401
+    assert 'sms_notify_inbound_requests_total{code="429",endpoint="inbound"} 47.0' in metrics
 
 
 def test_without_an_inbound_secret_both_are_off(tmp_path: Path, gateways: Any,

@@ -4,7 +4,8 @@
 Both are refused unless `server.inbound_secret` is set, and a request must carry it as its
 `auth` argument (FastSMS's passthrough for forwarded replies, and what the notification URLs
 `serve` gives server2sms carry), compared in constant time: else 401. Requests are rate limited
-per client address before anything else (429). The gateway plugin reads the request; the core
+per client address before anything else (429). A refusal is logged once a minute per client,
+endpoint and status (a flood must not flood the log); /metrics counts every one. The gateway plugin reads the request; the core
 records reports (sms_notify.receipts) and acts on replies in the loop's thread
 (sms_notify.acks), so a forwarded reply is answered without waiting for Alertmanager. Neither
 the secret nor any argument is logged.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("sms_notify.alertmanager")
 
 PER_CLIENT = "50/second"  # requests from one address
+REFUSAL_LOG_EVERY = 60.0  # seconds between log lines for the same refusal of one client
 MAX_BODY = 64 * 1024  # a report or a reply is a few hundred bytes
 RECEIPTS, REPLIES = "receipts", "inbound"
 
@@ -83,6 +86,7 @@ class Inbound:
         self.metrics = metrics
         self._limit = parse(PER_CLIENT)
         self._limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+        self._refusals_logged: dict[tuple[str, str, int], float] = {}
 
     @staticmethod
     async def _body(request: Request) -> bytes | None:
@@ -105,29 +109,37 @@ class Inbound:
 
     async def _handle(self, request: Request, endpoint: str) -> Response:
         name = str(request.path_params.get("account", ""))
-        status, answer = await self._answer(request, endpoint, name)
+        client = request.client.host if request.client else "-"
+        status, answer = await self._answer(request, endpoint, name, client)
         self.metrics.inbound(endpoint, status)
-        level = logging.INFO if status < 400 else logging.WARNING
-        log.log(level, event(endpoint, account=name[:100], code=status,
-                             **{k: v for k, v in answer.items() if k != "status"}))
+        fields = {k: v for k, v in answer.items() if k != "status"}
+        if status < 400:
+            log.info(event(endpoint, account=name[:100], code=status, **fields))
+        elif self._first_in_a_while(client, endpoint, status):
+            fields["error"] = f"{fields.get('error', '')}; more are logged once a minute"
+            log.warning(event(endpoint, account=name[:100], code=status, client=client,
+                              **fields))
         headers = {"Retry-After": "1"} if status == 429 else None
         return JSONResponse(answer, status_code=status, headers=headers)
 
-    async def _answer(self, request: Request, endpoint: str, name: str
+    def _first_in_a_while(self, client: str, endpoint: str, status: int) -> bool:
+        """Whether to log this refusal: the first of its kind from the client in
+        REFUSAL_LOG_EVERY seconds."""
+        now, key = time.monotonic(), (client, endpoint, status)
+        if now - self._refusals_logged.get(key, -REFUSAL_LOG_EVERY) < REFUSAL_LOG_EVERY:
+            return False
+        if len(self._refusals_logged) > 10_000:  # many addresses: forget the old ones
+            self._refusals_logged = {k: t for k, t in self._refusals_logged.items()
+                                     if now - t < REFUSAL_LOG_EVERY}
+        self._refusals_logged[key] = now
+        return True
+
+    async def _answer(self, request: Request, endpoint: str, name: str, client: str
                       ) -> tuple[int, dict[str, Any]]:
-        client = request.client.host if request.client else "-"
         if not self._limiter.hit(self._limit, client):
             return 429, {"error": f"too many requests (at most {PER_CLIENT} from one address)"}
         if not self.secret or self.loop is None:
             return 404, {"error": "reports and replies are off: set server.inbound_secret"}
-        account = self.accounts.get(name)
-        if account is None:
-            return 404, {"error": f"no account named {name[:100]!r} in the config"}
-        capability = "receipt_push" if endpoint == RECEIPTS else "reply_push"
-        provider = provider_for(account.scheme)
-        if capability not in provider.capabilities:
-            what = "delivery reports" if endpoint == RECEIPTS else "replies"
-            return 404, {"error": f"{provider.name} pushes no {what} (account {name!r})"}
         body = await self._body(request)
         if body is None:
             return 413, {"error": f"body: larger than {MAX_BODY} bytes"}
@@ -140,6 +152,15 @@ class Inbound:
         if not hmac.compare_digest(given, self.secret):
             return 401, {"error": "unauthorized: " + ("wrong" if given else "missing") +
                          " auth (server.inbound_secret)"}
+        # the config's accounts are told only to who knows the secret
+        account = self.accounts.get(name)
+        if account is None:
+            return 404, {"error": f"no account named {name[:100]!r} in the config"}
+        capability = "receipt_push" if endpoint == RECEIPTS else "reply_push"
+        provider = provider_for(account.scheme)
+        if capability not in provider.capabilities:
+            what = "delivery reports" if endpoint == RECEIPTS else "replies"
+            return 404, {"error": f"{provider.name} pushes no {what} (account {name!r})"}
         push = Push(request.method, params, body, content_type)
         try:
             if endpoint == RECEIPTS:
