@@ -177,18 +177,22 @@ class DeliveryProcess:
                 return
             if message[0] == "started":
                 self._started.set()
-            elif message[0] == "results" and self.on_result is not None:
-                for result in message[1]:
-                    try:
-                        self.on_result(*unpack(*result))
-                    except Exception:  # noqa: BLE001 - metrics must not stop the results
-                        log.exception("on_result callback failed")
-            elif message[0] == "reports" and self.on_report is not None:
-                for report in message[1]:
-                    try:
-                        self.on_report(*unpack_report(*report))
-                    except Exception:  # noqa: BLE001 - metrics must not stop the results
-                        log.exception("on_report callback failed")
+            elif message[0] == "results":
+                self._each(message[1], self.on_result, unpack)
+            elif message[0] == "reports":
+                self._each(message[1], self.on_report, unpack_report)
+
+    @staticmethod
+    def _each(batch: list[Packed], callback: Callable[..., None] | None,
+              unpacked: Callable[..., tuple[Any, ...]]) -> None:
+        """Call back for each packed item of a batch from the child."""
+        if callback is None:
+            return
+        for item in batch:
+            try:
+                callback(*unpacked(*item))
+            except Exception:  # noqa: BLE001 - metrics must not stop the results
+                log.exception("%s callback failed", getattr(callback, "__name__", callback))
 
     def _watch(self) -> None:
         """Restart a child that died, unless serve is stopping; give up after RESTARTS deaths
