@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 CREATED_BY = "sms-notify"
 PAUSES = (1.0, 2.0)  # between tries after a transient failure
@@ -41,9 +41,7 @@ class AlertmanagerApi:
     @property
     def where(self) -> str:
         """The address as messages show it: scheme, host and path, no credentials."""
-        parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.hostname or ''}" + (
-            f":{parts.port}" if parts.port else "") + parts.path.rstrip("/")
+        return shown(self.url)
 
     def silence(self, matchers: Mapping[str, str], starts: float, ends: float,
                 comment: str) -> str:
@@ -62,7 +60,7 @@ class AlertmanagerApi:
         for pause in (*PAUSES, None):
             try:
                 answer = requests.post(address, json=body, headers=headers, auth=self.basic_auth,
-                                       timeout=self.timeout)
+                                       timeout=self.timeout, allow_redirects=False)
             except requests.RequestException as exc:
                 problem = f"no answer ({type(exc).__name__})"
             else:
@@ -73,8 +71,19 @@ class AlertmanagerApi:
                         raise SilenceError(f"Alertmanager at {self.where} answered 200 without a "
                                            f"silenceID: {answer.text[:200]!r}") from None
                 problem = f"HTTP {answer.status_code}: {answer.text.strip()[:200]!r}"
+                if answer.is_redirect:  # followed, a POST would become a GET
+                    led = shown(urljoin(address, answer.headers.get("Location", "")))
+                    problem = (f"HTTP {answer.status_code} to {led} (set alertmanager.url to "
+                               "where it leads)")
                 if answer.status_code < 500:
                     break
             if pause is not None:
                 self.sleep(pause)
         raise SilenceError(f"Alertmanager at {self.where} did not create the silence: {problem}")
+
+
+def shown(url: str) -> str:
+    """An address as messages show it: scheme, host and path, no credentials or query."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}" + (
+        f":{parts.port}" if parts.port else "") + parts.path.rstrip("/")

@@ -67,3 +67,16 @@ def test_no_answer_at_all(gateway: responses.RequestsMock) -> None:
         gateway.post(SILENCES, body=requests.ConnectionError("refused"))
     with pytest.raises(SilenceError, match=r"no answer \(ConnectionError\)"):
         client()[0].silence({"a": "b"}, 0, 60, "c")
+
+
+def test_a_redirect_is_not_followed_and_names_where_it_led(
+        gateway: responses.RequestsMock) -> None:
+    """requests would follow it as a GET (the list of silences, 200 without a silenceID), the
+    bearer token dropped or sent to another host: the address to configure is the answer."""
+    gateway.post(SILENCES, status=307, headers={"Location": "/am/api/v2/silences"})
+    api, _ = client(bearer_token="t0k/en")
+    with pytest.raises(SilenceError, match=r"did not create the silence: HTTP 307 to "
+                                           r"http://127.0.0.1:9093/am/api/v2/silences \(set "
+                                           r"alertmanager.url to where it leads\)"):
+        api.silence({"a": "b"}, 0, 60, "c")
+    assert len(gateway.calls) == 1
