@@ -1,6 +1,7 @@
 """Receiver throughput: `sms-notify serve` against the same server stack answering an empty 200.
 
     python bench/receiver.py [--seconds 5] [--rounds 3] [--concurrency 1 10 50] [--sachet PATH]
+                             [--closing-the-loop]
 
 The load generator is wrk (Debian `wrk`) with bench/webhook.lua, posting a real Alertmanager
 0.25 firing payload with a new group key and fingerprint each time, so every request is a
@@ -167,16 +168,21 @@ def delivered(sandbox_url: str) -> int:
     return len(answer.json()["messages"])
 
 
-def write_config(path: Path, sandbox_url: str, outbox: Path) -> Path:
+def write_config(path: Path, sandbox_url: str, outbox: Path, loop: bool = False) -> Path:
+    """The bench's config; `loop`: with acks and escalation on, so that every webhook records
+    its group's page too (docs/design.md, Decision 15)."""
     primary = url_for(sandbox_url, "fastsms", **{"from": "Alerts", "timeout": "90"})
+    escalate = ", escalate: {after: 1h, to: ['+447700900125']}" if loop else ""
     path.write_text(
         "accounts:\n"
         f"  primary: {primary}\n"
         "routes:\n"
-        "  oncall: {to: ['+447700900123'], via: [primary]}\n"
+        f"  oncall: {{to: ['+447700900123'], via: [primary]{escalate}}}\n"
         "server:\n"
         f"  bearer_token: {TOKEN}\n"
         f"  outbox: {outbox}\n"
+        + ("  inbound_secret: bench-secret\nalertmanager: {url: 'http://127.0.0.1:9'}\n"
+           if loop else "")
     )
     return path
 
@@ -209,6 +215,8 @@ def main() -> None:
                         help="interleaved rounds of empty / accept-only / delivering runs")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--sachet", metavar="PATH", help="a sachet binary to run side by side")
+    parser.add_argument("--closing-the-loop", action="store_true",
+                        help="acks and escalation on: each webhook records its group's page")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -230,10 +238,12 @@ def main() -> None:
             sachet_url = f"http://127.0.0.1:{port}"
         parked_sandbox = stack.enter_context(
             sandbox("--credits", "100000000", "--fault", "fastsms:slow:60"))
-        config = write_config(work / "parked.yml", parked_sandbox, work / "parked.sqlite")
+        config = write_config(work / "parked.yml", parked_sandbox, work / "parked.sqlite",
+                              args.closing_the_loop)
         parked_url, _ = stack.enter_context(server([*serve, str(config)], env, kill=True))
         sandbox_url = stack.enter_context(sandbox("--credits", "100000000"))
-        config = write_config(work / "config.yml", sandbox_url, work / "outbox.sqlite")
+        config = write_config(work / "config.yml", sandbox_url, work / "outbox.sqlite",
+                              args.closing_the_loop)
         serve_url, pid = stack.enter_context(server([*serve, str(config)], env))
         for c in args.concurrency:
             runs: dict[str, list[dict[str, float]]] = {"empty": [], "parked": [], "deliv": [],
@@ -263,7 +273,8 @@ def main() -> None:
             ])
     shutil.rmtree(work, ignore_errors=True)
     print(f"receiver: wrk, {args.rounds} interleaved rounds of {args.seconds} s per "
-          f"concurrency, medians; distinct alerts, SQLite WAL outbox ({machine()})\n")
+          f"concurrency, medians; distinct alerts, SQLite WAL outbox"
+          f"{'; acks and escalation on' if args.closing_the_loop else ''} ({machine()})\n")
     print(table(["conc.", "empty req/s", "sachet req/s",
                  "parked req/s (/ sachet / empty)", "delivering req/s (/ parked)",
                  "p99 ms empty/sachet/parked/deliv.", "texts/s sent", "peak RSS MB", "non-2xx"],

@@ -4,12 +4,17 @@ A send answers one message id or negative error code per number, comma-separated
 with ShowErrorMessage the text of a whole-request error follows on the next line. SourceAddress
 is mandatory (the document marks only ScheduleDate and SourceTON optional), so an account needs
 `from=`; `validity=` is sent as ValidityPeriod (seconds, at most 86400).
+
+What became of a text is asked with CheckMessageStatus, one message id a request. Replies to a
+virtual mobile number are forwarded to a URL set in FastSMS's web interface (`serve`'s
+/inbound/ACCOUNT), with `source`, `dest`, `msg`, `id`, `receivedts` and the `auth` passthrough.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sms_notify import hookimpl
@@ -18,10 +23,13 @@ from sms_notify.http import request, snippet, unexpected
 from sms_notify.model import (
     Account,
     Balance,
+    DeliveryReport,
     DeliveryStatus,
     Provider,
+    Push,
     Receipt,
     Recipient,
+    Reply,
     Submission,
 )
 
@@ -43,7 +51,7 @@ PROVIDER = Provider(
     max_validity=86400,  # ValidityPeriod: "maximum 86400 = 24 hours"
     options={"list": "send to a FastSMS distribution list", "group": "send to a contact group"},
     list_options=("list", "group"),
-    capabilities=frozenset({"balance", "status"}),
+    capabilities=frozenset({"balance", "status", "receipts", "reply_push"}),
     summary="UK; HTTP form API with a token",
 )
 PATH = "/api"
@@ -114,6 +122,19 @@ STATUSES: dict[str, tuple[str, bool]] = {
     "queued": ("queued", False),
     "scheduled": ("queued", False),
 }
+
+# CheckMessageStatus words that are final, as what became of the text at the handset; any other
+# word (Sent, Pending, or one not public) means it is still on its way.
+HANDSET: dict[str, str] = {
+    "delivered": "delivered",
+    "undeliverable": "undelivered",
+    "failed": "undelivered",
+    "rejected": "undelivered",
+    "expired": "expired",
+}
+UNKNOWN_ID = -503  # "Unknown Message ID": the gateway will never say more about it
+RECEIVED_FORMAT = "%Y-%m-%d %H:%M:%S"  # receivedts, "YYYY-MM-DD HH:MM:SS"
+RECEIVED_ZONE = "Europe/London"  # not stated; FastSMS is a UK gateway
 
 PARTIAL = -400  # "Some numbers in list failed": the rest of the request went out
 _ANSWER = re.compile(r"^-?\d+(,-?\d+)*$")
@@ -232,8 +253,8 @@ def sms_notify_balance(account: Account) -> Balance:
     return Balance(float(first.replace(",", ".")))
 
 
-@hookimpl
-def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
+def _status_word(account: Account, message_id: str) -> str:
+    """CheckMessageStatus's word for one message; its error code raised."""
     answer = _call(account, {"Action": "CheckMessageStatus", "MessageID": message_id})
     first, _, detail = answer.partition("\n")
     word = first.strip()
@@ -241,8 +262,55 @@ def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
         raise error(int(word), detail.strip())
     if not _STATUS_WORD.fullmatch(word):
         raise unexpected(PROVIDER.name, answer)
+    return word
+
+
+@hookimpl
+def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
+    word = _status_word(account, message_id)
     state, final = STATUSES.get(word.lower(), ("unknown", False))
     return DeliveryStatus(message_id, state, final, detail=word)
+
+
+@hookimpl
+def sms_notify_receipts(account: Account, texts: Sequence[Receipt]) -> list[DeliveryReport]:
+    """One CheckMessageStatus per message id; the final words are reports."""
+    reports = []
+    for message_id in dict.fromkeys(t.message_id for t in texts if t.message_id):
+        try:
+            word = _status_word(account, message_id)
+        except ProviderError as exc:
+            if exc.code != str(UNKNOWN_ID):
+                raise
+            reports.append(DeliveryReport("unknown", message_id, detail=exc.describe()))
+            continue
+        if word.lower() in HANDSET:
+            reports.append(DeliveryReport(HANDSET[word.lower()], message_id, detail=word))
+    return reports
+
+
+def received_at(text: str) -> float | None:
+    """receivedts as Unix time, read in UK time; None when it is not in the documented form."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        when = datetime.strptime(text.strip(), RECEIVED_FORMAT)
+        return when.replace(tzinfo=ZoneInfo(RECEIVED_ZONE)).timestamp()
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
+
+
+@hookimpl
+def sms_notify_reply_push(push: Push) -> list[Reply]:
+    """Inbound Message HTTP Forwarding: `source`, `dest`, `msg`, `id`, `receivedts` (GET or
+    POST, as set in the web interface)."""
+    source, msg = push.params.get("source", "").strip(), push.params.get("msg")
+    if not source or msg is None:
+        raise ProviderError(Category.REQUEST, "not a forwarded FastSMS message: it needs "
+                            "source and msg", provider=PROVIDER.name)
+    return [Reply(source, msg, id=push.params.get("id", "").strip(),
+                  received=received_at(push.params.get("receivedts", "")),
+                  to=push.params.get("dest", "").strip())]
 
 
 @hookimpl

@@ -9,7 +9,9 @@ so `send` prints `CUSTOMERID:EVENTID` (docs/design.md, Decision 3). Delivery sta
 Sent_STR_STR, a feed of status changes after a CHANGEID, where our customerid finds the message
 again: for `status`, and to look up a send whose outcome is unknown. The core keeps the cursor
 and what was read (the `feed` of those hooks), so each call reads on from where the last one
-stopped, never from 0 again (docs/design.md, Decision 15).
+stopped, never from 0 again (docs/design.md, Decision 15). The same feed answers what became of
+each text (the receipts hook). Replies come from Reply_STR_STR, a feed of its own after a
+`replyid`, each naming the customerid of the text it answers (`sentcustomerid`).
 
 The WSDL is the packaged mymobileapi.wsdl; how a call travels and fails is sms_notify.soap's.
 lxml is imported on first use, never when the plugin loads.
@@ -30,11 +32,13 @@ from sms_notify.http import snippet, unexpected
 from sms_notify.model import (
     Account,
     Balance,
+    DeliveryReport,
     DeliveryStatus,
     Feed,
     Provider,
     Receipt,
     Recipient,
+    Reply,
     Submission,
 )
 from sms_notify.numbers import match_rows, same_number
@@ -64,7 +68,7 @@ PROVIDER = Provider(
     max_validity=86400,  # default_validityperiod, in whole hours; its maximum is undocumented
     options={"live": "no: test mode, the gateway checks a send and sends nothing (default yes)"},
     option_values={"live": ("yes", "no", "true", "false", "1", "0", "on", "off")},
-    capabilities=frozenset({"balance", "status", "lookup", "login"}),
+    capabilities=frozenset({"balance", "status", "lookup", "login", "receipts", "replies"}),
     summary="South Africa (SMSPortal legacy); SOAP web service with username and password",
 )
 PATH = "/api5/api.asmx"
@@ -76,6 +80,7 @@ MAX_RECS = 100  # Sent_STR_STR: "Values 1 to 100"
 MAX_PAGES = 50  # status changes searched for a customerid: 5000
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 SENT_COLUMNS = "sentid,eventid,numto,customerid,status,statusdate"
+REPLY_COLUMNS = "replyid,eventid,numfrom,receiveddata,received,sentcustomerid"
 TRUE_WORDS = frozenset({"yes", "true", "1", "on"})
 FALSE_WORDS = frozenset({"no", "false", "0", "off"})
 HOUR = 3600
@@ -129,6 +134,8 @@ STATUSES: dict[str, tuple[str, bool]] = {
     "EXPIRED": ("failed", True),
     "UNKNOWN": ("sent", False),  # sent, no delivery report yet
 }
+# The final <status> words, as what became of the text at the handset.
+HANDSET = {"DELIVRD": "delivered", "UNDELIV": "undelivered", "EXPIRED": "expired"}
 
 
 def call_error(text: str) -> ProviderError:
@@ -227,10 +234,19 @@ def senddata(
 
 def sent_query(since: int, records: int = MAX_RECS) -> str:
     """The `<sent>` document: status changes after changeid `since`, a full page."""
+    return _feed_query("sent", since, SENT_COLUMNS, records)
+
+
+def reply_query(since: int) -> str:
+    """The `<reply>` document: replies after replyid `since`, a full page."""
+    return _feed_query("reply", since, REPLY_COLUMNS)
+
+
+def _feed_query(root: str, since: int, columns: str, records: int = MAX_RECS) -> str:
     return (
-        f"<sent><settings><id>{since}</id><max_recs>{records}</max_recs>"
-        f"<cols_returned>{SENT_COLUMNS}</cols_returned>"
-        "<date_format>yyyyMMddHHmmss</date_format></settings></sent>"
+        f"<{root}><settings><id>{since}</id><max_recs>{records}</max_recs>"
+        f"<cols_returned>{columns}</cols_returned>"
+        f"<date_format>yyyyMMddHHmmss</date_format></settings></{root}>"
     )
 
 
@@ -327,6 +343,14 @@ def parse_send(answer: str, recipients: Sequence[Recipient]) -> list[Receipt]:
     return receipts
 
 
+def _position(row: dict[str, str], name: str) -> int:
+    """A feed row's changeid or replyid; a row without one is an answer we cannot read."""
+    try:
+        return int(row.get(name, ""))
+    except ValueError:
+        raise unexpected(PROVIDER.name, snippet(str(row))) from None
+
+
 def _changes(
     account: Account, wanted: set[str], feed: Feed | None, stop_when_found: bool
 ) -> dict[str, dict[str, str]]:
@@ -350,11 +374,7 @@ def _changes(
             rows = _rows(root, "data")
         page: dict[str, dict[str, str]] = {}
         for row in rows:
-            try:
-                changeid = int(row.get("changeid", ""))
-            except ValueError:
-                raise unexpected(PROVIDER.name, snippet(str(row))) from None
-            since = max(since, changeid)
+            since = max(since, _position(row, "changeid"))
             if row.get("customerid"):
                 page[row["customerid"]] = row
         if feed is not None:
@@ -428,6 +448,41 @@ def sms_notify_lookup(account: Account, references: Sequence[str], feed: Feed) -
     """A customerid the feed of sent messages knows was accepted."""
     found = _changes(account, set(references), feed, stop_when_found=True)
     return {ref: ref in found for ref in references}
+
+
+@hookimpl
+def sms_notify_receipts(account: Account, texts: Sequence[Receipt], feed: Feed
+                        ) -> list[DeliveryReport]:
+    """The feed of status changes read on from its cursor; each customerid's latest change."""
+    wanted = {t.recipient.reference for t in texts if t.recipient.reference}
+    reports = []
+    for reference, row in _changes(account, wanted, feed, stop_when_found=False).items():
+        word = row.get("status", "").upper()
+        if word in HANDSET:
+            eventid = row.get("eventid", "")
+            reports.append(DeliveryReport(
+                HANDSET[word], message_id(reference, eventid) or reference, reference,
+                detail=" ".join(v for v in (word, row.get("statusdate", "")) if v)))
+    return reports
+
+
+@hookimpl
+def sms_notify_replies(account: Account, feed: Feed) -> list[Reply]:
+    """Reply_STR_STR read on from the feed's replyid, a page at a time (at most MAX_PAGES); the
+    core advances the feed once it has them."""
+    since = feed.position
+    replies: list[Reply] = []
+    for _ in range(MAX_PAGES):
+        rows = _rows(api_result(call(account, "Reply_STR_STR", Data=reply_query(since))), "data")
+        for row in rows:
+            replyid = _position(row, "replyid")
+            since = max(since, replyid)
+            replies.append(Reply(row.get("numfrom", ""), row.get("receiveddata", ""),
+                                 id=str(replyid), reference=row.get("sentcustomerid", ""),
+                                 cursor=replyid))
+        if len(rows) < MAX_RECS:
+            break
+    return replies
 
 
 @hookimpl

@@ -4,17 +4,26 @@ Every method answers HTTP 200 with `{"StatusCode": "1", "StatusInfo": "OK", ...}
 are errors. A send returns no message id: each recipient travels as `+number:REFERENCE`, and that
 transaction reference is both the id `send` prints and the key for InquireDeliveryNotifications,
 which also tells, after a crash, whether the gateway has seen a reference at all.
+
+What became of a text is pushed, where a send gives notification URLs (`serve`'s
+/receipts/ACCOUNT, with the gateway's <TRN>, <DST>, <RSN> and <DSCTSUTC> tags in its query), and
+is answered by InquireDeliveryNotifications too.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sms_notify import hookimpl
 from sms_notify.errors import Category, ProviderError, refused
 from sms_notify.http import request, unexpected
-from sms_notify.model import Account, Balance, DeliveryStatus, Provider, Receipt, Submission
+from sms_notify.model import (
+    Account, Balance, DeliveryReport, DeliveryStatus, Provider, Push, Receipt, Submission,
+)
 from sms_notify.text import is_gsm
 
 if TYPE_CHECKING:
@@ -31,12 +40,14 @@ PROVIDER = Provider(
     unicode=True,  # the gateway picks GSM-7 or Unicode itself
     sender_max_alnum=11,  # "max 11 alphanumeric characters or a verified phone number"
     sender_max_digits=15,
-    capabilities=frozenset({"balance", "status", "lookup", "login"}),
+    capabilities=frozenset({"balance", "status", "lookup", "login", "receipts", "receipt_push"}),
     summary="Switzerland (ASPSMS); JSON API with user key and password",
 )
 SEND_PATH = "/SendTextSMS"
 CREDITS_PATH = "/CheckCredits"
 NOTIFICATIONS_PATH = "/InquireDeliveryNotifications"
+
+log = logging.getLogger("sms_notify")
 
 OK = "1"
 NOTIFICATIONS_OK = frozenset({"0", "1"})  # InquireDeliveryNotifications answers "0" as well
@@ -94,6 +105,14 @@ STATUSES: dict[str, tuple[str, bool]] = {
 }
 
 
+# DeliveryStatus -> what became of the text at the handset, for the final ones. The document
+# tells no expiry apart from other non-delivery: its reason code says why.
+HANDSET = {"0": "delivered", "2": "undelivered"}
+MAX_URL = 200  # "the length of one URL is limited to 200 chars"
+# What a notification URL asks the gateway to fill in: reference, status, reason, and when.
+NOTIFICATION_TAGS = "TRN=<TRN>&DST=<DST>&RSN=<RSN>&DSCTSUTC=<DSCTSUTC>"
+
+
 def error(code: str, info: str = "") -> ProviderError:
     if code not in ERRORS:
         return refused(info or "Unknown status code", code, PROVIDER.name)
@@ -130,7 +149,37 @@ def send_body(submission: Submission) -> dict[str, Any]:
     ]
     body["MessageText"] = submission.text
     body["ForceGSM7bit"] = is_gsm(submission.text)
+    url = notification_url(submission.receipt_url)
+    if url:
+        body["URLDeliveryNotification"] = body["URLNonDeliveryNotification"] = url
     return body
+
+
+def notification_url(receipt_url: str) -> str:
+    """The receipt URL with the gateway's tags, or "" when there is none or it is too long
+    for the gateway (code 18 would refuse the text itself: the report is the lesser loss)."""
+    if not receipt_url:
+        return ""
+    url = f"{receipt_url}{'&' if '?' in receipt_url else '?'}{NOTIFICATION_TAGS}"
+    if len(url) > MAX_URL:
+        _too_long(len(url))
+        return ""
+    return url
+
+
+@functools.cache
+def _too_long(length: int) -> None:
+    log.warning("server2sms: the delivery notification URL would be %d characters, over the "
+                "gateway's %d: texts go without it, and their reports are asked for instead "
+                "(shorten server.public_url or server.inbound_secret)", length, MAX_URL)
+
+
+def utc(value: object) -> float | None:
+    """An ISO 8601 time in UTC as Unix time; None when empty or not one."""
+    try:
+        return datetime.fromisoformat(str(value or "").strip().replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _notifications(account: Account, references: Sequence[str]) -> list[dict[str, Any]]:
@@ -210,6 +259,41 @@ def sms_notify_lookup(account: Account, references: Sequence[str]) -> dict[str, 
         if _seen(n)
     }
     return {ref: ref in seen for ref in references}
+
+
+@hookimpl
+def sms_notify_receipts(account: Account, texts: Sequence[Receipt]) -> list[DeliveryReport]:
+    """InquireDeliveryNotifications for every transaction reference in one request."""
+    references = list(dict.fromkeys(t.recipient.reference or t.message_id or "" for t in texts))
+    reports = []
+    for n in _notifications(account, [r for r in references if r]):
+        reference = str(n.get("TransactionReferenceNumber", "")).strip()
+        state = HANDSET.get(str(n.get("DeliveryStatus", "")).strip())
+        if reference and state:
+            reports.append(DeliveryReport(state, reference, reference, utc(n.get(
+                "NotificationDate")), _detail(n, "DeliveryStatusDescription",
+                                              "ReasoncodeDescription", "Reasoncode")))
+    return reports
+
+
+def _detail(fields: dict[str, Any], *keys: str) -> str:
+    return "; ".join(str(fields[k]).strip() for k in keys if str(fields.get(k) or "").strip())
+
+
+@hookimpl
+def sms_notify_receipt_push(push: Push) -> list[DeliveryReport]:
+    """A notification URL called by the gateway: TRN, DST (0 delivered, 1 buffered, 2 not
+    delivered), RSN and DSCTSUTC, as the send's URL placed them."""
+    reference = push.params.get("TRN", "").strip()
+    status = push.params.get("DST", "").strip()
+    if not reference or not status:
+        raise ProviderError(Category.REQUEST, "not a server2sms delivery notification: it needs "
+                            "TRN and DST", provider=PROVIDER.name)
+    state = HANDSET.get(status)
+    if state is None:  # buffered, or not submitted yet: the final one comes later
+        return []
+    return [DeliveryReport(state, reference, reference, utc(push.params.get("DSCTSUTC")),
+                           _detail(dict(push.params), "RSN"))]
 
 
 @hookimpl

@@ -5,6 +5,8 @@ code and its text, `NN text` in the document and `NN - text` from the live servi
 read). A send takes up to 100 numbers comma-joined and answers one id for the call; our
 reference travels in UserField, and the delivery report by date gives it back, which is how a
 send left in doubt by a crash is looked up. Phonebooks (`?phonebook=NAME`) go by SendToPhonebook.
+What became of a text is asked with GetDeliveryReport by the send's id: its lines do not name
+the numbers, so one report covers every number of the send.
 
 The WSDL is the packaged sms24x.wsdl; how a call travels and fails is sms_notify.soap's.
 """
@@ -23,6 +25,7 @@ from sms_notify.http import snippet, unexpected
 from sms_notify.model import (
     Account,
     Balance,
+    DeliveryReport,
     DeliveryStatus,
     Provider,
     Receipt,
@@ -52,7 +55,7 @@ PROVIDER = Provider(
     sender_required=True,  # MessageFrom: "02 No sender specified"
     options={"phonebook": "send to a 24x phonebook, by its name"},
     list_options=("phonebook",),
-    capabilities=frozenset({"balance", "status", "lookup", "login"}),
+    capabilities=frozenset({"balance", "status", "lookup", "login", "receipts"}),
     summary="UK; SOAP web service with username and password; phonebooks with ?phonebook=",
 )
 # The document says service.aspx; clients use .asmx (docs/design.md, Decision 9).
@@ -100,6 +103,14 @@ STATUSES: dict[str, tuple[str, bool]] = {
     "pending": ("queued", False),
     "queued": ("queued", False),
     "scheduled": ("queued", False),
+}
+
+# Final report words -> what became of the text at the handset.
+HANDSET: dict[str, str] = {
+    "delivered": "delivered", "delivrd": "delivered",
+    "failed": "undelivered", "undelivered": "undelivered", "undeliverable": "undelivered",
+    "undeliv": "undelivered", "rejected": "undelivered",
+    "expired": "expired",
 }
 
 # `01 - text`, `01 text`, `1 - text`; a message id (digits only) never matches.
@@ -297,6 +308,34 @@ def sms_notify_status(account: Account, message_id: str) -> DeliveryStatus:
         )
     state, final, detail = _state(mine)
     return DeliveryStatus(message_id, state, final, detail=detail)
+
+
+def handset(message_id: str, rows: list[list[str]]) -> DeliveryReport | None:
+    """One report for a send's every number, once each has a final word: their state when they
+    agree, else unknown (the lines do not say which number failed)."""
+    words = [row[1].strip() if len(row) > 1 else row[0].strip() for row in rows]
+    states = {HANDSET.get(w.lower()) for w in words}
+    if not words or None in states:
+        return None
+    detail = ", ".join(dict.fromkeys(words))
+    if len(states) > 1:
+        return DeliveryReport("unknown", message_id, detail=f"the numbers of one send differ: "
+                              f"{detail}")
+    return DeliveryReport(states.pop() or "unknown", message_id, detail=detail)
+
+
+@hookimpl
+def sms_notify_receipts(account: Account, texts: Sequence[Receipt]) -> list[DeliveryReport]:
+    """GetDeliveryReport once per send id."""
+    reports = []
+    for message_id in dict.fromkeys(t.message_id for t in texts if t.message_id):
+        if not message_id.isdigit():
+            continue
+        rows = report(checked(call(account, "GetDeliveryReport", MessageID=int(message_id))))
+        found = handset(message_id, [r for r in rows if len(r) == 1 or r[0].strip() == message_id])
+        if found is not None:
+            reports.append(found)
+    return reports
 
 
 @hookimpl

@@ -4,6 +4,10 @@ Each simulator endpoint is wrapped: an injected fault applies before it runs (an
 timeout, a slow answer, a gateway error code for the simulator to answer) or after (garble:
 the endpoint runs, then its answer's body is replaced); a crash is one log line and a 500; and
 one line per request is logged from what the simulator noted. Never a credential.
+
+What the gateways do by themselves (delivery notifications to the URLs a send gave, replies
+forwarded to the URL set for them) the server carries out: a few times a second it asks each
+simulator what is due, and an admin call makes a phone reply.
 """
 
 from __future__ import annotations
@@ -25,10 +29,10 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .simulator import Exchange, Simulator, exchange
+from .simulator import Exchange, Simulator, Unsupported, exchange
 from .state import (
-    DELIVER_AFTER, PASSWORD, START_CREDITS, TOKEN, UNROUTABLE_SUFFIX, USER, BadFault, State,
-    parse_fault, parse_fault_flag, phone,
+    DELIVER_AFTER, PASSWORD, START_CREDITS, TOKEN, UNROUTABLE_SUFFIX, USER, BadFault, Outgoing,
+    State, parse_fault, parse_fault_flag, phone,
 )
 
 log = logging.getLogger("sms_notify.sandbox")
@@ -36,6 +40,8 @@ log = logging.getLogger("sms_notify.sandbox")
 DEFAULT_LISTEN = "127.0.0.1:8025"
 HTTP_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
                 504: "Gateway Timeout", 429: "Too Many Requests"}
+PUSH_EVERY = 0.2  # seconds between asking the simulators what they send out
+PUSH_TIMEOUT = 10.0
 Endpoint = Callable[[Request], Any]
 Kinds = Mapping[str, type[Simulator[Any]]]
 
@@ -115,6 +121,42 @@ def wrap(gateway: str, endpoint: Endpoint, state: State) -> Endpoint:
     return handle
 
 
+def carry_out(state: State, out: Outgoing) -> dict[str, Any]:
+    """Make one request a gateway sends out; recorded in `pushes` and logged without its query
+    string (it may carry the receiver's secret)."""
+    import requests
+
+    entry = {**out.shown(), "at": time.time()}
+    try:
+        if out.method == "GET":
+            answer = requests.get(out.url, params=out.params or None, timeout=PUSH_TIMEOUT)
+        else:
+            answer = requests.post(out.url, data=out.params, timeout=PUSH_TIMEOUT)
+        entry["status"] = answer.status_code
+    except requests.RequestException as exc:
+        entry["status"], entry["error"] = 0, type(exc).__name__
+    state.pushes.append(entry)
+    log.info("%s %s: %s %s -> %s", out.gateway, out.what, out.method, entry["url"],
+             entry.get("error") or f"HTTP {entry['status']}")
+    return entry
+
+
+async def push_due(state: State) -> None:
+    """Carry out what the simulators send by themselves, until cancelled."""
+    from starlette.concurrency import run_in_threadpool
+
+    while True:
+        await asyncio.sleep(PUSH_EVERY)
+        for scheme, simulator in list(state.simulators.items()):
+            try:
+                due = simulator.due()
+            except Exception as exc:  # noqa: BLE001 - a simulator bug must not stop the others
+                log.warning("%s: what is due could not be read: %r", scheme, exc)
+                continue
+            for out in due:
+                await run_in_threadpool(carry_out, state, out)
+
+
 class CaseInsensitivePaths:
     """IIS, behind the ASP.NET gateways, ignores the case of paths (`/sendSimpleTextSMS`
     reaches `/SendSimpleTextSMS`)."""
@@ -179,9 +221,13 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pushing = asyncio.create_task(push_due(state))
         if on_ready:
             on_ready()
-        yield
+        try:
+            yield
+        finally:
+            pushing.cancel()
 
     async def not_found(request: Request, exc: Exception) -> Response:
         ex = exchange(request)
@@ -210,6 +256,9 @@ class Admin:
             Route("/admin/balances", self.balances, methods=["GET", "POST"]),
             Route("/admin/reset", self.reset, methods=["POST"]),
             Route("/admin/gateways", self.gateways, methods=["GET"]),
+            Route("/admin/replies", self.replies, methods=["POST"]),
+            Route("/admin/forwarding", self.forwarding, methods=["POST"]),
+            Route("/admin/pushes", self.pushes, methods=["GET", "DELETE"]),
             Route("/-/healthy", self.healthy, methods=["GET"]),
         ]
 
@@ -224,7 +273,7 @@ class Admin:
 
     async def inbox(self, request: Request) -> Response:
         if request.method == "DELETE":
-            self.state.inbox.clear()
+            self.state.clear_inbox()
             return JSONResponse({"messages": []})
         return JSONResponse({"messages": self.messages(request)})
 
@@ -283,6 +332,47 @@ class Admin:
                                     status_code=400)
             self.state.balances[gateway] = credits
         return JSONResponse({"balances": self.state.balances})
+
+    async def _spec(self, request: Request, *keys: str) -> tuple[Simulator[Any], dict[str, Any]]:
+        """The JSON object of an admin call about one gateway, with `keys` present."""
+        spec = json.loads(await request.body() or b"null")
+        if not isinstance(spec, dict):
+            raise ValueError("expected a JSON object")
+        simulator = self.state.simulators.get(str(spec.get("gateway")))
+        if simulator is None:
+            raise ValueError(f"unknown gateway {spec.get('gateway')!r}")
+        missing = [k for k in keys if not isinstance(spec.get(k), str)]
+        if missing:
+            raise ValueError(f"expected {', '.join(missing)} (strings)")
+        return simulator, spec
+
+    async def replies(self, request: Request) -> Response:
+        """A phone replies: `{"gateway", "from", "text"}`; what the gateway made of it, and the
+        answers to the requests it made at once (a forward)."""
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            simulator, spec = await self._spec(request, "from", "text")
+            made, outgoing = simulator.reply(spec["from"], spec["text"])
+        except (ValueError, Unsupported) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        log.info("admin POST /admin/replies -> %s reply from %s", simulator.scheme, spec["from"])
+        forwarded = [await run_in_threadpool(carry_out, self.state, out) for out in outgoing]
+        return JSONResponse({"reply": made, "forwarded": forwarded})
+
+    async def forwarding(self, request: Request) -> Response:
+        """Where a gateway forwards replies: `{"gateway", "url", "method", "auth"}`."""
+        try:
+            simulator, spec = await self._spec(request, "url")
+            settings = simulator.forwarding(spec)
+        except (ValueError, Unsupported) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"forwarding": settings})
+
+    async def pushes(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.state.pushes.clear()
+        return JSONResponse({"pushes": self.state.pushes})
 
     async def reset(self, request: Request) -> Response:
         self.state.reset()

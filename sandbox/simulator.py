@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .state import Message, State
+from .state import Message, Outgoing, State
 
 if TYPE_CHECKING:
     from .state import Fault
@@ -79,6 +79,10 @@ class Answered(Exception):  # noqa: N818 - it is how an operation answers, not a
         raise NotImplementedError
 
 
+class Unsupported(ValueError):
+    """An admin request a gateway cannot act on (a reply to a gateway that takes none)."""
+
+
 class Simulator(Generic[R]):
     """Base of a simulated gateway whose answers are of type R (str, a JSON object, ...).
 
@@ -113,6 +117,21 @@ class Simulator(Generic[R]):
 
     def describe(self, call: Call) -> None:
         """Note what the log shows of a call whatever its answer: its recipients."""
+
+    # What the gateway does by itself, for the server to carry out.
+    def due(self) -> list[Outgoing]:
+        """Requests the gateway makes now (delivery notifications whose time has come); the
+        server asks a few times a second."""
+        return []
+
+    def reply(self, number: str, text: str) -> tuple[dict[str, Any], list[Outgoing]]:
+        """A phone replies: what the gateway made of it (shown to the admin caller) and the
+        requests it makes at once (a forward)."""
+        raise Unsupported(f"{self.scheme} takes no replies")
+
+    def forwarding(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Where the gateway forwards replies, as its web interface would set it."""
+        raise Unsupported(f"{self.scheme} forwards no replies")
 
     def answer(self, call: Call) -> R:
         """The gateway's answer to one call: the injected error, else refused credentials,

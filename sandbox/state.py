@@ -2,6 +2,8 @@
 
 The inbox holds one entry per recipient a gateway accepted, as the phone would show it, never
 deduplicated (docs/design.md, Decision 1: a client that sends twice finds its text twice).
+What the gateways send out themselves (delivery notifications, forwarded replies) is an
+`Outgoing` request, made by the server and kept in `pushes`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ DELIVER_AFTER = 1.0  # seconds from "sent" to "delivered"
 TIMEOUT_HOLD = 60.0  # longest a "timeout" fault holds a request
 UNROUTABLE_SUFFIX = "0000"  # numbers ending so cannot be reached
 UNDELIVERABLE_SUFFIX = "0001"  # accepted, then reported failed
+EXPIRING_SUFFIX = "0002"  # accepted, then reported expired where the gateway says so (else failed)
+INDEXED = ("id", "reference", "to")  # Message fields the inbox is indexed by
 FAULT_KINDS = ("http_error", "timeout", "slow", "error_code", "garble")
 GARBLED = "<html><body>OK</body></html>"  # what a garble fault answers unless told otherwise
 
@@ -46,12 +50,35 @@ class Message:
 
     def status(self, deliver_after: float) -> str:
         """sent, then delivered; failed for the undeliverable test numbers and for numbers a
-        gateway took without being able to reach them."""
+        gateway took without being able to reach them; expired for the expiring ones."""
         if not (self.queried or time.monotonic() - self.since >= deliver_after):
             return "sent"
         if not self.reachable or self.to.endswith(UNDELIVERABLE_SUFFIX):
             return "failed"
+        if self.to.endswith(EXPIRING_SUFFIX):
+            return "expired"
         return "delivered"
+
+
+@dataclass
+class Outgoing:
+    """A request a simulated gateway makes itself: a delivery notification, a forwarded reply.
+    `params` go in the query string of a GET and as a form body of a POST."""
+
+    gateway: str
+    what: str  # for the log: "delivery notification", "forwarded reply"
+    method: str
+    url: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    def shown(self) -> dict[str, Any]:
+        """What the log and /admin/pushes show: the address without its query string, which
+        may carry the receiver's secret."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        return {"gateway": self.gateway, "what": self.what, "method": self.method,
+                "url": f"{parts.scheme}://{parts.netloc}{parts.path}"}
 
 
 @dataclass
@@ -185,8 +212,9 @@ class State:
 
     def reset(self) -> None:
         """Everything back to the start, the simulators' own data (phonebooks, ...) too."""
-        self.inbox: list[Message] = []
+        self.clear_inbox()
         self.requests: list[dict[str, Any]] = []
+        self.pushes: list[dict[str, Any]] = []  # the Outgoing requests made, with their answers
         self.faults: list[Fault] = []
         self.balances: dict[str, float] = {g: self.start_credits for g in self.kinds}
         self._counters: dict[str, Iterator[int]] = {}
@@ -229,12 +257,21 @@ class State:
             at=time.time(), since=time.monotonic(), reachable=reachable, extra=extra,
         )
         self.inbox.append(message)
+        for key in INDEXED:
+            self._index.setdefault((gateway, key, str(getattr(message, key))), []).append(message)
         return message
 
     def messages(self, gateway: str, **match: Any) -> list[Message]:
-        """Accepted messages of a gateway whose fields (id, reference, to, or extra keys) match."""
-        return [m for m in self.inbox if m.gateway == gateway
+        """Accepted messages of a gateway whose fields (id, reference, to, or extra keys) match;
+        by id, reference or number from an index, as a status query asks for one among many."""
+        key = next(((k, str(v)) for k, v in match.items() if k in INDEXED), None)
+        pool = self._index.get((gateway, *key), []) if key else self.inbox
+        return [m for m in pool if m.gateway == gateway
                 and all(getattr(m, k, m.extra.get(k)) == v for k, v in match.items())]
+
+    def clear_inbox(self) -> None:
+        self.inbox: list[Message] = []
+        self._index: dict[tuple[str, str, str], list[Message]] = {}
 
     def query(self, message: Message) -> str:
         """A status query: what the gateway reports now; the next query sees it final."""

@@ -10,7 +10,7 @@ import functools
 import os
 import re
 from dataclasses import dataclass, field
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ConfigError, ProviderError
@@ -20,23 +20,44 @@ from .urls import check_region, duration, parse, quote_secret
 if TYPE_CHECKING:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+    from .silences import AlertmanagerApi
+
 ENV_VAR = "SMS_NOTIFY_CONFIG"
 # $$; ${NAME}; ${NAME followed by anything but } (a shell form: ${T:-x}, ${T-x}, ${T:?}); $NAME
 _ENV_REF = re.compile(r"\$(?:\$|\{([A-Za-z_]\w*)\}|\{([A-Za-z_]\w*)([:?+=#%-]{0,2})"
                       r"|([A-Za-z_]\w*))", re.ASCII)
-TOP_KEYS = {"accounts", "routes", "defaults", "limits", "dedup_window", "server"}
-ROUTE_KEYS = {"to", "via", "max_segments", "send_resolved", "template"}
+TOP_KEYS = {"accounts", "routes", "defaults", "limits", "dedup_window", "server", "alertmanager",
+            "acks"}
+ROUTE_KEYS = {"to", "via", "max_segments", "send_resolved", "template", "escalate"}
 # Filters the Alertmanager receiver adds to route templates (integrations/alertmanager/templates.py
 # passes its functions to template_environment): named here so that check-config knows them.
 TEMPLATE_FILTERS = ("where", "what")
 SERVER_KEYS = {"listen", "bearer_token", "basic_auth", "insecure_no_auth", "outbox", "max_body",
-               "synchronous", "max_age", "workers"}
+               "synchronous", "max_age", "workers", "inbound_secret", "public_url"}
 MAX_WORKERS = 64  # sender threads; beyond this a typo starts thousands of threads
 MIN_MAX_AGE = 60.0  # seconds: a shorter max_age leaves no time for a retry (a warning)
 # YAML aliases may repeat a node; values the aliases add beyond those written, at most. A
 # 464-byte "billion laughs" expands to 387 million and would take minutes and gigabytes.
 MAX_ALIAS_NODES = 10_000
 MAX_CONFIG_BYTES = 1024 * 1024  # a config is a few KiB; beyond this it is not one
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """A route's `escalate:`: a group still firing `after` seconds on, neither acknowledged nor
+    resolved, is texted to `to` too (docs/design.md, Decision 15)."""
+
+    after: float
+    to: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AckSettings:
+    """The `acks:` block: how long a reply ACK silences its group without a duration, and at
+    most (docs/design.md, Decision 15)."""
+
+    duration: float = 3600.0
+    max_duration: float = 86400.0
 
 
 @dataclass
@@ -47,6 +68,7 @@ class Route:
     max_segments: int = 1
     send_resolved: bool = True
     template: str | None = None
+    escalate: Escalation | None = None
 
 
 @dataclass
@@ -61,6 +83,10 @@ class Server:
     synchronous: str = "NORMAL"
     max_age: float = 6 * 3600.0  # how long a job keeps being retried before it is dead
     workers: int = 4
+    # Closing the loop (docs/design.md, Decision 15): what pushed reports and replies must carry
+    # as `auth`, and the address at which gateways reach this receiver.
+    inbound_secret: str | None = None
+    public_url: str = ""
 
 
 @dataclass
@@ -71,6 +97,8 @@ class Config:
     per_recipient: tuple[int, float] | None = None  # (texts, window seconds)
     dedup_window: float = 600.0
     server: Server = field(default_factory=Server)
+    alertmanager: AlertmanagerApi | None = None  # where a reply ACK creates its silence
+    acks: AckSettings = field(default_factory=lambda: AckSettings())
     warnings: list[str] = field(default_factory=list)
     path: str = ""
     serves: bool = False  # it has a server: block, so check-config checks it as serve does
@@ -255,6 +283,8 @@ def loads(text: str, path: str = "", *, templates: bool = True) -> Config:
             route.template = _string(body["template"], f"{where}.template")
             if templates:
                 _check_template(route.template, f"{where}.template")
+        if body.get("escalate") is not None:
+            route.escalate = _escalation(body["escalate"], config.region, f"{where}.escalate")
         config.routes[str(name)] = route
 
     limits = _mapping(data.get("limits"), "limits")
@@ -272,6 +302,15 @@ def loads(text: str, path: str = "", *, templates: bool = True) -> Config:
 
     config.server = _server(_mapping(data.get("server"), "server"))
     config.serves = "server" in data
+    if data.get("alertmanager") is not None:
+        config.alertmanager = _alertmanager(_mapping(data["alertmanager"], "alertmanager"))
+    if data.get("acks") is not None:
+        if config.alertmanager is None:
+            raise ConfigError("acks need alertmanager: {url: ...} to create their silences in",
+                              "acks")
+        config.acks = _acks(_mapping(data["acks"], "acks"))
+    if config.alertmanager is not None:
+        config.warnings.extend(_reply_warnings(config, known))
     if config.server.max_age < MIN_MAX_AGE:
         config.warnings.append(f"server.max_age: {config.server.max_age:g}s leaves no time "
                                "for a retry: a job dies at its first failure")
@@ -507,19 +546,7 @@ def _server(body: dict[str, Any]) -> Server:
         if not ok:
             raise ConfigError(f"{server.listen!r} must be HOST:PORT, port 0 to 65535",
                               "server.listen")
-    if "bearer_token" in body:
-        server.bearer_token = _secret(body["bearer_token"], "server.bearer_token")
-    if "basic_auth" in body:
-        auth = _mapping(body["basic_auth"], "server.basic_auth")
-        _unknown(auth, {"username", "password"}, "server.basic_auth")
-        if "username" not in auth or "password" not in auth:
-            raise ConfigError("needs username and password", "server.basic_auth")
-        server.basic_auth = (
-            _secret(auth["username"], "server.basic_auth.username"),
-            _secret(auth["password"], "server.basic_auth.password"),
-        )
-    if server.bearer_token and server.basic_auth:
-        raise ConfigError("use bearer_token or basic_auth, not both", "server")
+    server.bearer_token, server.basic_auth = _credentials(body, "server")
     if "insecure_no_auth" in body:
         if not isinstance(body["insecure_no_auth"], bool):
             raise ConfigError("must be true or false", "server.insecure_no_auth")
@@ -551,7 +578,97 @@ def _server(body: dict[str, Any]) -> Server:
             raise ConfigError(f"must be a whole number from 1 to {MAX_WORKERS}",
                               "server.workers")
         server.workers = w
+    if "inbound_secret" in body:
+        server.inbound_secret = _secret(body["inbound_secret"], "server.inbound_secret")
+    if "public_url" in body:
+        server.public_url = _http_url(body["public_url"], "server.public_url")
+        if not server.inbound_secret:
+            raise ConfigError("needs server.inbound_secret: gateways push their reports to "
+                              "this address with it", "server.public_url")
     return server
+
+
+def _reply_warnings(config: Config, known: Mapping[str, Any]) -> list[str]:
+    """ACKs need an account whose gateway passes replies on, and a pushed one the secret."""
+    caps = {name: known[a.scheme].capabilities for name, a in config.accounts.items()}
+    if not any({"replies", "reply_push"} & c for c in caps.values()):
+        return ["alertmanager: no account's gateway passes replies on (FastSMS forwards them, "
+                "MyMobileAPI keeps them), so no ACK can come"]
+    if not config.server.inbound_secret and not any("replies" in c for c in caps.values()):
+        return ["alertmanager: replies are forwarded only to /inbound/ACCOUNT, which needs "
+                "server.inbound_secret"]
+    return []
+
+
+def _escalation(value: Any, region: str | None, path: str) -> Escalation:
+    body = _mapping(value, path)
+    _unknown(body, {"after", "to"}, path)
+    if "after" not in body or "to" not in body:
+        raise ConfigError("needs after (a duration) and to (the numbers to text)", path)
+    after = parse_duration(body["after"], f"{path}.after")
+    if after <= 0:
+        raise ConfigError("must be longer than 0", f"{path}.after")
+    to = _strings(body["to"], f"{path}.to")
+    if not to:
+        raise ConfigError("empty: name at least one number to escalate to", f"{path}.to")
+    return Escalation(after, tuple(dict.fromkeys(
+        check_number(n, region, f"{path}.to[{i}]") for i, n in enumerate(to))))
+
+
+def _http_url(value: Any, path: str) -> str:
+    """An http(s) address with a host and nothing after its path."""
+    from urllib.parse import urlsplit
+
+    url = _string(value, path).strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+            or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"{_shown(url)} must be an http:// or https:// address with a host "
+                          "(credentials go in their own keys)", path)
+    return url
+
+
+def _alertmanager(body: dict[str, Any]) -> AlertmanagerApi:
+    from .silences import AlertmanagerApi
+
+    _unknown(body, {"url", "bearer_token", "basic_auth"}, "alertmanager")
+    if "url" not in body:
+        raise ConfigError("needs url: Alertmanager's address, like http://127.0.0.1:9093",
+                          "alertmanager")
+    bearer, basic = _credentials(body, "alertmanager")
+    return AlertmanagerApi(_http_url(body["url"], "alertmanager.url"), bearer, basic)
+
+
+def _credentials(body: dict[str, Any], path: str) -> tuple[str | None, tuple[str, str] | None]:
+    """bearer_token or basic_auth {username, password}, each set and not empty."""
+    bearer = _secret(body["bearer_token"], f"{path}.bearer_token") \
+        if "bearer_token" in body else None
+    basic = None
+    if "basic_auth" in body:
+        auth = _mapping(body["basic_auth"], f"{path}.basic_auth")
+        _unknown(auth, {"username", "password"}, f"{path}.basic_auth")
+        if "username" not in auth or "password" not in auth:
+            raise ConfigError("needs username and password", f"{path}.basic_auth")
+        basic = (_secret(auth["username"], f"{path}.basic_auth.username"),
+                 _secret(auth["password"], f"{path}.basic_auth.password"))
+    if bearer and basic:
+        raise ConfigError("use bearer_token or basic_auth, not both", path)
+    return bearer, basic
+
+
+def _acks(body: dict[str, Any]) -> AckSettings:
+    _unknown(body, {"duration", "max_duration"}, "acks")
+    settings = AckSettings()
+    for key in ("duration", "max_duration"):
+        if key in body and parse_duration(body[key], f"acks.{key}") <= 0:
+            raise ConfigError("must be longer than 0", f"acks.{key}")
+    longest = parse_duration(body.get("max_duration", settings.max_duration),
+                             "acks.max_duration")
+    default = parse_duration(body.get("duration", min(settings.duration, longest)),
+                             "acks.duration")
+    if default > longest:
+        raise ConfigError(f"is longer than acks.max_duration ({longest:g}s)", "acks.duration")
+    return AckSettings(default, longest)
 
 
 def _secret(value: Any, path: str) -> str:

@@ -10,7 +10,13 @@ across processes) and runs the Dispatcher on it. Between the two:
 - a control connection: serve says `drain` (SIGTERM) and `reopen` (serve put a deleted or
   replaced outbox file back), and its end of file says serve died; the child says `started` and
   sends the dispatcher's results in batches, which serve counts (metrics, account health) as
-  if the dispatcher ran inside it.
+  if the dispatcher ran inside it, and so the delivery reports it records.
+
+The child also asks the gateways what became of the texts it sent (sms_notify.receipts: many
+requests, one per text for some gateways, which must not share serve's core either). serve
+keeps the rest of closing the loop (sms_notify.loop): the reports and replies gateways push to
+its endpoints, reply feeds, escalations; they wake the child like a webhook. Both are state in
+the outbox, so a restarted child asks on where the dead one stopped.
 
 A serve that is killed takes its child with it (Linux's parent-death signal): a SIGKILL is a
 crash of both, recovered by the next start like any crash. The child also holds a copy of the
@@ -43,8 +49,9 @@ if TYPE_CHECKING:
 
     from .config import Config
     from .dispatch import OnResult
-    from .model import Receipt
+    from .model import DeliveryReport, Receipt
     from .outbox import Job
+    from .receipts import OnReport, Receipts
 
 log = logging.getLogger("sms_notify.outbox")
 
@@ -70,10 +77,13 @@ class DeliveryProcess:
     """A Dispatcher's life cycle (start, wake, running, drain), run in a child process."""
 
     def __init__(self, spec: Spec, lock_fds: Sequence[int], on_result: OnResult | None,
-                 on_fatal: Callable[[str], None] | None = None) -> None:
+                 on_fatal: Callable[[str], None] | None = None, *,
+                 on_report: OnReport | None = None) -> None:
         self.spec = spec
         self.lock_fds = tuple(lock_fds)
         self.on_result = on_result
+        self.on_report = on_report  # a delivery report the child recorded
+        self.receipts: Receipts | None = None  # serve's, for the reports pushed to it
         self.on_fatal = on_fatal  # the child keeps dying: serve must stop
         self.failed = ""  # why serve gave up on delivering, once it has
         self._process: BaseProcess | None = None
@@ -175,12 +185,22 @@ class DeliveryProcess:
                 return
             if message[0] == "started":
                 self._started.set()
-            elif message[0] == "results" and self.on_result is not None:
-                for result in message[1]:
-                    try:
-                        self.on_result(*unpack(*result))
-                    except Exception:  # noqa: BLE001 - metrics must not stop the results
-                        log.exception("on_result callback failed")
+            elif message[0] == "results":
+                self._each(message[1], self.on_result, unpack)
+            elif message[0] == "reports":
+                self._each(message[1], self.on_report, unpack_report)
+
+    @staticmethod
+    def _each(batch: list[Packed], callback: Callable[..., None] | None,
+              unpacked: Callable[..., tuple[Any, ...]]) -> None:
+        """Call back for each packed item of a batch from the child."""
+        if callback is None:
+            return
+        for item in batch:
+            try:
+                callback(*unpacked(*item))
+            except Exception:  # noqa: BLE001 - metrics must not stop the results
+                log.exception("%s callback failed", getattr(callback, "__name__", callback))
 
     def _watch(self) -> None:
         """Restart a child that died, unless serve is stopping; give up after RESTARTS deaths
@@ -242,6 +262,23 @@ def unpack(fields: Packed, receipt: Packed | None, seconds: float
                         unconfirmed), seconds
 
 
+def pack_report(job: Job, report: DeliveryReport, seconds: float | None) -> Packed:
+    """A recorded delivery report as it crosses to serve: what its metrics read."""
+    return job.id, job.route, job.account_name, report.state, report.message_id, \
+        report.reference, seconds
+
+
+def unpack_report(id_: int, route: str, account: str, state: str, message_id: str,
+                  reference: str, seconds: float | None
+                  ) -> tuple[Job, DeliveryReport, float | None]:
+    """A recorded delivery report as serve's on_report takes it."""
+    from .model import DeliveryReport
+    from .outbox import Job
+
+    return (Job(route, "", "", (account,), id=id_),
+            DeliveryReport(state, message_id, reference), seconds)
+
+
 # The child's side.
 def child(spec: Spec, parent: int, control: Connection, wake: Any, locks: list[Any]) -> None:
     """The delivery process: the Dispatcher on the shared outbox until serve says drain or
@@ -251,9 +288,11 @@ def child(spec: Spec, parent: int, control: Connection, wake: Any, locks: list[A
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from .dispatch import Dispatcher
     from .logs import setup
+    from .loop import Loop
     from .outbox import (
         POSTGRES_SCHEMES, OutboxError, SqlOutbox, SqliteOutbox, new_owner, open_outbox,
     )
+    from .receipts import Receipts
 
     setup(spec.verbose, spec.log_format)
     wake_fd = wake.detach()
@@ -270,8 +309,14 @@ def child(spec: Spec, parent: int, control: Connection, wake: Any, locks: list[A
             outbox, config.accounts, workers=config.server.workers,
             max_age=config.server.max_age, per_recipient=config.per_recipient,
             region=config.region,
-            on_result=lambda job, receipt, seconds: results.put(pack(job, receipt, seconds)),
+            on_result=lambda job, receipt, seconds: results.put(
+                ("results", pack(job, receipt, seconds))),
         )
+        dispatcher.receipts = Receipts.of(  # its accounts carry their validity
+            config, outbox, dispatcher.accounts, on_resend=dispatcher.wake,
+            on_report=lambda job, report, seconds: results.put(
+                ("reports", pack_report(job, report, seconds))))
+        asking = Loop(outbox, dispatcher.accounts, {}, dispatcher.receipts)  # receipts only
         dispatcher.start()
     except OutboxError as exc:  # one line, not a traceback: what is wrong and where
         log.error(event("delivery_cannot_start", error=str(exc), free=_free(spec.outbox)))
@@ -280,6 +325,7 @@ def child(spec: Spec, parent: int, control: Connection, wake: Any, locks: list[A
     forwarder = threading.Thread(target=_forward, args=(results, control, sending),
                                  name="sms-notify-results", daemon=True)
     forwarder.start()
+    asking.start()
     with sending:
         control.send(("started",))
     threading.Thread(target=_woken, args=(wake_fd, dispatcher), name="sms-notify-wakes",
@@ -297,6 +343,7 @@ def child(spec: Spec, parent: int, control: Connection, wake: Any, locks: list[A
         elif message[0] == "drain":
             timeout = float(message[1])
             break
+    asking.stop()
     dispatcher.drain(timeout)
     results.put(None)
     forwarder.join(10.0)
@@ -339,28 +386,31 @@ def _woken(fd: int, dispatcher: Any) -> None:
 
 def _forward(results: queue.SimpleQueue[Any], control: Connection,
              sending: threading.Lock) -> None:
-    """Send the dispatcher's results to serve: at once when the last went FLUSH ago or more,
-    else in one batch FLUSH after it (under load, a wake-up per result cost the senders a
-    fifth of their CPU); None ends it."""
+    """Send the dispatcher's results and the recorded reports, each `(kind, packed)`, to
+    serve: at once when the last went FLUSH ago or more, else in one batch of each kind FLUSH
+    after it (under load, a wake-up per result cost the senders a fifth of their CPU); None
+    ends it."""
     last = 0.0
     while True:
         item = results.get()
         if item is not None and (wait := last + FLUSH - time.monotonic()) > 0:
             time.sleep(wait)
         last = time.monotonic()
-        batch = []
+        batches: dict[str, list[Packed]] = {}
+        taken = 0
         while item is not None:
-            batch.append(item)
-            if len(batch) >= BATCH:
+            batches.setdefault(item[0], []).append(item[1])
+            taken += 1
+            if taken >= BATCH:
                 break
             try:
                 item = results.get_nowait()
             except queue.Empty:
                 break
-        if batch:
+        for kind, batch in batches.items():
             try:
                 with sending:
-                    control.send(("results", batch))
+                    control.send((kind, batch))
             except (OSError, ValueError):  # serve is gone: nobody counts them
                 pass
         if item is None:

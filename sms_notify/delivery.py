@@ -150,10 +150,12 @@ def submit(
     max_segments: int = 1,
     deadline: float | None = None,
     clock: Clock | None = None,
+    receipt_url: str = "",
 ) -> list[Receipt]:
     """One attempt to send one text to each recipient through one account, batched. Never
     raises a ProviderError: a whole request's failure becomes a failed Receipt for each of its
-    recipients. With a `deadline`, each request's timeout is cut to what is left of it.
+    recipients. With a `deadline`, each request's timeout is cut to what is left of it; a
+    `receipt_url` goes with each request (Submission.receipt_url).
 
     Recipients keep their `reference`, so a caller that stored one (the outbox) can look the
     message up at the gateway after a crash."""
@@ -167,18 +169,18 @@ def submit(
     prepared = prepare_text(text, provider, segments)
     out: list[Receipt] = []
     for batch in chunks(list(recipients), provider.max_recipients):
-        out.extend(_request(account, batch, prepared, segments, deadline, clock))
+        out.extend(_request(account, batch, prepared, segments, deadline, clock, receipt_url))
     return out
 
 
 def _request(
     account: Account, batch: Sequence[Recipient], text: str, segments: int,
-    deadline: float | None, clock: Clock,
+    deadline: float | None, clock: Clock, receipt_url: str = "",
 ) -> list[Receipt]:
     """One gateway request. A gateway that refused it whole for a bad number (server2sms 14)
     sent nothing: the halves go again, until the number is alone (docs/design.md, Decision 13)."""
     submission = Submission(text, list(batch), account.sender, segments,
-                            reference=batch[0].reference)
+                            reference=batch[0].reference, receipt_url=receipt_url)
     try:
         return attempt(_with_timeout(account, deadline, clock) if deadline else account,
                        submission)
@@ -187,8 +189,8 @@ def _request(
             log.info("%s refused a request of %d for a bad number (%s); splitting it",
                      account.label(), len(batch), exc.describe())
             half = len(batch) // 2
-            return [*_request(account, batch[:half], text, segments, deadline, clock),
-                    *_request(account, batch[half:], text, segments, deadline, clock)]
+            return [*_request(account, batch[:half], text, segments, deadline, clock, receipt_url),
+                    *_request(account, batch[half:], text, segments, deadline, clock, receipt_url)]
         log.info("%d recipient(s) via %s: %s", len(batch), account.label(), exc.describe())
         return [Receipt(r, error=exc, account=account.label(), parts=0,
                         request_ref=submission.reference) for r in batch]

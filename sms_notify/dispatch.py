@@ -35,7 +35,7 @@ import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeGuard
+from typing import TYPE_CHECKING, TypeGuard
 
 from .delivery import RetryPolicy, askable, chunks, lookup, submit
 from .errors import Category, ProviderError
@@ -45,6 +45,9 @@ from .model import VALIDITY_OPTION, Account, Receipt, Recipient
 from .numbers import normalize
 from .outbox import DAY, Job, Outbox, OutboxError
 from .policy import Asked, Breaker, Decision, Outcome, Progress, Situation, Step, decide, held
+
+if TYPE_CHECKING:
+    from .receipts import Receipts
 
 log = logging.getLogger("sms_notify.outbox")
 
@@ -118,6 +121,7 @@ class Dispatcher:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         poll: float = 1.0,
+        receipts: Receipts | None = None,
     ) -> None:
         self.outbox = outbox
         self.feeds = outbox.feeds()  # change-feed cursors, in the outbox's own database
@@ -136,6 +140,7 @@ class Dispatcher:
         self.sleep = sleep  # pauses of policy (an outbox that failed); tests make them instant
         self.rng = rng or random.Random()
         self.poll = poll  # longest the scheduler sleeps without a wake() (also re-reads the clock)
+        self.receipts = receipts  # delivery reports (docs/design.md, Decision 15)
         self.recovery = Recovery()
         self._cond = threading.Condition()
         self._busy = 0
@@ -287,6 +292,7 @@ class Dispatcher:
             for job in group:
                 if found is not None and any(found.get(r) for r in job.references):
                     job.state, job.done_at, job.message_id = "sent", now, job.reference
+                    job.check_at = self._first_check(job, now)
                     job.account = account.label() if account else name
                     found_jobs.append(job)
                     counts["found"] += 1
@@ -679,8 +685,10 @@ class Dispatcher:
 
     def _send(self, account: Account, task: Task) -> list[tuple[Job, Receipt | None, Outcome]]:
         recipients = [Recipient(j.recipient, reference=j.reference) for j in task.jobs]
+        push = self.receipts.push_url(task.account) if self.receipts else ""
         try:
-            receipts = submit(account, recipients, task.text, max_segments=task.max_segments)
+            receipts = submit(account, recipients, task.text, max_segments=task.max_segments,
+                              receipt_url=push)
         except Exception as exc:  # noqa: BLE001 - never leave a job in flight while we run
             log.exception("submit via %s failed", account.label())
             error = ProviderError(Category.UNAVAILABLE, f"internal error: {exc!r}",
@@ -740,8 +748,7 @@ class Dispatcher:
             rng=random.Random(seed),
         )
 
-    @staticmethod
-    def _apply(job: Job, progress: Progress, decision: Decision, receipt: Receipt | None,
+    def _apply(self, job: Job, progress: Progress, decision: Decision, receipt: Receipt | None,
                now: float) -> None:
         """A decision of sms_notify.policy, written into the job."""
         job.account_index, job.account_attempts = progress.account, progress.tries
@@ -749,10 +756,15 @@ class Dispatcher:
         if decision.step is Step.SENT:
             job.state, job.done_at, job.error = "sent", now, ""
             job.message_id = (receipt.message_id if receipt else "") or job.reference
+            job.check_at = self._first_check(job, now)
         elif decision.step in (Step.DEAD, Step.UNCONFIRMED):  # with the last reason
             job.state, job.done_at = str(decision.step), now
         else:
             job.state, job.next_at = "pending", now + decision.pause
+
+    def _first_check(self, job: Job, now: float) -> float:
+        """When to ask what became of a job sent now (0: never; docs/design.md, Decision 15)."""
+        return self.receipts.first_check(job.account_name, now) if self.receipts else 0.0
 
     def _prune(self) -> None:
         now = self.now()

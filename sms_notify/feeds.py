@@ -40,10 +40,11 @@ CREATE INDEX IF NOT EXISTS feed_items_at ON feed_items (at);
 """
 
 
-def feed_key(account: Account, provider: Provider) -> str:
-    """One feed per account at one gateway: scheme, user and address, never a secret."""
+def feed_key(account: Account, provider: Provider, kind: str = "") -> str:
+    """One feed of each kind per account at one gateway: scheme, user and address, never a
+    secret; the status feed has no kind, the replies feed is "replies"."""
     user = "" if provider.credentials == ("token",) else account.user
-    return f"{account.scheme}:{user}@{account.url(provider, '')}"
+    return f"{account.scheme}:{user}@{account.url(provider, '')}" + (f"#{kind}" if kind else "")
 
 
 class Feeds:
@@ -176,9 +177,9 @@ class StoredFeed:
         self.store.rewind(self.key)
 
 
-def feed_for(account: Account, provider: Provider, store: Feeds | None) -> Feed:
-    """The account's feed in `store`, or in the one-shot commands' own store."""
-    return StoredFeed(store or default_feeds, feed_key(account, provider))
+def feed_for(account: Account, provider: Provider, store: Feeds | None, kind: str = "") -> Feed:
+    """The account's feed (of `kind`) in `store`, or in the one-shot commands' own store."""
+    return StoredFeed(store or default_feeds, feed_key(account, provider, kind))
 
 
 _default: Feeds | None = None

@@ -4,7 +4,9 @@
 
 A provider plugin is a module (or object) with ``@sms_notify.hookimpl`` functions, listed under
 the ``sms_notify`` entry-point group. It registers its gateways with
-`sms_notify_register_providers` and answers the send, balance, status, lookup and login hooks.
+`sms_notify_register_providers` and answers the send, balance, status, lookup and login hooks,
+and where its gateway reports what became of a text or passes replies on, the receipt and
+reply hooks (docs/design.md, Decision 15).
 The core calls those only for accounts of a scheme the plugin registered (manager.Gateway), so
 an implementation needs no check of ``account.scheme`` unless it registers several schemes.
 A provider speaks its wire protocol only: batching, retries, failover and dedup are the core's.
@@ -19,7 +21,10 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .model import Account, Balance, DeliveryStatus, Feed, Provider, Receipt, Submission
+    from .model import (
+        Account, Balance, DeliveryReport, DeliveryStatus, Feed, Provider, Push, Receipt, Reply,
+        Submission,
+    )
     from .sandbox import Simulator
 
 PROJECT = "sms_notify"
@@ -93,6 +98,56 @@ def sms_notify_check_login(account: Account) -> bool:
     """Check the credentials online without sending (providers with the "login" capability).
 
     :return: True when the gateway accepts them; raise ProviderError(auth) with its text if not.
+    """
+
+
+@_spec(firstresult=True)
+def sms_notify_receipts(
+    account: Account, texts: Sequence[Receipt], feed: Feed
+) -> Sequence[DeliveryReport]:
+    """Ask the gateway what became of texts it took (providers with the "receipts" capability).
+
+    `serve` calls it a few seconds after a send, and again later while no report is final.
+    :param texts: what the sends returned, for texts with no final report yet: the gateway's
+        `message_id`, our `recipient.reference` and the request's `request_ref`.
+    :param feed: as for sms_notify_status.
+    :return: a DeliveryReport for each text whose fate is final, naming it by `reference` or
+        `message_id`; leave out those still on their way.
+    :raises ProviderError: as for sms_notify_status; the texts are asked about again later.
+    """
+
+
+@_spec(firstresult=True)
+def sms_notify_receipt_push(account: Account, push: Push) -> Sequence[DeliveryReport]:
+    """Read a delivery report the gateway pushed to `serve` at ``/receipts/ACCOUNT``
+    (providers with the "receipt_push" capability, which send `Submission.receipt_url` with
+    each text). The core has checked the request's secret.
+
+    :return: the final reports it carries; none for a report that is not final (buffered).
+    :raises ProviderError: category request, for a request that is not such a report.
+    """
+
+
+@_spec(firstresult=True)
+def sms_notify_replies(account: Account, feed: Feed) -> Sequence[Reply]:
+    """Read the replies that came in since the last call (providers with the "replies"
+    capability), from the gateway's feed of them, read on from ``feed.position``.
+
+    :param feed: this account's replies feed (not the one of sms_notify_status).
+    :return: the replies, oldest first, each with the feed's position after it as `cursor`.
+        Do not advance the feed: the core does once it has recorded them, so a reply read
+        twice acts once and none is lost to a crash.
+    :raises ProviderError: as for sms_notify_status; asked again at the next poll.
+    """
+
+
+@_spec(firstresult=True)
+def sms_notify_reply_push(account: Account, push: Push) -> Sequence[Reply]:
+    """Read a reply the gateway forwarded to `serve` at ``/inbound/ACCOUNT`` (providers with the
+    "reply_push" capability). The core has checked the request's secret.
+
+    :return: the replies it carries.
+    :raises ProviderError: category request, for a request that is not a forwarded reply.
     """
 
 

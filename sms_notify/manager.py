@@ -28,7 +28,10 @@ import pluggy
 
 from . import hookspecs
 from .errors import Category, ConfigError, ProviderError
-from .model import Account, Balance, DeliveryStatus, Feed, Provider, Receipt, Submission
+from .model import (
+    Account, Balance, DeliveryReport, DeliveryStatus, Feed, Provider, Push, Receipt, Reply,
+    Submission,
+)
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint as ImportlibEntryPoint
@@ -285,6 +288,31 @@ class Gateway:
                 isinstance(k, str) and isinstance(v, bool) for k, v in result.items()):
             raise self._wrong(account, "lookup", result, "a dict of reference -> bool")
         return {str(k): bool(v) for k, v in result.items()}
+
+    def receipts(self, account: Account, texts: Sequence[Receipt], feed: Feed
+                 ) -> list[DeliveryReport]:
+        """The final delivery reports the gateway has for these texts."""
+        return self._listed(account, "receipts", DeliveryReport, texts=list(texts), feed=feed)
+
+    def receipt_push(self, account: Account, push: Push) -> list[DeliveryReport]:
+        """The delivery reports a request the gateway pushed carries."""
+        return self._listed(account, "receipt_push", DeliveryReport, push=push)
+
+    def replies(self, account: Account, feed: Feed) -> list[Reply]:
+        """The replies that came in since the feed's position."""
+        return self._listed(account, "replies", Reply, feed=feed)
+
+    def reply_push(self, account: Account, push: Push) -> list[Reply]:
+        """The replies a request the gateway forwarded carries."""
+        return self._listed(account, "reply_push", Reply, push=push)
+
+    def _listed(self, account: Account, operation: str, kind: type[T], **kwargs: object
+                ) -> list[T]:
+        """A hook's answer that must be a sequence of `kind`."""
+        result = self._call(f"sms_notify_{operation}", account, **kwargs)
+        if not isinstance(result, (list, tuple)) or not all(isinstance(r, kind) for r in result):
+            raise self._wrong(account, operation, result, f"a list of {kind.__name__}")
+        return list(result)
 
     def _checked(self, account: Account, operation: str, kind: type[T], **kwargs: object) -> T:
         result = self._call(f"sms_notify_{operation}", account, **kwargs)

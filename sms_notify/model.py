@@ -49,7 +49,9 @@ class Provider:
     # Values a provider option may take (lower case), where only some can work (live=yes|no).
     option_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     list_options: tuple[str, ...] = ()  # options naming gateway-side lists (?list=, ?group=, ...)
-    capabilities: frozenset[str] = frozenset()  # "balance", "status", "lookup", "login"
+    # "balance", "status", "lookup", "login"; "receipts" and "receipt_push" (delivery reports
+    # asked for or pushed), "replies" and "reply_push" (replies read from a feed or pushed)
+    capabilities: frozenset[str] = frozenset()
     summary: str = ""
 
     @property
@@ -140,6 +142,9 @@ class Submission:
     sender: str | None = None
     max_segments: int = 1
     reference: str = ""  # one reference for the whole request (24x UserField)
+    # Where the gateway may push what became of each text (serve's /receipts/ACCOUNT with its
+    # secret); empty when nobody listens. Sent by providers that declare "receipt_push".
+    receipt_url: str = ""
 
     @property
     def sender_field(self) -> str:
@@ -183,6 +188,56 @@ class Feed(Protocol):
     def rewind(self) -> None:
         """The gateway's feed went back behind the position (a gateway reset or restored):
         read it from the start again. What was read about items is kept."""
+
+
+# What became of a text, as a gateway reports it (docs/design.md, Decision 15): delivered to
+# the handset; undelivered (the network gave up on it: no such subscriber, barred, refused);
+# expired (its validity ran out before the handset took it); unknown (final, and the gateway
+# does not say which, or no report came while one was expected).
+HANDSET_STATES = ("delivered", "undelivered", "expired", "unknown")
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """One text's fate at the handset, naming the text by our `reference` (Recipient.reference,
+    where the gateway echoes it) or the gateway's `message_id` (as the send's Receipt had it)."""
+
+    state: str  # one of HANDSET_STATES
+    message_id: str = ""
+    reference: str = ""
+    at: float | None = None  # when it happened (Unix time), where the gateway says so
+    detail: str = ""  # the gateway's own words
+
+    def __post_init__(self) -> None:
+        if self.state not in HANDSET_STATES:
+            raise ValueError(f"DeliveryReport state {self.state!r} is not one of "
+                             f"{', '.join(HANDSET_STATES)}")
+        if not (self.message_id or self.reference):
+            raise ValueError("a DeliveryReport names its text by message_id or reference")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A text a phone sent back, as a gateway passes it on."""
+
+    sender: str  # the number it came from, as the gateway writes it
+    text: str
+    id: str = ""  # the gateway's id for it: the same reply delivered twice acts once
+    received: float | None = None  # when the gateway got it (Unix time), where it says so
+    to: str = ""  # the number it was sent to (a virtual mobile number), where given
+    reference: str = ""  # our reference of the text it answers, where the gateway keeps one
+    cursor: int = 0  # read from a feed: the feed's position once this reply is taken
+
+
+@dataclass(frozen=True)
+class Push:
+    """An HTTP request a gateway made to `serve` (a delivery report, a reply): the query
+    string's and a form body's fields together, names exactly as sent, and the raw body."""
+
+    method: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    content_type: str = ""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,11 @@ mode with synchronous=NORMAL survives a killed process; FULL also survives power
 Dedup of (dedup_key, recipient) inside the dedup window is a lookup in the same table, so it
 holds across restarts and across the two Alertmanagers of an HA pair.
 
+Closing the loop (docs/design.md, Decision 15) keeps its state here too, so that it survives a
+restart and acts once: each sent job's delivery report and when to ask for it next; `pages`, a
+firing group per route until it resolves or is acknowledged, with when it escalates; and
+`replies`, the replies already acted on.
+
 Two stores implement the Outbox protocol: SqliteOutbox here (one `serve` per file) and
 sms_notify.postgres.PostgresOutbox (any number of `serve` processes share it: Decision 14).
 The queries both answer alike live once, in SqlOutbox; each backend keeps its own schema, as a
@@ -76,6 +81,11 @@ class Job:
     # gateways that keep one reference per request (24x UserField) know it by that one
     refused: int = 0  # bit i: via[i] refused it in this round (auth, credit, sender)
     unsure: int = 0  # bit i: via[i] may have sent it (unknown outcome): never used again
+    # closing the loop (docs/design.md, Decision 15):
+    receipt: str = ""  # what became of it at the handset: delivered, undelivered, expired, unknown
+    receipt_at: float = 0.0  # when (the gateway's time where it says, else when we learnt it)
+    check_at: float = 0.0  # sent: when to ask the gateway what became of it; 0: not to ask
+    page: int = 0  # a firing text: the page (pages.id) of its group, which a reply ACK silences
 
     @property
     def references(self) -> list[str]:
@@ -94,6 +104,23 @@ def masked_location(location: str) -> str:
 
     return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:).*@", r"\1****@", location,
                   flags=re.DOTALL)
+
+
+@dataclass
+class Page:
+    """A firing group on a route, from its first firing text until it resolves or is
+    acknowledged: what a reply ACK silences and what escalates when nobody does."""
+
+    route: str
+    group_key: str
+    matchers: dict[str, str]  # the group's labels (groupLabels, else commonLabels)
+    text: str = ""  # its latest firing text
+    state: str = "firing"  # firing | resolved | acknowledged
+    escalate_after: float = 0.0  # the route's escalate.after, when a new firing starts
+    id: int = 0
+    fired: float = 0.0  # when this firing started
+    escalate_at: float = 0.0  # when it escalates unless acknowledged or resolved; 0: never
+    until: float = 0.0  # acknowledged: when its silence ends
 
 
 class OutboxError(Exception):
@@ -228,6 +255,34 @@ class Outbox(Protocol):
     def feeds(self) -> Feeds:
         """Where gateways' change feeds were read to (sms_notify.feeds), kept with the jobs."""
 
+    # Closing the loop (docs/design.md, Decision 15).
+    def open_pages(self, pages: Sequence[Page]) -> list[int]:
+        """Record what notifications say of their groups, in one transaction: a firing one
+        starts a page (or a new firing of a resolved, or of an acknowledged whose silence
+        ended) and keeps its text; a resolved one ends it. Returns each firing page's id (0
+        for a resolved one)."""
+    def checks_due(self, now: float, limit: int) -> list[Job]:
+        """Sent jobs whose check_at has come, the earliest first."""
+    def sent_jobs(self, keys: Sequence[str]) -> list[Job]:
+        """Sent jobs whose reference or message id is among `keys`."""
+    def record_checks(self, jobs: Sequence[Job]) -> None:
+        """Write the jobs' check_at (asked, no report yet)."""
+    def record_receipt(self, job: Job, resend: Job | None = None) -> bool:
+        """Write the job's receipt and check_at, and add `resend`, in one transaction, unless
+        the job has a receipt already (a report that came twice): then False and nothing."""
+    def reply_seen(self, account: str, reply_id: str) -> bool:
+        """Note a reply; False when it was noted before (it acts once)."""
+    def last_page(self, recipient: str, since: float, reference: str = "") -> Page | None:
+        """The page of the latest firing text sent to `recipient` since `since` (of the text
+        with our `reference`, where one is given and found)."""
+    def acknowledge(self, page_id: int, until: float) -> None:
+        """The page is acknowledged until `until`: it no longer escalates."""
+    def escalations_due(self, now: float) -> list[Page]:
+        """Firing pages whose escalate_at has come."""
+    def escalate(self, page: Page, jobs: Sequence[Job]) -> bool:
+        """Mark the page escalated and add its jobs in one transaction, unless it escalated
+        or stopped firing meanwhile: then False and nothing."""
+
     # For the outbox command (a second process, while serve runs).
     def select(self, query: JobQuery) -> list[Job]:
         """Jobs matching `query`, newest first."""
@@ -339,7 +394,53 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     _schema_v1,
     ("ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''",  # the lease (Decision 14)
      "ALTER TABLE jobs ADD COLUMN lease_until REAL NOT NULL DEFAULT 0"),
+    # Closing the loop (Decision 15): each sent job's report and when to ask for it, the page
+    # of a firing text; the indexes that find a sent job by its reference or message id (a
+    # pushed report) or by when to ask; the pages and the replies acted on.
+    ("ALTER TABLE jobs ADD COLUMN receipt TEXT NOT NULL DEFAULT ''",
+     "ALTER TABLE jobs ADD COLUMN receipt_at REAL NOT NULL DEFAULT 0",
+     "ALTER TABLE jobs ADD COLUMN check_at REAL NOT NULL DEFAULT 0",
+     "ALTER TABLE jobs ADD COLUMN page INTEGER NOT NULL DEFAULT 0",
+     "CREATE INDEX jobs_check ON jobs (check_at) WHERE check_at > 0",
+     "CREATE INDEX jobs_sent_reference ON jobs (reference) WHERE state = 'sent'",
+     "CREATE INDEX jobs_sent_message ON jobs (message_id) WHERE state = 'sent'",
+     """CREATE TABLE pages (
+    id INTEGER PRIMARY KEY,
+    route TEXT NOT NULL, group_key TEXT NOT NULL, matchers TEXT NOT NULL, text TEXT NOT NULL,
+    state TEXT NOT NULL, fired REAL NOT NULL, changed REAL NOT NULL,
+    escalate_at REAL NOT NULL DEFAULT 0, until REAL NOT NULL DEFAULT 0,
+    UNIQUE (route, group_key)
+)""",
+     "CREATE INDEX pages_escalate ON pages (escalate_at) WHERE escalate_at > 0",
+     "CREATE TABLE replies (account TEXT NOT NULL, id TEXT NOT NULL, at REAL NOT NULL,"
+     " PRIMARY KEY (account, id))",
+     "CREATE INDEX replies_at ON replies (at)"),
 )
+REPLIES_KEPT = 8 * DAY  # MyMobileAPI keeps replies 7 days: one read again is still known
+PAGES_KEPT = 7 * DAY  # a firing page that heard nothing for this long is forgotten
+# A firing notification's page: a new one, or a new firing of a resolved page or of an
+# acknowledged one whose silence ended (fired and escalate_at start again), else the same page
+# with the latest text. SET reads the row as it was, so each CASE sees the old state.
+_FRESH = ("(pages.state = 'resolved' OR (pages.state = 'acknowledged'"
+          " AND pages.until <= excluded.changed))")
+_OPEN_PAGE = f"""
+INSERT INTO pages (route, group_key, matchers, text, state, fired, changed, escalate_at)
+VALUES (?, ?, ?, ?, 'firing', ?, ?, ?)
+ON CONFLICT (route, group_key) DO UPDATE SET
+    fired = CASE WHEN {_FRESH} THEN excluded.fired ELSE pages.fired END,
+    escalate_at = CASE WHEN {_FRESH} THEN excluded.escalate_at ELSE pages.escalate_at END,
+    until = CASE WHEN {_FRESH} THEN 0 ELSE pages.until END,
+    state = CASE WHEN {_FRESH} THEN 'firing' ELSE pages.state END,
+    matchers = excluded.matchers, text = excluded.text, changed = excluded.changed
+"""
+_PAGE_COLUMNS = ("id", "route", "group_key", "matchers", "text", "state", "fired",
+                 "escalate_at", "until")
+
+
+def _page(row: Sequence[object]) -> Page:
+    data = dict(zip(_PAGE_COLUMNS, row, strict=True))
+    data["matchers"] = json.loads(str(data["matchers"]))
+    return Page(**data)  # type: ignore[arg-type]
 
 
 def newer_schema(where: str, found: int, known: int) -> OutboxError:
@@ -507,9 +608,114 @@ class SqlOutbox:
 
     def prune(self, before: float) -> int:
         with self._write() as db:
-            return int(db.execute(
+            gone = int(db.execute(
                 "DELETE FROM jobs WHERE state IN ('sent', 'dropped') AND done_at < ?", (before,)
             ).rowcount)
+            now = self.now()
+            db.execute("DELETE FROM pages WHERE (state != 'firing' AND changed < ? AND until < ?)"
+                       " OR changed < ?", (before, now, now - PAGES_KEPT))
+            db.execute("DELETE FROM replies WHERE at < ?", (now - REPLIES_KEPT,))
+            return gone
+
+    # Closing the loop.
+    def open_pages(self, pages: Sequence[Page]) -> list[int]:
+        now = self.now()
+        firing = [p for p in pages if p.state == "firing"]
+        ids: dict[tuple[str, str], int] = {}
+        with self._write() as db:
+            if firing:
+                db.executemany(_OPEN_PAGE, [
+                    (p.route, p.group_key, json.dumps(p.matchers, sort_keys=True), p.text, now,
+                     now, now + p.escalate_after if p.escalate_after > 0 else 0.0)
+                    for p in firing])
+            ended = [(now, p.route, p.group_key) for p in pages if p.state != "firing"]
+            if ended:
+                db.executemany("UPDATE pages SET state = 'resolved', escalate_at = 0,"
+                               " changed = ? WHERE route = ? AND group_key = ?", ended)
+            for route in {p.route for p in firing}:  # by (route, group_key), the unique index
+                keys = list({p.group_key for p in firing if p.route == route})
+                for start in range(0, len(keys), 500):
+                    part = keys[start : start + 500]
+                    rows = db.execute(
+                        f"SELECT group_key, id FROM pages WHERE route = ? AND group_key IN "
+                        f"({', '.join('?' * len(part))})", (route, *part)).fetchall()
+                    ids.update({(route, str(k)): int(i) for k, i in rows})
+        return [ids[(p.route, p.group_key)] if p.state == "firing" else 0 for p in pages]
+
+    def checks_due(self, now: float, limit: int) -> list[Job]:
+        rows = self._read(f"{_SELECT} WHERE check_at > 0 AND check_at <= ? ORDER BY check_at "
+                          "LIMIT ?", (now, limit))
+        return [_job(r) for r in rows]
+
+    def sent_jobs(self, keys: Sequence[str]) -> list[Job]:
+        found: dict[int, Job] = {}
+        for start in range(0, len(keys), 400):
+            part = list(keys[start : start + 400])
+            marks = ", ".join("?" * len(part))
+            for column in ("reference", "message_id"):
+                rows = self._read(f"{_SELECT} WHERE state = 'sent' AND {column} IN ({marks})",
+                                  part)
+                found.update((job.id, job) for job in map(_job, rows))
+        return sorted(found.values(), key=lambda j: j.id)
+
+    def record_checks(self, jobs: Sequence[Job]) -> None:
+        if jobs:
+            with self._write() as db:
+                db.executemany("UPDATE jobs SET check_at = ? WHERE id = ? AND receipt = ''",
+                               [(j.check_at, j.id) for j in jobs])
+
+    def record_receipt(self, job: Job, resend: Job | None = None) -> bool:
+        with self._write() as db:
+            changed = db.execute(
+                "UPDATE jobs SET receipt = ?, receipt_at = ?, check_at = ? WHERE id = ? AND "
+                "receipt = ''", (job.receipt, job.receipt_at, job.check_at, job.id)).rowcount
+            if changed and resend is not None:
+                resend.reference = resend.reference or new_reference()
+                resend.id = self._insert_one(db, resend)
+            return bool(changed)
+
+    def reply_seen(self, account: str, reply_id: str) -> bool:
+        with self._write() as db:
+            return bool(db.execute("INSERT INTO replies (account, id, at) VALUES (?, ?, ?)"
+                                   " ON CONFLICT (account, id) DO NOTHING",
+                                   (account, reply_id, self.now())).rowcount)
+
+    def last_page(self, recipient: str, since: float, reference: str = "") -> Page | None:
+        columns = ", ".join(f"p.{c}" for c in _PAGE_COLUMNS)
+        rows: list[tuple[object, ...]] = []
+        if reference:
+            rows = self._read(f"SELECT {columns} FROM jobs j JOIN pages p ON p.id = j.page "
+                              "WHERE j.state = 'sent' AND j.reference = ? AND j.recipient = ?",
+                              (reference, recipient))
+        if not rows:
+            rows = self._read(
+                f"SELECT {columns} FROM jobs j JOIN pages p ON p.id = j.page WHERE "
+                "j.recipient = ? AND j.done_at >= ? AND j.page > 0 AND j.state IN "
+                "('sent', 'unconfirmed') ORDER BY j.done_at DESC, j.id DESC LIMIT 1",
+                (recipient, since))
+        return _page(rows[0]) if rows else None
+
+    def acknowledge(self, page_id: int, until: float) -> None:
+        with self._write() as db:
+            db.execute("UPDATE pages SET state = 'acknowledged', escalate_at = 0, until = ?, "
+                       "changed = ? WHERE id = ?", (until, self.now(), page_id))
+
+    def escalations_due(self, now: float) -> list[Page]:
+        rows = self._read(f"SELECT {', '.join(_PAGE_COLUMNS)} FROM pages WHERE escalate_at > 0 "
+                          "AND escalate_at <= ? AND state = 'firing' ORDER BY escalate_at",
+                          (now,))
+        return [_page(r) for r in rows]
+
+    def escalate(self, page: Page, jobs: Sequence[Job]) -> bool:
+        with self._write() as db:
+            if not db.execute("UPDATE pages SET escalate_at = 0 WHERE id = ? AND escalate_at > 0"
+                              " AND state = 'firing'", (page.id,)).rowcount:
+                return False
+            for job in jobs:
+                job.created = job.next_at = job.created or self.now()
+                job.reference = job.reference or new_reference()
+                job.id = self._insert_one(db, job)
+            return True
 
     def select(self, query: JobQuery) -> list[Job]:
         where, params = query.where()

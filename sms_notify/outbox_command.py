@@ -210,7 +210,8 @@ def _list(store: SqlOutbox, args: argparse.Namespace, setting: Setting) -> int:
     now = time.time()
     rows = [("ID", "STATE", "AGE", "ROUTE", "TO", "TRIES", "ACCOUNT", "ID OR ERROR")]
     for job in jobs:
-        outcome = job.error if job.state != "sent" else f"id {job.message_id}"
+        outcome = job.error if job.state != "sent" else f"id {job.message_id}" + (
+            f", {job.receipt}" if job.receipt else "")
         rows.append((str(job.id), job.state + ("*" if job.kind == "summary" else ""),
                      span(now - job.created), job.route, job.recipient, str(job.attempts),
                      job.account or job.account_name or "-", _cut(outcome or "-", 70)))
@@ -308,7 +309,11 @@ def job_json(job: Job) -> dict[str, Any]:
         "done_at": _iso(job.done_at) if job.done_at else None, "attempts": job.attempts,
         "via": list(job.via), "account": job.account or None,
         "message_id": job.message_id or None, "reference": job.reference,
-        "error": job.error or None, "text": job.text,
+        "error": job.error or None,
+        # what became of it at the handset (docs/design.md, Decision 15)
+        "receipt": job.receipt or None,
+        "receipt_at": _iso(job.receipt_at) if job.receipt else None,
+        "text": job.text,
     }
 
 

@@ -91,6 +91,26 @@ PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " at DOUBLE PRECISION NOT NULL, PRIMARY KEY (feed, item))",
         "CREATE INDEX feed_items_at ON feed_items (at)",
     ),
+    (  # closing the loop (docs/design.md, Decision 15), as SQLite's third migration
+        "ALTER TABLE jobs ADD COLUMN receipt TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE jobs ADD COLUMN receipt_at DOUBLE PRECISION NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN check_at DOUBLE PRECISION NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN page BIGINT NOT NULL DEFAULT 0",
+        "CREATE INDEX jobs_check ON jobs (check_at) WHERE check_at > 0",
+        "CREATE INDEX jobs_sent_reference ON jobs (reference) WHERE state = 'sent'",
+        "CREATE INDEX jobs_sent_message ON jobs (message_id) WHERE state = 'sent'",
+        """CREATE TABLE pages (
+    id BIGSERIAL PRIMARY KEY,
+    route TEXT NOT NULL, group_key TEXT NOT NULL, matchers TEXT NOT NULL, text TEXT NOT NULL,
+    state TEXT NOT NULL, fired DOUBLE PRECISION NOT NULL, changed DOUBLE PRECISION NOT NULL,
+    escalate_at DOUBLE PRECISION NOT NULL DEFAULT 0, until DOUBLE PRECISION NOT NULL DEFAULT 0,
+    UNIQUE (route, group_key)
+)""",
+        "CREATE INDEX pages_escalate ON pages (escalate_at) WHERE escalate_at > 0",
+        "CREATE TABLE replies (account TEXT NOT NULL, id TEXT NOT NULL,"
+        " at DOUBLE PRECISION NOT NULL, PRIMARY KEY (account, id))",
+        "CREATE INDEX replies_at ON replies (at)",
+    ),
 )
 
 # Dedup keys of a batch, sorted (two receivers lock them in the same order): a key is taken if

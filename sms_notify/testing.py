@@ -24,7 +24,10 @@ from . import manager
 from .delivery import Clock
 from .errors import Category, ProviderError
 from .hookspecs import hookimpl
-from .model import Account, Balance, DeliveryStatus, Provider, Receipt, Submission
+from .model import (
+    Account, Balance, DeliveryReport, DeliveryStatus, Feed, Provider, Push, Receipt, Reply,
+    Submission,
+)
 
 if TYPE_CHECKING:
     from requests import PreparedRequest
@@ -46,6 +49,12 @@ class FakeGateway:
     status, lookup and login answer from what it sent, for the capabilities it declares: a
     look-up finds the references of the receipts it gave without an error (`taken`), and
     `took_without_answer` as an answer takes the text and never answers (an unknown outcome).
+
+    Closing the loop (declare "receipts", "receipt_push", "replies", "reply_push"): `reports`
+    maps a message id or reference to the state the receipts hook reports for it (texts not in
+    it are still on their way); a pushed report is the fields `ref` and `state`; `inbound` is
+    the feed of replies (each Reply's `cursor` its position); a pushed reply is the fields
+    `from`, `text` and `id`.
     """
 
     scheme: str = "fake"
@@ -59,6 +68,8 @@ class FakeGateway:
     requests: list[tuple[Account, Submission]] = field(default_factory=list)
     taken: set[str] = field(default_factory=set)  # references of the texts it sent
     asked: list[list[str]] = field(default_factory=list)  # every look-up's references
+    reports: dict[str, str] = field(default_factory=dict)  # message id or reference -> state
+    inbound: list[Reply] = field(default_factory=list)  # the feed of replies
 
     @property
     def provider(self) -> Provider:
@@ -122,6 +133,35 @@ class FakeGateway:
     @hookimpl
     def sms_notify_check_login(self, account: Account) -> bool:
         return True
+
+    @hookimpl
+    def sms_notify_receipts(self, texts: Sequence[Receipt]) -> list[DeliveryReport]:
+        found = []
+        for text in texts:
+            key = next((k for k in (text.message_id, text.recipient.reference)
+                        if k and k in self.reports), None)
+            if key is not None:
+                found.append(DeliveryReport(self.reports[key], text.message_id or "",
+                                            text.recipient.reference))
+        return found
+
+    @hookimpl
+    def sms_notify_receipt_push(self, push: Push) -> list[DeliveryReport]:
+        if "ref" not in push.params:
+            raise ProviderError(Category.REQUEST, "not a report: no ref")
+        return [DeliveryReport(push.params.get("state", "delivered"), push.params["ref"],
+                               push.params["ref"])]
+
+    @hookimpl
+    def sms_notify_replies(self, feed: Feed) -> list[Reply]:
+        return [r for r in self.inbound if r.cursor > feed.position]
+
+    @hookimpl
+    def sms_notify_reply_push(self, push: Push) -> list[Reply]:
+        if "from" not in push.params:
+            raise ProviderError(Category.REQUEST, "not a reply: no from")
+        return [Reply(push.params["from"], push.params.get("text", ""),
+                      id=push.params.get("id", ""))]
 
 
 @contextmanager

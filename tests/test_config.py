@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sms_notify.cli import main
-from sms_notify.config import load, loads, parse_duration, resolve
+from sms_notify.config import AckSettings, Escalation, load, loads, parse_duration, resolve
 from sms_notify.errors import ConfigError
 
 GOOD = """
@@ -97,11 +97,68 @@ def test_a_full_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
         ("[" * 5000 + "]" * 5000, "nested too deeply"),
         ("dedup_window: [" + ", ".join(["x"] * 10000) + "]",
          r"dedup_window: a list is not a duration \(like"),
+        # Closing the loop (docs/design.md, Decision 15).
+        ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {to: ['+447700900123'], via: p, "
+         "escalate: {after: 10m}}}", "routes.r.escalate: needs after"),
+        ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {to: ['+447700900123'], via: p, "
+         "escalate: {after: 0s, to: ['+447700900125']}}}", "routes.r.escalate.after: must be"),
+        ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {to: ['+447700900123'], via: p, "
+         "escalate: {after: 10m, to: []}}}", "routes.r.escalate.to: empty"),
+        ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {to: ['+447700900123'], via: p, "
+         "escalate: {after: 10m, to: [nope]}}}", r"routes.r.escalate.to\[0\]: 'nope'"),
+        ("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {to: ['+447700900123'], via: p, "
+         "escalate: {after: 10m, to: ['+447700900125'], when: now}}}",
+         "routes.r.escalate.when: unknown key"),
+        ("alertmanager: {}", "alertmanager: needs url"),
+        ("alertmanager: {url: 'ftp://am'}", "alertmanager.url: 'ftp://am' must be an http"),
+        ("alertmanager: {url: 'http://u:p@am:9093'}", "alertmanager.url: .*credentials go in"),
+        ("alertmanager: {url: 'http://am:9093', bearer_token: ''}",
+         "alertmanager.bearer_token: is empty"),
+        ("alertmanager: {url: 'http://am:9093', bearer_token: t, basic_auth: "
+         "{username: u, password: p}}", "alertmanager: use bearer_token or basic_auth"),
+        ("acks: {duration: 1h}", "acks: acks need alertmanager"),
+        ("alertmanager: {url: 'http://am'}\nacks: {duration: 2d}",
+         r"acks.duration: is longer than acks.max_duration"),
+        ("alertmanager: {url: 'http://am'}\nacks: {max_duration: 0s}",
+         "acks.max_duration: must be longer than 0"),
+        ("alertmanager: {url: 'http://am'}\nacks: {duration: soon}",
+         "acks.duration: 'soon' is not a duration"),
+        ("server: {inbound_secret: ''}", "server.inbound_secret: is empty"),
+        ("server: {public_url: 'https://sms.example'}", "server.public_url: needs server.inbound"),
+        ("server: {inbound_secret: s, public_url: 'sms.example'}", "server.public_url: 'sms"),
     ],
 )
 def test_errors_name_the_key_path(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         loads(text)
+
+
+def test_closing_the_loop_keys() -> None:
+    config = loads("""
+accounts: {p: 'fastsms://t@?from=A'}
+routes:
+  r: {to: ['+447700900123'], via: p, escalate: {after: 10m, to: ['07700 900125']}}
+defaults: {region: GB}
+alertmanager: {url: 'http://127.0.0.1:9093/', basic_auth: {username: am, password: 'p:w'}}
+acks: {duration: 30m, max_duration: 4h}
+server: {inbound_secret: s3cret, public_url: 'https://sms.example:9717/'}
+""")
+    assert config.routes["r"].escalate == Escalation(600.0, ("+447700900125",))
+    assert config.alertmanager is not None
+    assert (config.alertmanager.url, config.alertmanager.basic_auth) == (
+        "http://127.0.0.1:9093", ("am", "p:w"))
+    assert "p:w" not in repr(config.alertmanager)
+    assert config.acks == AckSettings(1800.0, 14400.0)
+    assert (config.server.inbound_secret, config.server.public_url) == (
+        "s3cret", "https://sms.example:9717")
+
+
+def test_without_the_keys_nothing_is_silenced_or_escalated() -> None:
+    config = loads("accounts: {p: 'fastsms://t@?from=A'}\nroutes: {r: {to: ['+447700900123'], "
+                   "via: p}}")
+    assert (config.alertmanager, config.routes["r"].escalate, config.server.inbound_secret) == (
+        None, None, None)
+    assert config.acks == AckSettings(3600.0, 86400.0)
 
 
 @pytest.mark.parametrize("text", ["", "\n", "# only a comment\n", "---\n"])
@@ -307,6 +364,17 @@ def test_check_config_accepts(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     path = tmp_path / "good.yml"
     path.write_text("accounts: {p: 'fastsms://t@?from=A'}\n" + body + "\n")
     assert main(["check-config", str(path)]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("accounts", "server", "warning"), [
+    ("{p: 'intellisms://u:p@'}", "", "no account's gateway passes replies on"),
+    ("{p: 'fastsms://t@?from=A'}", "", "which needs server.inbound_secret"),
+    ("{p: 'fastsms://t@?from=A'}", "server: {inbound_secret: s}", None),
+    ("{p: 'mymobileapi://u:p@'}", "", None)])
+def test_acks_that_can_never_come_warn(accounts: str, server: str, warning: str | None) -> None:
+    config = loads(f"accounts: {accounts}\nalertmanager: {{url: 'http://am:9093'}}\n{server}")
+    found = [w for w in config.warnings if w.startswith("alertmanager:")]
+    assert len(found) == (warning is not None) and all(warning in w for w in found)
 
 
 # ---- YAML as an operator writes it: numbers, keys, bytes (the outside probe's 5, 10, 16, 18) ----

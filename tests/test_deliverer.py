@@ -1,13 +1,13 @@
 """What serve's delivery process sends back for serve's metrics and account health: every field
-on_result reads survives the trip (pickled, as over the control connection)."""
+on_result and on_report read survives the trip (pickled, as over the control connection)."""
 
 from __future__ import annotations
 
 import pickle
 
-from sms_notify.deliverer import pack, unpack
+from sms_notify.deliverer import pack, pack_report, unpack, unpack_report
 from sms_notify.errors import Category, ProviderError
-from sms_notify.model import Receipt, Recipient
+from sms_notify.model import DeliveryReport, Receipt, Recipient
 from sms_notify.outbox import Job
 
 
@@ -45,3 +45,15 @@ def test_a_job_ended_without_a_request() -> None:
               error="expired after max_age (6h): never sent")
     got, back, _ = trip(job, None)
     assert back is None and (got.state, got.error) == ("dead", job.error)
+
+
+def test_a_delivery_report_keeps_what_metrics_read() -> None:
+    """The job's account is the one that took the text (the route's second here)."""
+    job = Job("oncall", "+447700900123", "x", ("primary", "backup"), id=9, state="sent",
+              account_index=1, message_id="m-9")
+    report = DeliveryReport("delivered", "m-9", "ref-9", at=1000.0)
+    got, back, seconds = unpack_report(*pickle.loads(pickle.dumps(
+        pack_report(job, report, 4.5))))
+    assert (got.id, got.route, got.account_name) == (9, "oncall", "backup")
+    assert (back.state, back.message_id, back.reference, seconds) == (
+        "delivered", "m-9", "ref-9", 4.5)

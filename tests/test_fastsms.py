@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import responses
 from sms_notify.plugins import fastsms
 
+from sms_notify import manager
 from sms_notify.cli import main
 from sms_notify.delivery import balance, deliver, status, submit
 from sms_notify.errors import Category, ProviderError
-from sms_notify.model import Recipient, Submission
+from sms_notify.feeds import Feeds
+from sms_notify.model import Push, Receipt, Recipient, Reply, Submission
 from tests.providers_helpers import ENDPOINT, FAST, FAST_TRIES, NUMBERS, account, form, path, query
 
 API = f"{ENDPOINT}/api"
@@ -303,3 +307,45 @@ def test_cli_send_with_a_wrong_token_prints_the_gateway_error(gateway, capsys) -
     ]
     assert "S3CRET" not in captured.out + captured.err
     assert len(gateway.calls) == 1
+
+
+# --- closing the loop: what became of a text, forwarded replies ------------------------------
+
+def texts(*ids: str) -> list[Receipt]:
+    """What sends returned, as the core hands them to the receipts hook."""
+    return [Receipt(Recipient(NUMBERS[i], f"ref{i}"), message_id=m) for i, m in enumerate(ids)]
+
+
+def test_receipts_ask_each_message_id_and_report_the_final_words(gateway) -> None:
+    for word in ("Delivered", "Undeliverable", "Sent", "-503\nUnknown Message ID", "Pending"):
+        gateway.add(responses.POST, API, body=word)
+    reports = manager.gateway("fastsms").receipts(account(URL), texts("1", "2", "3", "4", "5"),
+                                                  Feeds().feed("fastsms"))
+    assert [(r.message_id, r.state) for r in reports] == [
+        ("1", "delivered"), ("2", "undelivered"), ("4", "unknown")]
+    assert [sent_form(gateway, i) for i in range(5)] == [
+        {"Token": "TOKEN", "ShowErrorMessage": "1", "Action": "CheckMessageStatus",
+         "MessageID": m} for m in "12345"]
+
+
+def test_receipts_ask_a_message_id_once_and_raise_a_whole_request_error(gateway) -> None:
+    gateway.add(responses.POST, API, body="-501\nUnknown Username/Password")
+    with pytest.raises(ProviderError) as error:
+        manager.gateway("fastsms").receipts(account(URL), texts("7", "7"), Feeds().feed("f"))
+    assert error.value.category is Category.AUTH
+    assert len(gateway.calls) == 1
+
+
+def test_a_forwarded_reply_is_read_with_its_uk_time() -> None:
+    push = Push("POST", {"source": "447700900123", "dest": "447700900999", "msg": "ACK 30m",
+                         "id": "4100001", "receivedts": "2026-07-01 14:05:00"})
+    (reply,) = manager.gateway("fastsms").reply_push(account(URL), push)
+    assert reply == Reply("447700900123", "ACK 30m", id="4100001", to="447700900999",
+                          received=datetime(2026, 7, 1, 13, 5, tzinfo=UTC).timestamp())
+
+
+def test_a_request_that_is_no_forwarded_reply_is_the_requests_error() -> None:
+    with pytest.raises(ProviderError) as error:
+        manager.gateway("fastsms").reply_push(account(URL), Push("GET", {"msg": "ACK"}))
+    assert error.value.category is Category.REQUEST
+    assert "source and msg" in error.value.text

@@ -14,11 +14,13 @@ import responses
 from lxml import etree
 from sms_notify.plugins import mymobileapi
 
+from sms_notify import manager
 from sms_notify.cli import main
 from sms_notify.delivery import balance, check_login, deliver, lookup, status, submit
 from sms_notify.errors import Category, ConfigError, ProviderError
 from sms_notify.manager import providers
-from sms_notify.model import Account, Recipient
+from sms_notify.feeds import Feeds
+from sms_notify.model import Account, Receipt, Recipient, Reply
 from tests.fixtures.soap import XML, SoapRequest, soap_fault, soap_request, soap_result
 from tests.providers_helpers import ENDPOINT, FAST, account
 
@@ -214,7 +216,7 @@ def test_provider_declarations() -> None:
     p = providers()["mymobileapi"]
     assert (p.max_recipients, p.max_segments, p.unicode) == (500, 3, False)
     assert "live" in p.options and p.list_options == ()
-    assert p.capabilities == {"balance", "status", "lookup", "login"}
+    assert p.capabilities == {"balance", "status", "lookup", "login", "receipts", "replies"}
     assert p.base_url + mymobileapi.PATH == "https://legacy.mymobileapi.com/api5/api.asmx"
 
 
@@ -498,7 +500,7 @@ def test_our_wsdl_matches_the_reference_for_every_operation_we_use() -> None:
     ns = {"w": WSDL, "soap": SOAP}
     assert ours.get("targetNamespace") == reference.get("targetNamespace") == NS
     names = [op.get("name") for op in ours.findall("w:binding[@name='APISoap']/w:operation", ns)]
-    assert sorted(names) == ["Credits_STR", "Send_STR_STR", "Sent_STR_STR"]
+    assert sorted(names) == ["Credits_STR", "Reply_STR_STR", "Send_STR_STR", "Sent_STR_STR"]
     for name in names:
         mine = _operation(ours, name)
         assert mine == _operation(reference, name), name
@@ -512,3 +514,57 @@ def test_our_wsdl_matches_the_reference_for_every_operation_we_use() -> None:
 def test_wsdl_is_the_packaged_file_parsed_once() -> None:
     first = mymobileapi._document()
     assert mymobileapi._document() is first  # once per thread (sms_notify.soap.wsdl)
+
+
+# --- closing the loop: what became of a text, replies -----------------------------------------
+
+def test_receipts_read_the_status_feed_on_from_its_cursor(gateway, instant) -> None:
+    answer(gateway, "Sent_STR_STR", sent_rows((1, "r1", "7", "DELIVRD"), (2, "r2", "7", "UNDELIV"),
+                                              (3, "r3", "7", "EXPIRED"), (4, "r4", "7", "UNKNOWN"),
+                                              (5, "other", "7", "DELIVRD")))
+    store = Feeds()
+    texts = [Receipt(Recipient(f"+2782123456{i}", f"r{i}"), message_id=f"r{i}:7")
+             for i in range(1, 5)]
+    reports = manager.gateway("mymobileapi").receipts(account(URL), texts, store.feed("m"))
+    assert [(r.reference, r.message_id, r.state) for r in reports] == [
+        ("r1", "r1:7", "delivered"), ("r2", "r2:7", "undelivered"), ("r3", "r3:7", "expired")]
+    assert store.position("m") == 5
+    answer(gateway, "Sent_STR_STR", sent_rows((6, "r4", "7", "DELIVRD")))
+    again = manager.gateway("mymobileapi").receipts(account(URL), texts[3:], store.feed("m"))
+    assert [(r.reference, r.state) for r in again] == [("r4", "delivered")]
+    assert ids_asked(gateway) == ["0", "5"]
+
+
+def reply_rows(*rows: tuple[int, str, str, str]) -> str:
+    return "<api_result>" + "".join(
+        f"<data><replyid>{r}</replyid><eventid>7</eventid><numfrom>{n}</numfrom>"
+        f"<receiveddata>{t}</receiveddata><received>20260301093100</received>"
+        f"<sentcustomerid>{c}</sentcustomerid></data>" for r, n, t, c in rows
+    ) + OK + "</api_result>"
+
+
+def test_replies_are_read_from_the_replyid_cursor_and_the_feed_is_left_to_the_core(
+        gateway) -> None:
+    answer(gateway, "Reply_STR_STR", reply_rows((41, "27821234567", "ACK", "r1"),
+                                                (42, "27821234568", "ack 2h", "")))
+    store = Feeds()
+    store.advance("m#replies", 40, {})
+    replies = manager.gateway("mymobileapi").replies(account(URL), store.feed("m#replies"))
+    doc = data(sent(gateway, operation="Reply_STR_STR"))
+    assert doc.tag == "reply"
+    assert pairs(doc.find("settings")) == [
+        ("id", "40"), ("max_recs", "100"),
+        ("cols_returned", "replyid,eventid,numfrom,receiveddata,received,sentcustomerid"),
+        ("date_format", "yyyyMMddHHmmss")]
+    assert replies == [Reply("27821234567", "ACK", id="41", reference="r1", cursor=41),
+                       Reply("27821234568", "ack 2h", id="42", cursor=42)]
+    assert store.position("m#replies") == 40  # advanced by the core, once it has them
+
+
+def test_a_full_page_of_replies_is_read_on(gateway) -> None:
+    answer(gateway, "Reply_STR_STR",
+           reply_rows(*[(i, "27821234567", f"r{i}", "") for i in range(1, 101)]))
+    answer(gateway, "Reply_STR_STR", reply_rows((101, "27821234567", "last", "")))
+    replies = manager.gateway("mymobileapi").replies(account(URL), Feeds().feed("m"))
+    assert [r.cursor for r in replies] == list(range(1, 102))
+    assert data(soap_request(gateway.calls[1])).findtext("settings/id") == "100"

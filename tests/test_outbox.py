@@ -15,6 +15,7 @@ from sms_notify.outbox import (
     SQLITE_MIGRATIONS,
     Job,
     OutboxError,
+    Page,
     SqliteOutbox,
     SqlOutbox,
     open_outbox,
@@ -550,3 +551,96 @@ def test_a_wrong_password_is_named_without_it(postgres) -> None:
         open_outbox(url)
     assert "wrong" not in str(failed.value) and "secret" not in str(failed.value)
     assert "postgresql://sms:****@127.0.0.1:" in str(failed.value)
+
+
+# --- closing the loop (docs/design.md, Decision 15) ------------------------------------------
+
+# The jobs table as outboxes made before delivery reports and pages have it.
+BEFORE_THE_LOOP = """
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    route TEXT NOT NULL, recipient TEXT NOT NULL, text TEXT NOT NULL, via TEXT NOT NULL,
+    max_segments INTEGER NOT NULL, dedup_key TEXT NOT NULL, summary_key TEXT NOT NULL,
+    created REAL NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+    account_index INTEGER NOT NULL, next_at REAL NOT NULL, reference TEXT NOT NULL,
+    message_id TEXT NOT NULL, account TEXT NOT NULL, error TEXT NOT NULL, kind TEXT NOT NULL,
+    account_attempts INTEGER NOT NULL, doubt INTEGER NOT NULL, folded TEXT NOT NULL,
+    done_at REAL NOT NULL, request_ref TEXT NOT NULL DEFAULT '',
+    refused INTEGER NOT NULL DEFAULT 0, unsure INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO jobs VALUES (7, 'oncall', '+447700900101', 'FIRING', '["primary"]', 1, '', '', 1.0,
+    'sent', 1, 0, 1.0, 'ref7', '73786923', 'primary', '', 'alert', 0, 0, '', 2.0, 'ref7', 0, 0);
+"""
+
+
+def test_an_outbox_from_before_the_loop_gains_its_columns_and_tables(path: str,
+                                                                     now: ManualClock) -> None:
+    old = sqlite3.connect(path)
+    old.executescript(BEFORE_THE_LOOP)
+    old.close()
+    box = SqliteOutbox(path, now=now)
+    (sent,) = box.sent_jobs(["ref7"])
+    assert (sent.id, sent.receipt, sent.receipt_at, sent.check_at, sent.page) == (7, "", 0, 0, 0)
+    sent.receipt, sent.receipt_at = "delivered", 3.0
+    assert box.record_receipt(sent)
+    assert box.open_pages([Page("oncall", "g", {"alertname": "A"})]) == [1]
+    assert box.reply_seen("primary", "1")
+    box.close()
+
+
+def sent_job(box: SqlOutbox, now: ManualClock, message_id: str = "m1") -> Job:
+    (made,) = box.enqueue([job()], 0)
+    made.state, made.done_at, made.message_id, made.check_at = "sent", now(), message_id, now.t + 5
+    box.save([made])
+    return made
+
+
+def test_sent_jobs_are_found_by_reference_or_message_id(location: str, now: ManualClock) -> None:
+    box = open_outbox(location, now=now)
+    first, second = sent_job(box, now, "m1"), sent_job(box, now, "m2")
+    box.enqueue([job(B, key="other")], 0)  # pending: never found
+    assert [j.id for j in box.sent_jobs([first.reference, "m2", "nothing"])] == [first.id,
+                                                                                 second.id]
+    assert box.checks_due(now.t + 4, 10) == []
+    assert [j.id for j in box.checks_due(now.t + 5, 10)] == [first.id, second.id]
+    box.close()
+
+
+def test_a_receipt_and_its_resend_are_written_once(location: str, now: ManualClock) -> None:
+    box = open_outbox(location, now=now)
+    sent = sent_job(box, now)
+    sent.receipt, sent.receipt_at, sent.check_at = "undelivered", now.t, 0.0
+    again = Job("oncall", A, "FIRING DiskFull", ("backup",), created=now.t, next_at=now.t)
+    assert box.record_receipt(sent, again)
+    assert again.id and again.reference
+    assert not box.record_receipt(sent, Job("oncall", A, "x", ("backup",), created=1, next_at=1))
+    assert [(j.id, j.state, j.receipt) for j in box.jobs()] == [
+        (sent.id, "sent", "undelivered"), (again.id, "pending", "")]
+    box.close()
+
+
+def test_a_reply_is_noted_once_per_account(location: str, now: ManualClock) -> None:
+    box = open_outbox(location, now=now)
+    assert box.reply_seen("primary", "41")
+    assert not box.reply_seen("primary", "41")
+    assert box.reply_seen("other", "41")
+    box.close()
+
+
+def test_prune_forgets_old_pages_and_replies(location: str, now: ManualClock) -> None:
+    box = open_outbox(location, now=now)
+    box.open_pages([Page("oncall", "resolved", {}), Page("oncall", "firing", {}),
+                    Page("oncall", "quiet", {})])
+    box.open_pages([Page("oncall", "resolved", {}, state="resolved")])
+    box.reply_seen("primary", "1")
+    now.advance(2 * 86400)
+    box.open_pages([Page("oncall", "firing", {})])  # still heard of
+    box.prune(now.t - 86400)
+    assert {p.group_key for p in box.escalations_due(10**12)} == set()
+    assert sorted(str(r[0]) for r in box._read("SELECT group_key FROM pages")) == [
+        "firing", "quiet"]
+    now.advance(8 * 86400)
+    box.prune(now.t - 86400)
+    assert box._read("SELECT COUNT(*) FROM pages")[0][0] == 0
+    assert box._read("SELECT COUNT(*) FROM replies")[0][0] == 0
+    box.close()

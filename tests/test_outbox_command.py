@@ -79,7 +79,8 @@ def test_list_json_has_the_documented_fields(box: tuple[str, list[Job]],
     (job,) = json.loads(out)["jobs"]
     assert set(job) == {"id", "state", "kind", "route", "recipient", "created", "next_at",
                         "done_at", "attempts", "via", "account", "message_id", "reference",
-                        "error", "text"}
+                        "error", "receipt", "receipt_at", "text"}
+    assert (job["receipt"], job["receipt_at"]) == (None, None)
     assert (job["id"], job["state"], job["kind"], job["recipient"], job["via"]) == (
         1, "dead", "alert", A, ["primary"])
     assert job["error"] == "auth: -501 Unknown Username/Password" and job["next_at"] is None
@@ -97,6 +98,23 @@ def test_show_prints_one_job_whole(box: tuple[str, list[Job]],
         "message_id"] == "73786923"
     code, out, err = run(capsys, "show", "99", "--config", config)
     assert code == 2 and "no job 99 in the outbox" in err
+
+
+def test_what_became_of_a_sent_text_is_shown(box: tuple[str, list[Job]], location: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/design.md, Decision 15: the delivery report a gateway gave."""
+    config, jobs = box
+    store = open_outbox(location)
+    (sent,) = store.sent_jobs([jobs[1].reference])
+    sent.receipt, sent.receipt_at = "undelivered", 1_800_000_000.0
+    assert store.record_receipt(sent)
+    store.close()
+    _, out, _ = run(capsys, "list", "--config", config, "--state", "sent")
+    assert out.splitlines()[1].endswith("id 73786923, undelivered")
+    _, out, _ = run(capsys, "show", "2", "--config", config)
+    assert "receipt:      undelivered\nreceipt_at:   2027-01-15T08:00:00Z\n" in out
+    job = json.loads(run(capsys, "show", "2", "--config", config, "--json")[1])["job"]
+    assert (job["receipt"], job["receipt_at"]) == ("undelivered", "2027-01-15T08:00:00Z")
 
 
 def test_retry_requeues_dead_jobs_only(box: tuple[str, list[Job]], location: str,

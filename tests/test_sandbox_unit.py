@@ -469,3 +469,82 @@ def test_mymobileapi_answers_a_client_built_from_the_reference_wsdl(box: Box, bi
     assert "<result>True</result>" in answer
     assert [(m.to, m.reference, m.text) for m in box.state.inbox] == [
         ("+27821234567", "z1", "via zeep")]
+
+
+# What the gateways send by themselves, and the admin calls behind it (docs/sandbox.md).
+
+class Catcher:
+    """A web server that records the requests it gets, answering 200."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        seen = self.seen = []  # type: list[tuple[str, str, str]]
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                seen.append((self.command, self.path, body.decode()))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            do_GET = do_POST = _record
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def catcher() -> Iterator[Catcher]:
+    made = Catcher()
+    yield made
+    made.server.shutdown()
+
+
+def test_a_notification_url_a_send_gave_is_called(box: Box, catcher: Catcher) -> None:
+    url = f"{catcher.url}/receipts/backup?auth=s3cret&TRN=<TRN>&DST=<DST>"
+    assert box.s2s("SendTextSMS", Recipients=["+447700900123:r1"], MessageText="hi",
+                   URLDeliveryNotification=url)["StatusCode"] == "1"
+    box.s2s("InquireDeliveryNotifications", TransactionReferenceNumbers="r1")  # now final
+    deadline = time.monotonic() + 10
+    while not catcher.seen and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert catcher.seen == [("GET", "/receipts/backup?auth=s3cret&TRN=r1&DST=0", "")]
+    (push,) = requests.get(box.url + "/admin/pushes", timeout=10).json()["pushes"]
+    assert {k: push[k] for k in ("gateway", "what", "method", "url", "status")} == {
+        "gateway": "server2sms", "what": "delivery notification", "method": "GET",
+        "url": f"{catcher.url}/receipts/backup", "status": 200}  # never the query: the secret
+    requests.delete(box.url + "/admin/pushes", timeout=10)
+    assert requests.get(box.url + "/admin/pushes", timeout=10).json() == {"pushes": []}
+
+
+def test_admin_replies_forwarded_and_in_a_feed(box: Box, catcher: Catcher) -> None:
+    forwarding = box.post("/admin/forwarding", json={
+        "gateway": "fastsms", "url": f"{catcher.url}/inbound/primary", "auth": "s3cret"})
+    assert forwarding.json() == {"forwarding": {"vmn": "447700900999", "method": "POST"}}
+    answer = box.post("/admin/replies", json={"gateway": "fastsms", "from": "+447700900123",
+                                              "text": "ACK"}).json()
+    assert answer["reply"]["msg"] == "ACK"
+    assert [(f["url"], f["status"]) for f in answer["forwarded"]] == [
+        (f"{catcher.url}/inbound/primary", 200)]
+    ((method, path, body),) = catcher.seen
+    assert (method, path) == ("POST", "/inbound/primary")
+    assert "source=447700900123" in body and "auth=s3cret" in body and "msg=ACK" in body
+
+
+@pytest.mark.parametrize(("spec", "error"), [
+    ({"gateway": "intellisms", "from": "+447700900123", "text": "ACK"},
+     "intellisms takes no replies"),
+    ({"gateway": "fastsms", "from": "+447700900123", "text": "ACK"}, "forwards nowhere yet"),
+    ({"gateway": "nope", "from": "+447700900123", "text": "ACK"}, "unknown gateway 'nope'"),
+    ({"gateway": "fastsms", "text": "ACK"}, "expected from (strings)"),
+    ([], "expected a JSON object")])
+def test_admin_replies_that_cannot_be(box: Box, spec: Any, error: str) -> None:
+    answer = box.post("/admin/replies", json=spec)
+    assert answer.status_code == 400 and error in answer.json()["error"]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import responses
 from sms_notify.plugins import server2sms
 
+from sms_notify import manager
 from sms_notify.cli import main
 from sms_notify.delivery import balance, check_login, deliver, lookup, status, submit
 from sms_notify.errors import Category, ProviderError
-from sms_notify.model import Recipient, check_sender
+from sms_notify.feeds import Feeds
+from sms_notify.model import DeliveryReport, Push, Receipt, Recipient, check_sender
 from tests.providers_helpers import ENDPOINT, FAST, FAST_TRIES, NUMBERS, account, json_body, path, query
 
 SEND = f"{ENDPOINT}/SendTextSMS"
@@ -284,3 +287,66 @@ def test_credits_that_are_not_a_number(gateway, instant) -> None:
         balance(account(URL))
     assert caught.value.category is Category.UNAVAILABLE
     assert "many" in caught.value.text
+
+
+# --- closing the loop: notification URLs, what became of a text -----------------------------
+
+PUSH_TO = "http://rx.example:9717/receipts/backup?auth=s%2Bx"
+TAGS = "TRN=<TRN>&DST=<DST>&RSN=<RSN>&DSCTSUTC=<DSCTSUTC>"
+
+
+def test_a_send_gives_the_notification_urls_with_the_gateways_tags(gateway, clock) -> None:
+    gateway.add(responses.POST, SEND, json=OK)
+    submit(account(URL), [Recipient(NUMBERS[0], "ref0")], "hi", receipt_url=PUSH_TO)
+    body = sent(gateway)
+    assert body["URLDeliveryNotification"] == body["URLNonDeliveryNotification"] == \
+        f"{PUSH_TO}&{TAGS}"
+    assert "URLBufferedMessageNotification" not in body
+
+
+def test_without_a_receipt_url_a_send_gives_none(gateway, clock) -> None:
+    gateway.add(responses.POST, SEND, json=OK)
+    submit(account(URL), [Recipient(NUMBERS[0], "ref0")], "hi")
+    assert not [k for k in sent(gateway) if k.startswith("URL")]
+
+
+def test_a_notification_url_over_200_characters_is_left_out(gateway, clock, caplog) -> None:
+    """Code 18 would refuse the text itself: the report is the lesser loss."""
+    gateway.add(responses.POST, SEND, json=OK)
+    submit(account(URL), [Recipient(NUMBERS[0], "ref0")], "hi",
+           receipt_url="https://rx.example/receipts/backup?auth=" + "s" * 150)
+    assert not [k for k in sent(gateway) if k.startswith("URL")]
+    assert "over the gateway's 200" in caplog.text and "s" * 150 not in caplog.text
+
+
+def test_receipts_ask_every_reference_in_one_request(gateway) -> None:
+    gateway.add(responses.POST, INQUIRE, json={**OK, "DeliveryNotifications": [
+        {**notification("r0", "0", "Delivered"), "NotificationDate": "2026-03-01T09:31:00Z"},
+        {**notification("r1", "2", "Not delivered"), "Reasoncode": "108"},
+        notification("r2", "1", "Buffered"), notification("r3", "-1", "Not yet submitted")]})
+    texts = [Receipt(Recipient(n, f"r{i}"), message_id=f"r{i}") for i, n in enumerate(NUMBERS)]
+    reports = manager.gateway("server2sms").receipts(account(URL), texts[:4], Feeds().feed("s"))
+    assert sent(gateway, method="InquireDeliveryNotifications")[
+        "TransactionReferenceNumbers"] == "r0;r1;r2;r3"
+    assert [(r.reference, r.state, r.at, r.detail) for r in reports] == [
+        ("r0", "delivered", datetime(2026, 3, 1, 9, 31, tzinfo=UTC).timestamp(), "Delivered"),
+        ("r1", "undelivered", None, "Not delivered; 108")]
+
+
+@pytest.mark.parametrize(("status_code", "state"), [("0", "delivered"), ("2", "undelivered")])
+def test_a_pushed_notification_is_read(status_code: str, state: str) -> None:
+    push = Push("GET", {"TRN": "r0", "DST": status_code, "RSN": "000",
+                        "DSCTSUTC": "2026-03-01T09:31:00Z"})
+    assert manager.gateway("server2sms").receipt_push(account(URL), push) == [DeliveryReport(
+        state, "r0", "r0", datetime(2026, 3, 1, 9, 31, tzinfo=UTC).timestamp(), "000")]
+
+
+def test_a_buffered_notification_is_no_report_yet() -> None:
+    push = Push("GET", {"TRN": "r0", "DST": "1", "RSN": "", "DSCTSUTC": ""})
+    assert manager.gateway("server2sms").receipt_push(account(URL), push) == []
+
+
+def test_a_request_that_is_no_notification_is_the_requests_error() -> None:
+    with pytest.raises(ProviderError) as error:
+        manager.gateway("server2sms").receipt_push(account(URL), Push("GET", {"DST": "0"}))
+    assert error.value.category is Category.REQUEST

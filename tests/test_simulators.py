@@ -395,3 +395,88 @@ def test_every_reset_forgets_a_gateways_own_data(state: State) -> None:
     assert x24(state, "GetPhonebookNames") == "Oncall,2|"
     assert s2s(state, "GetVoucherTransactions")["vouchers"] == []
     assert state.balances == dict.fromkeys(KINDS, 1000.0)
+
+
+# Closing the loop: what the gateways send by themselves, and replies (docs/sandbox.md).
+
+def test_server2sms_calls_a_sends_notification_url_once_its_fate_is_final() -> None:
+    state = State(KINDS, deliver_after=0)
+    sim = state.simulators["server2sms"]
+    url = "http://rx/receipts/backup?auth=s&TRN=<TRN>&DST=<DST>&RSN=<RSN>&RCPNT=<RCPNT>"
+    assert sim.answer(Call("SendTextSMS", {**CREDS, "Recipients": [
+        "+447700900123:r1", "+447700900001:r2", "+447700900002:r3"], "MessageText": "hi",
+        "URLDeliveryNotification": url + "&ok=1", "URLNonDeliveryNotification": url}))[
+        "StatusCode"] == "1"
+    assert [(o.method, o.url) for o in sim.due()] == [
+        ("GET", "http://rx/receipts/backup?auth=s&TRN=r1&DST=0&RSN=000&RCPNT=447700900123&ok=1"),
+        ("GET", "http://rx/receipts/backup?auth=s&TRN=r2&DST=2&RSN=108&RCPNT=447700900001"),
+        ("GET", "http://rx/receipts/backup?auth=s&TRN=r3&DST=2&RSN=108&RCPNT=447700900002")]
+    assert sim.due() == []
+    sim.answer(Call("SendTextSMS", {**CREDS, "Recipients": ["+447700900124:r4"],
+                                    "MessageText": "no URL"}))
+    assert sim.due() == []
+
+
+def test_server2sms_waits_for_the_fate_of_a_text(state: State) -> None:
+    sim = state.simulators["server2sms"]
+    sim.answer(Call("SendTextSMS", {**CREDS, "Recipients": ["+447700900123:r1"],
+                                    "MessageText": "hi", "URLDeliveryNotification": "http://rx/"}))
+    assert sim.due() == []  # still buffered (deliver_after is an hour here)
+
+
+def test_fastsms_forwards_a_reply_to_the_vmns_url(state: State) -> None:
+    sim = state.simulators["fastsms"]
+    with pytest.raises(ValueError, match="forwards nowhere yet"):
+        sim.reply("+447700900123", "ACK")
+    with pytest.raises(ValueError, match="GET or POST"):
+        sim.forwarding({"url": "http://rx/inbound/primary", "method": "PUT"})
+    assert sim.forwarding({"url": "http://rx/inbound/primary", "method": "get", "auth": "s"}) == {
+        "vmn": "447700900999", "method": "GET"}
+    made, (out,) = sim.reply("+447700900123", "ACK 30m")
+    assert (out.method, out.url, out.what) == ("GET", "http://rx/inbound/primary",
+                                               "forwarded reply")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", out.params.pop("receivedts"))
+    assert out.params == {"source": "447700900123", "dest": "447700900999", "msg": "ACK 30m",
+                          "id": "4100001", "auth": "s"}
+    assert "auth" not in made
+    state.reset()
+    with pytest.raises(ValueError, match="forwards nowhere yet"):
+        sim.reply("+447700900123", "ACK")
+
+
+def test_mymobileapi_keeps_replies_in_a_feed_after_a_replyid(state: State) -> None:
+    sim = state.simulators["mymobileapi"]
+    with pytest.raises(ValueError, match="no text was sent to"):
+        sim.reply("27821234567", "ACK")
+    mma(state, "Send_STR_STR", SENDDATA.format(live="True", entries=entry("27821234567", "c1")))
+    made, outgoing = sim.reply("+27821234567", "ACK")
+    assert outgoing == [] and (made["replyid"], made["sentcustomerid"]) == (1, "c1")
+    sim.reply("0821234567", "ack 2h")
+    cols = "<cols_returned>numfrom,receiveddata,sentcustomerid</cols_returned>"
+    feed = mma(state, "Reply_STR_STR", f"<reply><settings><id>1</id>{cols}</settings></reply>")
+    assert re.findall(r"<data>(.*?)</data>", feed) == [
+        "<replyid>2</replyid><numfrom>27821234567</numfrom><receiveddata>ack 2h</receiveddata>"
+        "<sentcustomerid>c1</sentcustomerid>"]
+    assert "id is mandatory" in mma(state, "Reply_STR_STR", "<reply><settings/></reply>")
+
+
+@pytest.mark.parametrize(("scheme", "words"), [
+    ("fastsms", "Undeliverable"), ("sms24x", "Failed"), ("mymobileapi", "EXPIRED")])
+def test_a_number_ending_0002_expires_where_the_gateway_can_say_so(scheme: str,
+                                                                   words: str) -> None:
+    state = State(KINDS, deliver_after=0)
+    message = state.simulators[scheme].accept("+447700900002", "hi", "Alerts", "1")
+    assert message.status(0) == "expired"
+    from sms_notify.sandbox.simulators import fastsms, mymobileapi, sms24x
+
+    table = {"fastsms": fastsms, "sms24x": sms24x, "mymobileapi": mymobileapi}[scheme]
+    assert table.STATUS_WORDS["expired"] == words
+
+
+def test_a_gateway_without_replies_says_so(state: State) -> None:
+    from sms_notify.sandbox.simulator import Unsupported
+
+    with pytest.raises(Unsupported, match="intellisms takes no replies"):
+        state.simulators["intellisms"].reply("+447700900123", "ACK")
+    with pytest.raises(Unsupported, match="server2sms forwards no replies"):
+        state.simulators["server2sms"].forwarding({"url": "http://rx/"})

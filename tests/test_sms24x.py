@@ -9,11 +9,13 @@ import requests
 import responses
 from sms_notify.plugins import sms24x
 
+from sms_notify import manager
 from sms_notify.cli import main
 from sms_notify.delivery import balance, check_login, deliver, lookup, status, submit
 from sms_notify.errors import Category, ConfigError, ProviderError
 from sms_notify.manager import providers
-from sms_notify.model import Account, Recipient, Submission
+from sms_notify.feeds import Feeds
+from sms_notify.model import Account, Receipt, Recipient, Submission
 from tests.fixtures.soap import XML, SoapRequest, soap_fault, soap_request, soap_result
 from tests.providers_helpers import ENDPOINT, FAST, NUMBERS, account
 
@@ -182,7 +184,7 @@ def test_provider_declarations() -> None:
     assert (p.max_recipients, p.max_segments, p.unicode) == (100, 3, False)
     assert (p.sender_max_alnum, p.sender_max_digits) == (11, 12)
     assert p.list_options == ("phonebook",) and "phonebook" in p.options
-    assert p.capabilities == {"balance", "status", "lookup", "login"}
+    assert p.capabilities == {"balance", "status", "lookup", "login", "receipts"}
     assert p.base_url + sms24x.PATH == "https://www.24x2.com/wssecure/service.asmx"
 
 
@@ -430,3 +432,32 @@ def test_cli_send_prints_the_calls_id_for_each_number(gateway, capsys) -> None:
         "+447700900123: sent, 1 part, id 52000077 (via sms24x@127.0.0.1:8026)",
         "+447700900124: sent, 1 part, id 52000077 (via sms24x@127.0.0.1:8026)",
     ]
+
+
+# --- closing the loop: what became of a text --------------------------------------------------
+
+def test_receipts_ask_each_send_id_once(gateway) -> None:
+    answer(gateway, "GetDeliveryReport", "52000001,Delivered,01/03/2026 09:31:00,ref0|"
+                                         "52000001,Delivered,01/03/2026 09:31:02,ref0|")
+    answer(gateway, "GetDeliveryReport", "52000002,Sent,01/03/2026 09:31:00,ref2|")
+    texts = [Receipt(Recipient(NUMBERS[i], f"r{i}"), message_id=m, request_ref="ref0")
+             for i, m in enumerate(("52000001", "52000001", "52000002"))]
+    reports = manager.gateway("sms24x").receipts(account(URL), texts, Feeds().feed("x"))
+    assert [sent(gateway, i, "GetDeliveryReport").args["MessageID"] for i in range(2)] == [
+        "52000001", "52000002"]
+    assert [(r.message_id, r.state, r.detail) for r in reports] == [
+        ("52000001", "delivered", "Delivered")]
+
+
+@pytest.mark.parametrize(("words", "state"), [
+    (("Failed", "Undelivered"), "undelivered"), (("Expired",), "expired"),
+    (("Delivered", "Failed"), "unknown"), (("Delivered", "Pending"), None)])
+def test_one_report_covers_every_number_of_a_send(gateway, words: tuple[str, ...],
+                                                   state: str | None) -> None:
+    """The report's lines do not name the numbers: numbers that fared differently are
+    unknown, and while any is on its way there is no report."""
+    answer(gateway, "GetDeliveryReport",
+           "".join(f"52000001,{w},01/03/2026 09:31:00,ref0|" for w in words))
+    texts = [Receipt(Recipient(NUMBERS[0], "r0"), message_id="52000001")]
+    reports = manager.gateway("sms24x").receipts(account(URL), texts, Feeds().feed("x"))
+    assert [r.state for r in reports] == ([state] if state else [])

@@ -3,9 +3,11 @@
 It starts the sandbox (all five gateway simulators) and the receiver on free ports of
 127.0.0.1, with an embedded config and an outbox in a temporary directory, posts a real
 Alertmanager 0.25 firing payload and then its resolved one, waits until the texts arrived, and
-prints what each gateway received. Between the two, the sandbox's FastSMS account runs out of
-credit, so the resolved text shows failover to the route's second account. Everything stops and
-is removed at the end, in a few seconds.
+prints what each gateway received. After the firing texts, the first phone replies `ACK 30m`:
+the sandbox's FastSMS forwards the reply to the receiver, which silences the group in a stand-in
+for Alertmanager's API and texts a confirmation back (docs/design.md, Decision 15). Then the
+sandbox's FastSMS account runs out of credit, so the resolved text shows failover to the route's
+second account. Everything stops and is removed at the end, in a few seconds.
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ def resolved(firing: dict[str, Any], ends_at: str = "2026-11-22T11:20:26.499Z") 
 
 
 TOKEN = "sandbox"
+SECRET = "demo-inbound-secret"  # server.inbound_secret: what FastSMS forwards replies with
 RECIPIENTS = ("+447700900123", "+447700900456")
+REPLY = "ACK 30m"
 CONFIG = """\
 accounts:
   primary: fastsms://sandbox@?from=Alerts&endpoint={endpoint}
@@ -67,10 +71,14 @@ routes:
     max_segments: 1
     send_resolved: true
 dedup_window: 10m
+alertmanager:
+  url: {alertmanager}
+acks: {{duration: 1h, max_duration: 24h}}
 server:
   listen: 127.0.0.1:0
   bearer_token: {token}
   outbox: {outbox}
+  inbound_secret: {secret}
 """
 
 
@@ -125,11 +133,35 @@ def sandbox_server() -> Iterator[tuple[ThreadedServer, Any]]:
         yield server, state
 
 
-def demo_config(endpoint: str, outbox: str) -> Any:
+def demo_config(endpoint: str, outbox: str, alertmanager: str) -> Any:
     from sms_notify.config import loads
 
     to = ", ".join(json.dumps(n) for n in RECIPIENTS)
-    return loads(CONFIG.format(endpoint=endpoint, to=to, token=TOKEN, outbox=outbox), "demo")
+    return loads(CONFIG.format(endpoint=endpoint, to=to, token=TOKEN, outbox=outbox,
+                               alertmanager=alertmanager, secret=SECRET), "demo")
+
+
+def stand_in_alertmanager() -> tuple[Any, list[dict[str, Any]]]:
+    """Alertmanager's silences API, enough for the demo: POST and GET /api/v2/silences. The
+    real one is used by the end-to-end tests (tests/e2e/test_acks.py)."""
+    import uuid
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    silences: list[dict[str, Any]] = []
+
+    async def endpoint(request: Request) -> JSONResponse:
+        if request.method == "GET":
+            return JSONResponse(silences)
+        silence = {**await request.json(), "id": str(uuid.uuid4())}
+        silences.append(silence)
+        return JSONResponse({"silenceID": silence["id"]})
+
+    return Starlette(routes=[Route("/api/v2/silences", endpoint, methods=["GET", "POST"])]), \
+        silences
 
 
 def wait_for(predicate: Any, timeout: float) -> bool:
@@ -154,9 +186,10 @@ def demo(args: argparse.Namespace) -> int:
     timeout = float(getattr(args, "timeout", 20.0))
     if not getattr(args, "verbose", 0):  # the example numbers are fictional: no range warnings
         logging.getLogger("sms_notify").setLevel(logging.ERROR)
+    am_app, silences = stand_in_alertmanager()
     with tempfile.TemporaryDirectory(prefix="sms-notify-demo-") as tmp, \
-            sandbox_server() as (sandbox, state):
-        config = demo_config(sandbox.url, str(Path(tmp) / "outbox.sqlite"))
+            sandbox_server() as (sandbox, state), ThreadedServer(am_app) as alertmanager:
+        config = demo_config(sandbox.url, str(Path(tmp) / "outbox.sqlite"), alertmanager.url)
         outbox, dispatcher, metrics = build(config)
         try:
             with ThreadedServer(create_app(config, outbox, dispatcher, metrics=metrics,
@@ -189,16 +222,51 @@ def demo(args: argparse.Namespace) -> int:
                         print(f"sms-notify demo: the {name} texts did not arrive within "
                               f"{timeout:g}s")
                         return 1
-                    for message in state.inbox[before:]:
-                        part = "part" if message.parts == 1 else "parts"
-                        print(f"  {message.gateway:<11} -> {message.to} ({message.parts} {part}, "
-                              f"from {message.sender}):")
-                        for line in message.text.splitlines():
-                            print(f"      {line}")
+                    show(state.inbox[before:])
+                    if name == "firing" and not acknowledge(state, receiver.url, silences,
+                                                            timeout):
+                        return 1
                 dispatcher.wait_idle(5.0)
         finally:
             outbox.close()
-    print("\nDone: both gateways received the texts. Next: 'sms-notify help alertmanager' "
+    print("\nDone: both gateways received the texts, and a reply silenced the alert. Next: "
+          "'sms-notify help alertmanager' "
           "shows the config and alertmanager.yml to do this for real, and 'sms-notify help' "
           "lists every guide.")
     return 0
+
+
+def show(messages: list[Any]) -> None:
+    """What the phones received."""
+    for message in messages:
+        part = "part" if message.parts == 1 else "parts"
+        print(f"  {message.gateway:<11} -> {message.to} ({message.parts} {part}, "
+              f"from {message.sender}):")
+        for line in message.text.splitlines():
+            print(f"      {line}")
+
+
+def acknowledge(state: Any, receiver: str, silences: list[dict[str, Any]],
+                timeout: float) -> bool:
+    """The first phone replies ACK: FastSMS forwards it to the receiver, which silences the
+    group in Alertmanager and texts a confirmation back."""
+    from sms_notify.sandbox.server import carry_out
+
+    fastsms = state.simulators["fastsms"]
+    fastsms.forwarding({"url": f"{receiver}/inbound/primary", "method": "POST", "auth": SECRET})
+    before = len(state.inbox)
+    started = time.monotonic()
+    _, outgoing = fastsms.reply(RECIPIENTS[0], REPLY)
+    forwarded = [carry_out(state, out) for out in outgoing]
+    print(f"\n{RECIPIENTS[0]} replies {REPLY!r}; FastSMS forwards it to the receiver's "
+          f"/inbound/primary: HTTP {forwarded[0]['status']}")
+    if not wait_for(lambda: silences and len(state.inbox) > before, timeout):
+        print(f"sms-notify demo: no silence and confirmation within {timeout:g}s")
+        return False
+    silence = silences[-1]
+    matchers = ", ".join(f"{m['name']}={m['value']}" for m in silence["matchers"])
+    print(f"  Alertmanager API: silence {matchers} by {silence['createdBy']} until "
+          f"{silence['endsAt']} ({silence['comment']}), "
+          f"{time.monotonic() - started:.2f}s after the reply")
+    show(state.inbox[before:])
+    return True

@@ -28,6 +28,7 @@ log = logging.getLogger("sms_notify.alertmanager")
 
 UNKNOWN_ROUTE = "(unknown)"
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+HANDSET_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
 
 class _OutboxCollector(Collector):
@@ -109,6 +110,26 @@ class Metrics:
             "sms_notify_jobs_finished", "Jobs that ended, by route and state: sent, dead (failed "
             "for good), dropped (folded into a rate-limit summary) or unconfirmed",
             ["route", "state"], registry=self.registry)
+        # Closing the loop (docs/design.md, Decision 15).
+        self.receipts = Counter(
+            "sms_notify_receipts", "Delivery reports recorded, by provider, account and what "
+            "became of the text (delivered, undelivered, expired, unknown)",
+            ["provider", "account", "state"], registry=self.registry)
+        self.handset = Histogram(
+            "sms_notify_delivery_seconds", "Time from the gateway taking a text to the handset "
+            "getting it (the gateway's time where it reports one, else when the report was "
+            "read), by provider and account", ["provider", "account"], buckets=HANDSET_BUCKETS,
+            registry=self.registry)
+        self.replies = Counter(
+            "sms_notify_replies", "Replies by account and outcome (acknowledged, resolved, "
+            "failed, not_ack, unknown_number, no_page, duplicate, rate_limited)",
+            ["account", "outcome"], registry=self.registry)
+        self.escalations = Counter(
+            "sms_notify_escalation_texts", "Texts to escalation numbers, by route",
+            ["route"], registry=self.registry)
+        self.inbound_requests = Counter(
+            "sms_notify_inbound_requests", "Requests gateways made to /receipts and /inbound, "
+            "by endpoint and HTTP status code", ["endpoint", "code"], registry=self.registry)
         for route in routes:  # at 0 from the start: increase() misses a series' first sample
             for state in FINISHED:
                 self._child(self.finished, route, state)
@@ -159,6 +180,23 @@ class Metrics:
                 self._child(self.finished, str(getattr(job, "route", "") or "-"), state).inc()
         except Exception:  # noqa: BLE001 - metrics must never break delivery
             log.exception("event=metrics_failed")
+
+    def report(self, job: Any, report: Any, seconds: float | None) -> None:
+        """A delivery report was recorded (sms_notify.receipts)."""
+        account = str(getattr(job, "account_name", "") or "-")
+        provider = self._providers.get(account, "-")
+        self._child(self.receipts, provider, account, str(report.state)).inc()
+        if seconds is not None:
+            self._child(self.handset, provider, account).observe(seconds)
+
+    def reply(self, account: str, outcome: str) -> None:
+        self._child(self.replies, account, str(outcome)).inc()
+
+    def escalated(self, route: str, texts: int) -> None:
+        self._child(self.escalations, route).inc(texts)
+
+    def inbound(self, endpoint: str, code: int) -> None:
+        self._child(self.inbound_requests, endpoint, str(code)).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

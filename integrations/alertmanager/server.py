@@ -44,8 +44,9 @@ from sms_notify.config import Config, check_exposure, check_number, is_loopback
 from sms_notify.errors import ConfigError
 from sms_notify.listen import address, bind, guarded_protocol, parse_listen
 from sms_notify.logs import AccessLog, event
-from sms_notify.outbox import Job, Outbox, OutboxError, masked_location
+from sms_notify.outbox import Job, Outbox, OutboxError, Page, masked_location
 
+from .inbound import Inbound, closing_loop
 from .metrics import UNKNOWN_ROUTE, Metrics
 from .payload import Notification, PayloadError, parse, unescape_receiver
 from .templates import Renderer, alertname
@@ -84,6 +85,7 @@ class CompiledRoute:
     max_segments: int
     send_resolved: bool
     renderer: Renderer
+    escalate_after: float = 0.0  # routes.NAME.escalate.after; 0: it does not escalate
 
 
 def check_receiver(config: Config, host: str) -> dict[str, CompiledRoute]:
@@ -113,6 +115,7 @@ def compile_routes(config: Config) -> dict[str, CompiledRoute]:
         compiled[name] = CompiledRoute(
             name, tuple(numbers), tuple(route.via), route.max_segments, route.send_resolved,
             Renderer(route.template, route.max_segments),
+            route.escalate.after if route.escalate else 0.0,
         )
     return compiled
 
@@ -210,7 +213,7 @@ class Writer:
     def __init__(self, outbox: Outbox, dedup_window: float) -> None:
         self.outbox = outbox
         self.dedup_window = dedup_window
-        self._pending: deque[tuple[list[Any], asyncio.Future[Any]]] = deque()
+        self._pending: deque[tuple[list[Any], Page | None, asyncio.Future[Any]]] = deque()
         self._cond = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="sms-notify-outbox-writer",
@@ -225,13 +228,14 @@ class Writer:
             self._cond.notify()
         self._thread.join(10)
 
-    async def enqueue(self, jobs: list[Job]) -> int:
-        """Commit `jobs`; how many were new (the rest were duplicates). Raises OutboxError."""
+    async def enqueue(self, jobs: list[Job], page: Page | None = None) -> int:
+        """Commit `jobs` (and `page` before them); how many jobs were new (the rest were
+        duplicates). Raises OutboxError."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the receiver is stopping")
-            self._pending.append((jobs, future))
+            self._pending.append((jobs, page, future))
             self._cond.notify()
         return int(await future)
 
@@ -242,7 +246,7 @@ class Writer:
                     self._cond.wait()
                 if not self._pending:
                     return
-                batch: list[tuple[list[Any], asyncio.Future[Any]]] = []
+                batch: list[tuple[list[Any], Page | None, asyncio.Future[Any]]] = []
                 size = 0
                 while self._pending and (not batch or size + len(self._pending[0][0])
                                          <= self.MAX_BATCH):
@@ -251,18 +255,31 @@ class Writer:
                     size += len(item[0])
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[list[Any], asyncio.Future[Any]]]) -> None:
+    def _commit(self, batch: list[tuple[list[Any], Page | None, asyncio.Future[Any]]]) -> None:
         try:
+            self._open_pages(batch)
             accepted = {id(j) for j in self.outbox.enqueue(
-                [j for jobs, _ in batch for j in jobs], self.dedup_window)}
-            results: list[Any] = [sum(id(j) in accepted for j in jobs) for jobs, _ in batch]
+                [j for jobs, _, _ in batch for j in jobs], self.dedup_window)}
+            results: list[Any] = [sum(id(j) in accepted for j in jobs) for jobs, _, _ in batch]
         except Exception as exc:  # noqa: BLE001 - every waiting request gets it (503 or 500)
             results = [exc] * len(batch)
-        items = [(future, result) for (_, future), result in zip(batch, results, strict=True)]
+        items = [(future, result) for (_, _, future), result in zip(batch, results, strict=True)]
         try:  # one app, one event loop: every waiting request is on it
             items[0][0].get_loop().call_soon_threadsafe(_settle, items)
         except RuntimeError:  # the loop is gone (shutdown): nobody is waiting
             pass
+
+
+    def _open_pages(self, batch: list[tuple[list[Any], Page | None, asyncio.Future[Any]]]
+                    ) -> None:
+        """The batch's pages, in one transaction; each request's jobs get its page's id."""
+        paged = [(jobs, page) for jobs, page, _ in batch if page is not None]
+        if not paged:
+            return
+        ids = self.outbox.open_pages([page for _, page in paged])
+        for (jobs, _), page_id in zip(paged, ids, strict=True):
+            for job in jobs:
+                job.page = page_id
 
 
 def _settle(items: list[tuple[asyncio.Future[Any], Any]]) -> None:
@@ -287,6 +304,11 @@ class Receiver:
         self.max_body = config.server.max_body
         self.ready = False
         self.writer = Writer(outbox, config.dedup_window)
+        # closing the loop (docs/design.md, Decision 15): pages are kept where a reply may
+        # acknowledge one or a route escalates
+        self.loop = closing_loop(config, outbox, dispatcher, metrics, self.routes)
+        self.pages = self.loop is not None and (config.alertmanager is not None
+                                                or self.loop.escalates)
 
     def route_for(self, path_route: str | None, receiver: str) -> CompiledRoute:
         name = path_route if path_route is not None else receiver
@@ -317,6 +339,22 @@ class Receiver:
                       max_segments=route.max_segments, dedup_key=key, summary_key=summary)
             for number in route.recipients
         ]
+
+
+    def page(self, route: CompiledRoute, notification: Notification, jobs: list[Job] | None
+             ) -> Page | None:
+        """What the notification says of its group, where pages are kept: firing (with its
+        text, and when the route escalates it) or resolved."""
+        if not self.pages:
+            return None
+        data = notification.data
+        matchers = {str(k): str(v) for k, v in (data.get("groupLabels") or
+                                                data.get("commonLabels") or {}).items()}
+        firing = notification.status == "firing"
+        return Page(route.name, notification.group_key, matchers,
+                    text=jobs[0].text if jobs and firing else "",
+                    state="firing" if firing else "resolved",
+                    escalate_after=route.escalate_after)
 
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -369,7 +407,9 @@ class AlertEndpoint:
             route_label = route.name
             jobs = await receiver.jobs(route, notification,
                                        heavy or len(notification.alerts) > 100)
-            new = 0 if jobs is None else await receiver.writer.enqueue(jobs)
+            page = receiver.page(route, notification, jobs)
+            new = 0 if jobs is None and page is None else \
+                await receiver.writer.enqueue(jobs or [], page)
         except (Reject, PayloadError) as exc:
             metrics.webhook(route_label, exc.status)
             log.warning(event("rejected", code=exc.status, error=str(exc)))
@@ -415,6 +455,7 @@ def create_app(
     metrics = metrics or Metrics(outbox, config.accounts)
     receiver = Receiver(config, outbox, dispatcher, metrics, routes)
     alert = AlertEndpoint(receiver)
+    inbound = Inbound(config, receiver.loop, metrics)
 
     async def metrics_endpoint(request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST
@@ -451,6 +492,8 @@ def create_app(
     async def lifespan(app: Starlette) -> Any:
         dispatcher.start()
         receiver.writer.start()
+        if receiver.loop is not None:
+            receiver.loop.start()
         receiver.ready = True
         if on_ready:
             on_ready()
@@ -460,11 +503,15 @@ def create_app(
             receiver.ready = False
             log.info(event("draining", timeout=drain_timeout))
             await run_in_threadpool(receiver.writer.stop)
+            if receiver.loop is not None:
+                await run_in_threadpool(receiver.loop.stop)
             await run_in_threadpool(dispatcher.drain, drain_timeout)
 
     endpoints = [
         Route("/alert", alert, methods=["POST"]),
         Route("/alert/{route:path}", alert, methods=["POST"]),
+        Route("/receipts/{account}", inbound.receipts, methods=["GET", "POST"]),
+        Route("/inbound/{account}", inbound.replies, methods=["GET", "POST"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/-/healthy", healthy, methods=["GET", "HEAD"]),
         Route("/-/ready", ready, methods=["GET", "HEAD"]),
@@ -498,6 +545,7 @@ def build(config: Config, *, process: bool = False, verbose: int = 0,
     from sms_notify.dispatch import Dispatcher
     from sms_notify.health import AccountHealth
     from sms_notify.outbox import SqliteOutbox, open_outbox
+    from sms_notify.receipts import Receipts
 
     if config.server.outbox_default:
         os.makedirs(os.path.dirname(config.server.outbox), mode=0o700, exist_ok=True)
@@ -517,15 +565,21 @@ def build(config: Config, *, process: bool = False, verbose: int = 0,
     if process:
         if not isinstance(outbox, SqliteOutbox):  # shared: the child is one more receiver
             spec = Spec(config, config.server.outbox, verbose, log_format)
-            return outbox, DeliveryProcess(spec, (), on_result), metrics
-        spec = Spec(config, os.path.abspath(config.server.outbox), verbose, log_format)
-        delivery = DeliveryProcess(spec, outbox.locks, on_result)
-        outbox.on_restore = delivery.reopen
+            delivery = DeliveryProcess(spec, (), on_result, on_report=metrics.report)
+        else:
+            spec = Spec(config, os.path.abspath(config.server.outbox), verbose, log_format)
+            delivery = DeliveryProcess(spec, outbox.locks, on_result, on_report=metrics.report)
+            outbox.on_restore = delivery.reopen
+        # the reports gateways push to serve; the child asks the gateways (sms_notify.deliverer)
+        delivery.receipts = Receipts.of(config, outbox, config.accounts,
+                                        on_report=metrics.report, on_resend=delivery.wake)
         return outbox, delivery, metrics
     dispatcher = Dispatcher(
         outbox, config.accounts, workers=config.server.workers, max_age=config.server.max_age,
         per_recipient=config.per_recipient, region=config.region, on_result=on_result,
     )
+    dispatcher.receipts = Receipts.of(  # after the dispatcher: its accounts carry their validity
+        config, outbox, dispatcher.accounts, on_report=metrics.report, on_resend=dispatcher.wake)
     return outbox, dispatcher, metrics
 
 

@@ -7,13 +7,18 @@ are plain text: one message id or negative code per number, comma-separated, in 
 whole-request error is one code, with its text on the next line when the request carries
 ShowErrorMessage (any value). Lists and groups (`DestinationAddress=List&ListName=...`)
 answer 1, or the BGSendID with GetBGSendID=1. Built-in list and group: `Oncall`, two numbers.
+
+Replies to the virtual mobile number (VMN) are forwarded as "Inbound Message HTTP Forwarding"
+describes: to the URL set for it (here by /admin/forwarding, as by "manage VMN"), by GET or POST,
+with source, dest, msg, id, receivedts (UK time) and the auth passthrough.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,7 +26,7 @@ from starlette.routing import Route
 
 from ..parts import BASIC, EXTENDED, parts
 from ..simulator import Call, Simulator, form_call, plain
-from ..state import TOKEN, phone, routable
+from ..state import TOKEN, Outgoing, phone, routable
 
 MAX_BODY = 459  # "The Message Body (max 459 characters)"
 MAX_ALNUM_SENDER = 11
@@ -41,7 +46,11 @@ TEXTS: dict[str, str] = {
     "-512": "User Suspended", "-516": "Unknown List", "-518": "Blank or Invalid Source Address",
     "-519": "Blank Message Body", "-520": "Unknown Group",
 }
-STATUS_WORDS = {"sent": "Sent", "delivered": "Delivered", "failed": "Undeliverable"}
+# The words the document's examples show; it lists no word for an expired text.
+STATUS_WORDS = {"sent": "Sent", "delivered": "Delivered", "failed": "Undeliverable",
+                "expired": "Undeliverable"}
+VMN = "447700900999"  # the sandbox's virtual mobile number, which replies reach
+FIRST_INBOUND_ID = 4100001
 _DIGITS = re.compile(r"^\d+$")
 
 
@@ -60,6 +69,35 @@ class FastSms(Simulator[str]):
 
     def reset(self) -> None:
         self.lists = {"List": {"Oncall": list(ONCALL)}, "Group": {"Oncall": list(ONCALL)}}
+        self.forward: dict[str, str] = {}  # the VMN's forwarding: url, method, auth
+
+    def forwarding(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """The VMN's forwarding: `url`, `method` (GET or POST, default POST), `auth`."""
+        method = str(settings.get("method") or "POST").upper()
+        if method not in ("GET", "POST"):
+            raise ValueError("method must be GET or POST")
+        url = str(settings["url"])
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("url must be an http:// or https:// address")
+        self.forward = {"url": url, "method": method, "auth": str(settings.get("auth") or "")}
+        return {"vmn": VMN, "method": method}
+
+    def reply(self, number: str, text: str) -> tuple[dict[str, Any], list[Outgoing]]:
+        """A text from `number` to the VMN, forwarded at once."""
+        from zoneinfo import ZoneInfo
+
+        sender = phone(number)
+        if sender is None:
+            raise ValueError(f"{number!r} is not a phone number")
+        if not self.forward:
+            raise ValueError("the VMN forwards nowhere yet: POST /admin/forwarding first")
+        received = datetime.now(ZoneInfo("Europe/London")).strftime("%Y-%m-%d %H:%M:%S")
+        fields = {"source": sender.lstrip("+"), "dest": VMN, "msg": text,
+                  "id": self.next_id(FIRST_INBOUND_ID, series="-inbound"),
+                  "receivedts": received, "auth": self.forward["auth"]}
+        made = {k: v for k, v in fields.items() if k != "auth"}
+        return made, [Outgoing(self.scheme, "forwarded reply", self.forward["method"],
+                               self.forward["url"], fields)]
 
     def routes(self) -> list[Route]:
         async def read(request: Request) -> Call | Response:

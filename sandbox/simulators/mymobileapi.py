@@ -11,6 +11,11 @@ mandatory, as `<id>` of Sent_STR_STR is. Whole-call errors are
 these are the sandbox's own (ERRORS), none chosen to suit a client: "Access denied",
 "Insufficient funds", "No data to send" (the one public code knows). A passing failure is a
 soap:Server fault with HTTP 500, as ASP.NET answers one.
+
+Replies (an admin call makes a phone reply) are kept for Reply_STR_STR, a feed after a `replyid`
+as the document describes it, each naming the text it answers: the latest sent to that number
+(`sentid`, `sentcustomerid`, ...). A reply to a number the account never texted is refused: the
+document says only replies to texts sent through the web services can be read.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from lxml import etree
 from ..parts import parts
 from ..simulator import Call
 from ..soap import SERVER_FAULT, SoapSimulator, XmlRefused, parse_xml
-from ..state import phone, routable
+from ..state import Outgoing, phone, routable
 
 ERRORS = {"auth": "Access denied", "credit": "Insufficient funds", "request": "No data to send"}
 _DATE = re.compile(r"^\d{1,2}/[A-Za-z]{3}/\d{4}$")  # dd/MMM/yyyy, e.g. 13/apr/2009
@@ -33,7 +38,9 @@ _TIME = re.compile(r"^\d{1,2}:\d{2}$")  # HH:mm
 MAX_RECS = 100  # Sent_STR_STR: "Values 1 to 100"
 _SENDER = re.compile(r"^[A-Za-z0-9 ]{1,11}$|^\+?\d{1,15}$")
 _DEFAULT_COLS = "changeid"  # what Sent returns when cols_returned is empty
-STATUS_WORDS = {"sent": "UNKNOWN", "delivered": "DELIVRD", "failed": "UNDELIV"}
+STATUS_WORDS = {"sent": "UNKNOWN", "delivered": "DELIVRD", "failed": "UNDELIV",
+                "expired": "EXPIRED"}
+_DEFAULT_REPLY_COLS = "replyid"  # what Reply returns when cols_returned is empty
 FIRST_SENTID, FIRST_EVENTID = 880000001, 27105067
 Row = dict[str, Any]
 
@@ -78,11 +85,29 @@ class MyMobileApi(SoapSimulator):
     error_codes: ClassVar[dict[str, str]] = {**ERRORS, "unavailable": SERVER_FAULT}
     operations: ClassVar[dict[str, str]] = {
         "Send_STR_STR": "send", "Credits_STR": "credits_str", "Sent_STR_STR": "sent",
+        "Reply_STR_STR": "replies",
     }
 
     def reset(self) -> None:
         self.changes: dict[str, tuple[int, str]] = {}  # sentid -> (changeid, status)
         self.change_ids = iter(range(1, 2**62))
+        self.inbound: list[Row] = []  # the replies, by replyid
+
+    def reply(self, number: str, text: str) -> tuple[dict[str, Any], list[Outgoing]]:
+        """A reply to the latest text sent to `number`, into the feed of replies."""
+        sender = phone(number, "ZA")
+        answered = [m for m in self.messages() if m.to == sender]
+        if sender is None or not answered:
+            raise ValueError(f"no text was sent to {number!r} through {self.scheme}: a reply "
+                             "answers one")
+        sent, now = answered[-1], datetime.now(UTC)
+        row: Row = {"replyid": len(self.inbound) + 1, "eventid": sent.extra.get("eventid"),
+                    "numfrom": sender.lstrip("+"), "receiveddata": text, "received": now,
+                    "sentid": sent.id, "sentdata": sent.text,
+                    "sentdatetime": datetime.fromtimestamp(sent.at, UTC),
+                    "sentcustomerid": sent.reference, "optout": "0"}
+        self.inbound.append(row)
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}, []
 
     def fail(self, call: Call, code: str, detail: str = "") -> str:
         call.outcome = f"error: {detail or code}"
@@ -167,9 +192,10 @@ class MyMobileApi(SoapSimulator):
                         f", {len(failed)} failed, {used} credit(s)")
         return api_result(sections=sections)
 
-    def sent(self, call: Call) -> str:
-        """Status changes after the <id> given (mandatory), oldest first, at most max_recs."""
-        doc, settings, error = _settings(call.text("Data"), "sent")
+    def _feed(self, call: Call, root: str, default_cols: str
+              ) -> tuple[int, int, list[str], str] | str:
+        """A feed's settings: (since, max_recs, columns, strftime format), or the error answer."""
+        doc, settings, error = _settings(call.text("Data"), root)
         if doc is None:
             return self.fail(call, error)
         try:
@@ -179,12 +205,32 @@ class MyMobileApi(SoapSimulator):
             return self.fail(call, "id is mandatory, and id and max_recs are numbers")
         if not 1 <= max_recs <= MAX_RECS:
             return self.fail(call, f"max_recs must be between 1 and {MAX_RECS}")
-        cols = [c.strip().lower() for c in (settings.get("cols_returned") or _DEFAULT_COLS
+        cols = [c.strip().lower() for c in (settings.get("cols_returned") or default_cols
                                             ).split(",") if c.strip()]
         py_format = (settings.get("date_format") or "dd/MMM/yyyy HH:mm:ss")
         for ours, python in (("yyyy", "%Y"), ("MMM", "%b"), ("MM", "%m"), ("dd", "%d"),
                              ("HH", "%H"), ("mm", "%M"), ("ss", "%S")):
             py_format = py_format.replace(ours, python)
+        return since, max_recs, cols, py_format
+
+    def replies(self, call: Call) -> str:
+        """Replies after the <id> (a replyid) given, oldest first, at most max_recs."""
+        read = self._feed(call, "reply", _DEFAULT_REPLY_COLS)
+        if isinstance(read, str):
+            return read
+        since, max_recs, cols, py_format = read
+        out = [{k: v.strftime(py_format) if isinstance(v, datetime) else v
+                for k, v in row.items() if k == "replyid" or k in cols}
+               for row in self.inbound if row["replyid"] > since][:max_recs]
+        call.outcome = f"{len(out)} reply(ies) after {since}"
+        return api_result(sections={"data": out})
+
+    def sent(self, call: Call) -> str:
+        """Status changes after the <id> given (mandatory), oldest first, at most max_recs."""
+        read = self._feed(call, "sent", _DEFAULT_COLS)
+        if isinstance(read, str):
+            return read
+        since, max_recs, cols, py_format = read
         rows = []
         for m in self.messages():
             status = STATUS_WORDS[self.state.query(m)]

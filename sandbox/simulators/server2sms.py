@@ -8,6 +8,10 @@ the key of InquireDeliveryNotifications. Where the document is silent the sandbo
 one number that is not valid refuses the whole request (14), an originator is 11 letters or
 digits or a number unlocked first (SendOriginatorUnlockCode texts the code to it, then
 UnlockOriginator), and SendTextSMS takes Recipients as a list only.
+
+A send's notification URLs are called (GET) once the text's fate is final: the delivery URL
+for a delivered text, the non-delivery URL otherwise, their tags (<TRN>, <DST>, <RSN>,
+<RCPNT>, the <SCTS...> and <DSCTS...> times) replaced as the document lists them.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ import secrets
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from starlette.routing import Route
 
 from ..parts import parts
 from ..simulator import Call, Simulator, json_answer, json_call
-from ..state import Message, phone, routable
+from ..state import Message, Outgoing, phone, routable
 
 MAX_TEXT = 603  # what public ASPSMS clients send at most; the document gives no maximum
 MAX_URL = 200  # "the length of one URL is limited to 200 chars"
@@ -45,7 +50,9 @@ STATUS: dict[str, str] = {
     "37": "Security Token not authorized", "38": "Security Token not found",
 }
 DELIVERY = {"sent": ("1", "Buffered"), "delivered": ("0", "Delivered"),
-            "failed": ("2", "Not delivered")}
+            "failed": ("2", "Not delivered"), "expired": ("2", "Not delivered")}
+REASONS = {"0": "000", "2": "108"}  # the reason code with a delivered and an undelivered text
+NOTIFY = {"0": "URLDeliveryNotification", "2": "URLNonDeliveryNotification"}
 _ALPHA = re.compile(r"^[A-Za-z0-9]{1,11}$")
 _NUMERIC = re.compile(r"^\+?\d{1,15}$")
 NO_AUTH = ("VersionInfo", "ListAllStatusCodes")
@@ -54,6 +61,21 @@ Answer = dict[str, Any]
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _tags(message: Message, code: str, notified: float) -> dict[str, str]:
+    """What the notification URL tags stand for, for one text."""
+    from zoneinfo import ZoneInfo
+
+    cet = ZoneInfo("Europe/Zurich")
+    sent, done = (datetime.fromtimestamp(t, UTC) for t in (message.at, notified))
+    return {
+        "RCPNT": message.to.lstrip("+"), "TRN": message.reference, "DST": code,
+        "RSN": REASONS.get(code, ""), "SCTSUTC": _iso(message.at), "DSCTSUTC": _iso(notified),
+        "SCTSCET": sent.astimezone(cet).isoformat(timespec="seconds"),
+        "DSCTSCET": done.astimezone(cet).isoformat(timespec="seconds"),
+        "SCTS": sent.strftime("%d%m%Y%H%M%S"), "DSCTS": done.strftime("%d%m%Y%H%M%S"),
+    }
 
 
 class Server2Sms(Simulator[Answer]):
@@ -82,6 +104,7 @@ class Server2Sms(Simulator[Answer]):
         self.unlocked: set[str] = set()
         self.tokens: dict[tuple[str | None, str], str] = {}
         self.vouchers: dict[str, dict[str, Any]] = {}
+        self.to_notify: list[Message] = []  # texts with notification URLs, not called yet
 
     def routes(self) -> list[Route]:
         return [self.route(f"/{name}", partial(json_call, operation=name), json_answer)
@@ -152,9 +175,13 @@ class Server2Sms(Simulator[Answer]):
         each = parts(text)
         if not self.charge(each * len(numbers)):
             return self.fail(call, "5")
+        urls = {key: call.text(key) for key in NOTIFY.values() if call.text(key)}
         for number, ref in numbers:
             ref = ref or f"s{self.next_id()}"
-            self.accept(number or "", text, call.text("Originator"), ref, reference=ref)
+            message = self.accept(number or "", text, call.text("Originator"), ref,
+                                  reference=ref, notify=urls)
+            if urls:
+                self.to_notify.append(message)
         call.outcome = f"StatusCode 1: {len(numbers)} sent, {each} part(s) each"
         return self.status(call)
 
@@ -181,6 +208,22 @@ class Server2Sms(Simulator[Answer]):
             if len(call.text(key)) > MAX_URL:
                 return code
         return None
+
+    def due(self) -> list[Outgoing]:
+        """The notification URL of each text whose fate became final, once."""
+        out, waiting = [], []
+        for m in self.to_notify:
+            code, _ = DELIVERY[m.status(self.state.deliver_after)]
+            if code not in NOTIFY:
+                waiting.append(m)
+                continue
+            url = m.extra["notify"].get(NOTIFY[code])
+            if url:
+                for tag, value in _tags(m, code, m.at + self.state.deliver_after).items():
+                    url = url.replace(f"<{tag}>", quote(value, safe=""))
+                out.append(Outgoing(self.scheme, "delivery notification", "GET", url))
+        self.to_notify = waiting
+        return out
 
     # Looking up.
     def check_credits(self, call: Call) -> Answer:

@@ -34,7 +34,8 @@ TEXTS = {
     "10": "DateFrom is not correctly formatted", "11": "DateTo is not correctly formatted",
     "12": "Missing Parameter", "14": "Failed Login Attempts Exceeded",
 }
-STATUS_WORDS = {"sent": "Sent", "delivered": "Delivered", "failed": "Failed"}
+# The document publishes no words; an expired text is one more that failed.
+STATUS_WORDS = {"sent": "Sent", "delivered": "Delivered", "failed": "Failed", "expired": "Failed"}
 BAD_DATE = ("Server was unable to read request. ---> There is an error in XML document. ---> "
             "The string is not a valid AllXsd value.")
 

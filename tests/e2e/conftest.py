@@ -104,8 +104,9 @@ class Sandbox:
         return dict(response.json())
 
     def clear(self) -> None:
-        """Empty the inbox, the request log and the faults (balances and ids carry on)."""
-        for path in ("/inbox", "/admin/faults", "/admin/requests"):
+        """Empty the inbox, the request log, the pushes and the faults (balances and ids carry
+        on)."""
+        for path in ("/inbox", "/admin/faults", "/admin/requests", "/admin/pushes"):
             requests.delete(self.url + path, timeout=10).raise_for_status()
 
     def reset(self) -> None:

@@ -70,14 +70,15 @@ def receiver_config(directory: Path, sandbox: Sandbox, edit: Callable[[dict[str,
     return path, env
 
 
-def serve_command(config: Path) -> list[str]:
-    """The systemd unit's ExecStart with this interpreter and config, on a free port."""
+def serve_command(config: Path, port: int = 0) -> list[str]:
+    """The systemd unit's ExecStart with this interpreter and config, on `port` (0: a free
+    one)."""
     unit = UNIT.read_text(encoding="utf-8")
     line = next(l for l in unit.splitlines() if l.startswith("ExecStart="))
     argv = shlex.split(line.removeprefix("ExecStart="))
     assert argv[0] == DOC_COMMAND and DOC_CONFIG in argv, argv
     argv = [str(config) if a == DOC_CONFIG else a for a in argv[1:]]
-    return [sys.executable, "-m", "sms_notify", *argv, "--listen", "127.0.0.1:0"]
+    return [sys.executable, "-m", "sms_notify", *argv, "--listen", f"127.0.0.1:{port}"]
 
 
 @dataclass
@@ -112,18 +113,19 @@ class Serve:
         self.proc.wait(10)
 
 
-def start_serve(config: Path, env: dict[str, str], log_path: Path, timeout: float = 30.0
-                ) -> Serve:
+def start_serve(config: Path, env: dict[str, str], log_path: Path, timeout: float = 30.0,
+                port: int = 0) -> Serve:
     """Start the receiver as the unit does and wait for its ready line."""
-    proc, url, lines = start_ready(serve_command(config), log_path, READY, child_env(**env),
-                                   timeout)
+    proc, url, lines = start_ready(serve_command(config, port), log_path, READY,
+                                   child_env(**env), timeout)
     return Serve(url, proc, log_path, lines)
 
 
 @contextmanager
-def serving(config: Path, env: dict[str, str], log_path: Path) -> Iterator[Serve]:
+def serving(config: Path, env: dict[str, str], log_path: Path, port: int = 0
+            ) -> Iterator[Serve]:
     """`serve` for the length of a test, which it must end cleanly (SIGTERM, exit 0)."""
-    receiver = start_serve(config, env, log_path)
+    receiver = start_serve(config, env, log_path, port=port)
     try:
         yield receiver
     finally:
@@ -175,14 +177,15 @@ def alertmanager_yml(receiver_url: str, token_file: Path) -> str:
 
 
 def start_alertmanager(directory: Path, config_text: str, timeout: float = 20.0,
-                       cluster: tuple[str, ...] = ("--cluster.listen-address=",)
-                       ) -> Alertmanager:
-    """Standalone by default; `cluster`: the --cluster.* flags of an HA peer."""
+                       cluster: tuple[str, ...] = ("--cluster.listen-address=",),
+                       port: int = 0) -> Alertmanager:
+    """Standalone by default; `cluster`: the --cluster.* flags of an HA peer; `port` 0: a free
+    one."""
     binary = require(AM_BINARY)
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "alertmanager.yml"
     config.write_text(config_text, encoding="utf-8")
-    port = free_port()
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = directory / "alertmanager.log"
     with open(log_path, "w", encoding="utf-8") as log_file:
@@ -220,6 +223,16 @@ def am_alert(name: str, starts: datetime, resolved: bool = False) -> dict[str, A
         ends = datetime.now(UTC) - timedelta(seconds=1)
         alert["endsAt"] = ends.strftime(fmt)[:-3] + "Z"
     return alert
+
+
+def counter(metrics: str, name: str, **labels: str) -> float:
+    """A sample's value from /metrics text (0 when absent)."""
+    for line in metrics.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
+            if all(found.get(k) == v for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def unique(prefix: str) -> str:

@@ -7,7 +7,6 @@ firing arrives about 1 s after the alert is posted, resolved at the next 2 s tic
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from .receiver import (
     NUMBERS,
     TOKEN,
     Alertmanager,
+    counter,
     Serve,
     alertmanager_yml,
     am_alert,
@@ -34,16 +34,6 @@ pytestmark = pytest.mark.e2e
 
 def texts(sandbox: Sandbox, needle: str) -> list[dict[str, Any]]:
     return [m for m in sandbox.inbox() if needle in m["text"]]
-
-
-def counter(metrics: str, name: str, **labels: str) -> float:
-    """A sample's value from /metrics text (0 when absent)."""
-    for line in metrics.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
-            if all(found.get(k) == v for k, v in labels.items()):
-                return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 @pytest.fixture

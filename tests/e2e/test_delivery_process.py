@@ -1,6 +1,8 @@
 """`sms-notify serve` delivers from a process of its own (sms_notify.deliverer): killed, it is
 restarted and loses nothing accepted; one that keeps dying stops serve with an error, never a
-serve that accepts alerts it will not send. Metrics count what the child sent."""
+serve that accepts alerts it will not send. Metrics count what the child sent, and the delivery
+reports it asked for: a child killed between a send and its report is replaced by one that asks
+on, once."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import pytest
 import requests
 
 from .conftest import Sandbox
-from .receiver import NUMBERS, Serve, receiver_config, start_serve, unique, wait_until
+from .receiver import (
+    NUMBERS, Serve, counter, receiver_config, start_serve, unique, wait_until,
+)
 from .test_receiver_crash import first_line, payload
 
 pytestmark = pytest.mark.e2e
@@ -77,6 +81,39 @@ def test_a_killed_delivery_process_is_restarted_and_loses_nothing(
         assert "recovered in-flight jobs" in rx.log() or "event=delivery_died" in rx.log()
         assert rx.terminate() == 0, rx.log()[-3000:]
         assert delivery_pid(rx) == 0
+    finally:
+        if rx.proc.poll() is None:
+            rx.kill()
+
+
+def test_a_restarted_delivery_process_asks_for_the_reports_and_serve_counts_them(
+        tmp_path: Path, fresh_sandbox: Sandbox) -> None:
+    """FastSMS is asked about a text 5 s after its send (sms_notify.receipts): the delivery
+    process that sent it is killed before then, and the next one asks; serve's /metrics counts
+    each report once, with its time to the handset."""
+    config, env = receiver_config(tmp_path, fresh_sandbox)
+    rx = start_serve(config, env, tmp_path / "serve.log")
+    try:
+        first = delivery_pid(rx)
+        name = unique("Report")
+        assert rx.post(payload(name)).status_code == 200
+        wait_until(lambda: len(fresh_sandbox.inbox(gateway="fastsms")) == len(NUMBERS), 10,
+                   "the texts sent", rx.log)
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: delivery_pid(rx) not in (0, first) and ready(rx), 30,
+                   "a new delivery process", rx.log)
+
+        def delivered() -> float:
+            return counter(rx.metrics(), "sms_notify_receipts_total", account="primary",
+                           state="delivered")
+
+        wait_until(lambda: delivered() >= len(NUMBERS), 30, "the reports counted", rx.log)
+        time.sleep(2)  # two more passes: a report is recorded once
+        metrics = rx.metrics()
+        assert delivered() == len(NUMBERS)
+        assert counter(metrics, "sms_notify_delivery_seconds_count",
+                       account="primary") == len(NUMBERS)
+        assert rx.terminate() == 0, rx.log()[-3000:]
     finally:
         if rx.proc.poll() is None:
             rx.kill()

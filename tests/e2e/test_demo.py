@@ -12,7 +12,7 @@ from .conftest import Cli
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_prints_the_texts_each_gateway_received(cli: Cli, tmp_path: object) -> None:
+def test_demo_prints_the_texts_each_gateway_received_and_an_ack(cli: Cli, tmp_path: object) -> None:
     started = time.monotonic()
     result = cli("demo", timeout=60, HOME=str(tmp_path))
     took = time.monotonic() - started
@@ -28,7 +28,15 @@ def test_demo_prints_the_texts_each_gateway_received(cli: Cli, tmp_path: object)
                           r"      RESOLVED DiskFull1 critical\n      db1:9100: DiskFull1 is down$",
                           out, re.MULTILINE)
     assert resolved == ["+447700900123", "+447700900456"], out
-    assert out.count("HTTP 200") == 2
+    # the first phone replies ACK 30m: a silence of the group, and a confirmation to that phone
+    assert re.search(r"^\+447700900123 replies 'ACK 30m'; FastSMS forwards it to the receiver's "
+                     r"/inbound/primary: HTTP 200$", out, re.MULTILINE), out
+    assert re.search(r"^  Alertmanager API: silence alertname=DiskFull1 by sms-notify until "
+                     r"\S+Z \(acknowledged by SMS from \+447700900123\)", out, re.MULTILINE), out
+    assert re.findall(r"^  fastsms +-> (\+\d+) \(1 part, from Alerts\):\n      ACK: silenced "
+                      r"alertname=DiskFull1 for 30m, until \d\d:\d\d UTC$", out,
+                      re.MULTILINE) == ["+447700900123"], out
+    assert out.count("HTTP 200") == 3
     assert "Traceback" not in result.stderr
     assert took < 30, f"the demo took {took:.1f}s"
 
