@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     import requests
 
 USER_AGENT = "sms-notify/0.1"
+# Bad Gateway, Gateway Timeout: a proxy in front of the gateway passed the request on
+PASSED_ON = (502, 504)
 MAX_ANSWER = 1024 * 1024  # bytes; the gateways' answers here are a few hundred
 # C0 controls but tab, newline and carriage return, and DEL: NUL, ESC (terminal escapes), ...
 CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
@@ -238,12 +240,20 @@ def http_error(status: int, body: str, host: str, provider: str) -> ProviderErro
     """None for 2xx; else 429 is a rate limit, 5xx and 408 a gateway that is down (worth a
     retry), 401, 403 and 407 refused credentials, and any other status a refusal for a reason
     we do not know (a wrong endpoint= answers 404, a proxy 400): this account's failure, so the
-    route's next account is tried (errors.refused)."""
+    route's next account is tried (errors.refused). A 502 or 504 is a proxy's word that it
+    passed the request on and got no usable answer: the gateway may have taken the text, so
+    its outcome is unknown (docs/design.md, Decision 12), like a timeout of our own."""
     if 200 <= status < 300:
         return None
     if status == 429:
         return ProviderError(Category.RATE_LIMITED, f"{host} answered HTTP 429", code=429,
                              provider=provider)
+    if status in PASSED_ON:
+        return ProviderError(
+            Category.UNAVAILABLE, f"{host} answered HTTP {status} (a proxy that passed the request "
+            f"on: the gateway may have taken it): {snippet(body) or '(empty)'}",
+            code=status, provider=provider, unknown_outcome=True,
+        )
     if status >= 500 or status == 408:
         category = Category.UNAVAILABLE
     elif status in (401, 403, 407):

@@ -221,6 +221,28 @@ def test_an_answer_that_cannot_be_read_is_not_sent_again(gateway, clock, answer:
     assert len(gateway.calls) == 1
 
 
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_proxys_502_or_504_is_not_sent_again_through_the_account(gateway, clock,
+                                                                   status: int) -> None:
+    """A proxy in front of the gateway passed the request on and got no usable answer: the
+    gateway may have taken the text (the outside probe: 3 texts per recipient, two through the
+    proxied account). FastSMS cannot be asked, so the text moves on to the next account once."""
+    gateway.add(responses.POST, API, status=status, body=f"<html>{status} from the proxy</html>")
+    gateway.add(responses.POST, API, body="42")  # would be the second text through FastSMS
+    gateway.add(responses.POST, "http://127.0.0.1:8026/api", body="73786923")
+    backup = "fastsms://TOKEN2@447700900123?from=Alerts&endpoint=http://127.0.0.1:8026"
+    receipts = deliver([account(URL), account(backup)], "hi", policy=FAST, clock=clock)
+    assert receipts[0].ok and receipts[0].message_id == "73786923"
+    assert [call.request.url for call in gateway.calls] == [API, "http://127.0.0.1:8026/api"]
+    gateway.reset()
+    gateway.add(responses.POST, API, status=status, body=f"<html>{status} from the proxy</html>")
+    alone = deliver([account(URL)], "hi", policy=FAST, clock=clock)
+    error = alone[0].error
+    assert alone[0].unconfirmed and error is not None and error.unknown_outcome
+    assert f"answered HTTP {status} (a proxy that passed the request on" in error.text
+    assert len(gateway.calls) == 1
+
+
 def test_a_garbled_answer_moves_on_to_the_next_account_once(gateway, clock) -> None:
     gateway.add(responses.POST, API, body="101, 102")
     gateway.add(responses.POST, "http://127.0.0.1:8026/api", body="73786923")

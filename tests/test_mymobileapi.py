@@ -265,7 +265,7 @@ def test_reasons_are_all_mapped() -> None:
 
 
 @pytest.mark.parametrize(("reply", "category"), [
-    ({"status": 502, "body": "<html>Bad Gateway</html>"}, "unavailable"),
+    ({"status": 503, "body": "<html>Service Unavailable</html>"}, "unavailable"),
     ({"status": 500, "content_type": XML,
       "body": soap_fault("soap:Server", "Server was unable to process request.")}, "unavailable"),
     ({"body": requests.ConnectionError("refused")}, "unavailable"),

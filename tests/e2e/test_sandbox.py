@@ -225,13 +225,13 @@ def test_failover_to_the_next_gateway(fresh_sandbox: Sandbox, cli: Cli, schemes:
 
 
 def test_fault_flag_on_the_command_line(tmp_path: pytest.TempPathFactory, cli: Cli) -> None:
-    box = start_sandbox(tmp_path / "flag.log", "--fault", "fastsms:http_error:502:count=1")  # type: ignore[operator]
+    box = start_sandbox(tmp_path / "flag.log", "--fault", "fastsms:http_error:503:count=1")  # type: ignore[operator]
     try:
-        assert box.get("/admin/faults").json()["faults"][0]["status"] == 502
-        done = cli("send", box.url_for("fastsms", TO, from_="Alerts"), "-m", "through a 502")
+        assert box.get("/admin/faults").json()["faults"][0]["status"] == 503
+        done = cli("send", box.url_for("fastsms", TO, from_="Alerts"), "-m", "through a 503")
         assert done.returncode == 0, done.stdout + done.stderr
-        assert [r["http_status"] for r in box.requests("fastsms")] == [502, 200]
-        assert "fastsms POST /api" in box.log() and "HTTP 502" in box.log()
+        assert [r["http_status"] for r in box.requests("fastsms")] == [503, 200]
+        assert "fastsms POST /api" in box.log() and "HTTP 503" in box.log()
     finally:
         from .conftest import stop
 
