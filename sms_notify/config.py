@@ -621,10 +621,15 @@ def _http_url(value: Any, path: str) -> str:
 
     url = _string(value, path).strip().rstrip("/")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
-            or parts.fragment or parts.username or parts.password:
-        raise ConfigError(f"{_shown(url)} must be an http:// or https:// address with a host "
-                          "(credentials go in their own keys)", path)
+    if "@" in parts.netloc:  # never echoed: what precedes the @ is a secret
+        raise ConfigError("holds credentials (USER:PASSWORD@): give them in their own keys "
+                          "(basic_auth, bearer_token), not in the address", path)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{_shown(url)} must be an http:// or https:// address with a host",
+                          path)
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{_shown(url)}: an address without a query (?...) or fragment (#...)",
+                          path)
     return url
 
 

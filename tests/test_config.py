@@ -111,7 +111,11 @@ def test_a_full_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
          "routes.r.escalate.when: unknown key"),
         ("alertmanager: {}", "alertmanager: needs url"),
         ("alertmanager: {url: 'ftp://am'}", "alertmanager.url: 'ftp://am' must be an http"),
-        ("alertmanager: {url: 'http://u:p@am:9093'}", "alertmanager.url: .*credentials go in"),
+        ("alertmanager: {url: 'http://u:p4ss@am:9093'}",
+         r"^alertmanager.url: holds credentials \(USER:PASSWORD@\): give them in their own keys "
+         r"\(basic_auth, bearer_token\), not in the address$"),
+        ("alertmanager: {url: 'http://am:9093/?x=1'}",
+         r"^alertmanager.url: 'http://am:9093/\?x=1': an address without a query"),
         ("alertmanager: {url: 'http://am:9093', bearer_token: ''}",
          "alertmanager.bearer_token: is empty"),
         ("alertmanager: {url: 'http://am:9093', bearer_token: t, basic_auth: "
@@ -126,6 +130,8 @@ def test_a_full_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
         ("server: {inbound_secret: ''}", "server.inbound_secret: is empty"),
         ("server: {public_url: 'https://sms.example'}", "server.public_url: needs server.inbound"),
         ("server: {inbound_secret: s, public_url: 'sms.example'}", "server.public_url: 'sms"),
+        ("server: {inbound_secret: s, public_url: 'http://h:9717/path?q=1'}",
+         r"server.public_url: 'http://h:9717/path\?q=1': an address without a query"),
     ],
 )
 def test_errors_name_the_key_path(text: str, message: str) -> None:
