@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -50,18 +51,38 @@ class Outcome(StrEnum):
     RATE_LIMITED = "rate_limited"
 
 
+# What a person types on a phone after ACK: `30m`, `30 m`, `30 min`, `2 hours`, `1w`, `1h30m`;
+# a bare number is minutes (`ACK 90`: the next hour and a half, not 90 seconds).
+_SPOKEN = re.compile(r"(\d{1,6})(?:[.,](\d{1,3}))?\s*(w|wks?|weeks?|d|days?|h|hrs?|hours?"
+                     r"|m|mins?|minutes?|s|secs?|seconds?)?\b", re.ASCII | re.IGNORECASE)
+_SPOKEN_UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+
+
 def ack_duration(text: str, settings: AckSettings) -> float | None:
-    """Seconds to silence for, when the reply's first word is ACK; None when it is not."""
-    words = text.split()
+    """Seconds to silence for, when the reply's first word is ACK; None when it is not. A
+    duration that is not one (`ACK thanks`, `ACK 0`, `ACK -5m`) is the default; any is capped
+    at acks.max_duration. The confirmation says which it was."""
+    words = text.split(maxsplit=1)
     if not words or words[0].strip(".,;:!").lower() != "ack":
         return None
-    wanted = settings.duration
-    if len(words) > 1:
-        try:
-            wanted = duration(words[1]) or settings.duration
-        except ValueError:
-            pass  # `ACK thanks`: the default
-    return min(wanted, settings.max_duration)
+    wanted = spoken_duration(words[1]) if len(words) > 1 else None
+    return min(wanted or settings.duration, settings.max_duration)
+
+
+def spoken_duration(text: str) -> float | None:
+    """The duration at the start of `text` as a person writes it; None when there is none."""
+    first = text.split()[0] if text.split() else ""
+    try:
+        if re.search(r"\d[a-z]+\d", first):  # the config's own form: 1h30m
+            return duration(first)
+    except ValueError:
+        pass
+    found = _SPOKEN.match(text.strip())
+    if found is None:
+        return None
+    whole, fraction, unit = found.groups()
+    number = float(f"{whole}.{fraction or 0}")
+    return number * _SPOKEN_UNITS[(unit or "m")[0].lower()]
 
 
 def span(seconds: float) -> str:

@@ -86,7 +86,11 @@ def reply(text: str = "ACK", sender: str = "447700900123", id: str = "1", **kw: 
 @pytest.mark.parametrize(("text", "seconds"), [
     ("ACK", 3600), ("ack", 3600), ("Ack.", 3600), ("  ack  ", 3600), ("ACK 30m", 1800),
     ("ack 1h30m", 5400), ("ACK 48h", 86400), ("ACK thanks", 3600), ("ACK 0", 3600),
-    ("ACKNOWLEDGED", None), ("ok ack", None), ("", None), ("NACK", None)])
+    ("ACKNOWLEDGED", None), ("ok ack", None), ("", None), ("NACK", None),
+    # as people type them (the outside probe: `ACK 30 m` silenced for 30 s, `ACK 90` for 90 s)
+    ("ACK 30 m", 1800), ("ack 90", 5400), ("ACK 45 min", 2700), ("ack 2 hours", 7200),
+    ("ACK 1.5h", 5400), ("ACK 1,5 h", 5400), ("ACK 30s", 30), ("ACK 1w", 86400),
+    ("ACK 9999d", 86400), ("ACK -5m", 3600), ("ACK 0s", 3600), ("ACK 10 mins please", 600)])
 def test_the_first_word_is_ack_with_an_optional_duration_capped(text: str,
                                                                  seconds: float | None) -> None:
     assert ack_duration(text, AckSettings(3600, 86400)) == seconds
