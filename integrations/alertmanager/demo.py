@@ -186,6 +186,10 @@ def demo(args: argparse.Namespace) -> int:
     timeout = float(getattr(args, "timeout", 20.0))
     if not getattr(args, "verbose", 0):  # the example numbers are fictional: no range warnings
         logging.getLogger("sms_notify").setLevel(logging.ERROR)
+    told = StoryLines()  # what serve tells an operator is part of the story, in its place
+    accounts = logging.getLogger("sms_notify.accounts")
+    accounts.propagate = False
+    accounts.addHandler(told)
     am_app, silences = stand_in_alertmanager()
     with tempfile.TemporaryDirectory(prefix="sms-notify-demo-") as tmp, \
             sandbox_server() as (sandbox, state), ThreadedServer(am_app) as alertmanager:
@@ -222,6 +226,7 @@ def demo(args: argparse.Namespace) -> int:
                         print(f"sms-notify demo: the {name} texts did not arrive within "
                               f"{timeout:g}s")
                         return 1
+                    told.flush()
                     show(state.inbox[before:])
                     if name == "firing" and not acknowledge(state, receiver.url, silences,
                                                             timeout):
@@ -234,6 +239,23 @@ def demo(args: argparse.Namespace) -> int:
           "shows the config and alertmanager.yml to do this for real, and 'sms-notify help' "
           "lists every guide.")
     return 0
+
+
+class StoryLines(logging.Handler):
+    """What serve tells an operator (an account failing), kept to be printed in its place in
+    the story (before the texts it explains), not as a log line on stderr after it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def flush(self) -> None:
+        lines, self.lines = self.lines, []
+        for line in lines:
+            print(f"  serve logs: {line}")
 
 
 def show(messages: list[Any]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
@@ -13,9 +12,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_demo_prints_the_texts_each_gateway_received_and_an_ack(cli: Cli, tmp_path: object) -> None:
-    started = time.monotonic()
     result = cli("demo", timeout=60, HOME=str(tmp_path))
-    took = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     # firing through the route's first gateway, to both numbers
@@ -37,8 +34,12 @@ def test_demo_prints_the_texts_each_gateway_received_and_an_ack(cli: Cli, tmp_pa
                       r"alertname=DiskFull1 for 30m, until \d\d:\d\d UTC$", out,
                       re.MULTILINE) == ["+447700900123"], out
     assert out.count("HTTP 200") == 3
-    assert "Traceback" not in result.stderr
-    assert took < 30, f"the demo took {took:.1f}s"
+    # the operator's warning is told in its place in the story, not as a log line on stderr
+    assert re.search(r"^Alertmanager posts the resolved DiskFull1 group to /alert: HTTP 200 .*\n"
+                     r"  serve logs: event=account_failing account=primary provider=fastsms "
+                     r"category=credit reason=\"credit: -100 Not Enough Credits\" was=ok\n"
+                     r"  server2sms ", out, re.MULTILINE), out
+    assert "account_failing" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_the_demos_next_step_is_in_the_installed_package(cli: Cli, tmp_path: object) -> None:
