@@ -285,6 +285,12 @@ def loads(text: str, path: str = "", *, templates: bool = True) -> Config:
                 _check_template(route.template, f"{where}.template")
         if body.get("escalate") is not None:
             route.escalate = _escalation(body["escalate"], config.region, f"{where}.escalate")
+            again = [n for n in route.escalate.to if n in route.to]
+            if again:
+                config.warnings.append(
+                    f"{where}.escalate.to: {', '.join(again)} "
+                    f"{'is' if len(again) == 1 else 'are'} paged through {where}.to already "
+                    "and would get the page twice")
         config.routes[str(name)] = route
 
     limits = _mapping(data.get("limits"), "limits")

@@ -372,6 +372,15 @@ def test_check_config_accepts(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["check-config", str(path)]) == 0, capsys.readouterr().err
 
 
+def test_an_escalation_to_a_number_already_paged_warns() -> None:
+    config = loads("accounts: {p: 'fastsms://t@?from=A'}\nalertmanager: {url: 'http://am'}\n"
+                   "routes: {r: {to: ['+447700900123', '+447700900124'], via: p, escalate: "
+                   "{after: 10m, to: ['+447700900124', '+447700900125']}}}")
+    assert [w for w in config.warnings if w.startswith("routes.r.escalate")] == [
+        "routes.r.escalate.to: +447700900124 is paged through routes.r.to already and would "
+        "get the page twice"]
+
+
 @pytest.mark.parametrize(("accounts", "server", "warning"), [
     ("{p: 'intellisms://u:p@'}", "", "no account's gateway passes replies on"),
     ("{p: 'fastsms://t@?from=A'}", "", "which needs server.inbound_secret"),
