@@ -190,11 +190,17 @@ def _move_on(progress: Progress, at: Situation) -> Decision:
 
 
 def _ask_again(progress: Progress, at: Situation) -> Decision:
-    """A look-up that failed (the gateway hangs or is down) says nothing about the text: it
-    is asked again after a backoff that grows with the failed look-ups, until the deadline;
-    only then is it unconfirmed. Moving on would risk a second text for a look-up outage."""
+    """A look-up that failed (the gateway hangs or is down) says nothing about the text. With
+    another account on the route it is asked `tries_per_account` times, then the text moves on
+    once (at most one text per account): a gateway down behind a load balancer, answering 502
+    to the send and to every question, must not hold a page until max_age. With none, it is
+    asked again after a backoff that grows with the failed look-ups until the deadline; only
+    then is it unconfirmed."""
     progress.tries += 1
     if at.deadline - at.policy.reserve - at.now <= 0:
+        return _unsure(progress, at)
+    others = [i for i in _usable(progress, at) if i != progress.account]
+    if others and progress.tries >= at.policy.tries_per_account:
         return _unsure(progress, at)
     return _later(progress, Step.ASK, _backoff(progress, at, progress.tries), at)
 

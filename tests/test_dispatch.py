@@ -356,27 +356,43 @@ def step_until_settled(d: Dispatcher, box: SqlOutbox, now: ManualClock, steps: i
 def test_a_look_up_that_fails_is_asked_again_and_the_text_sent_once(
     fake_gateways, lookup_gateway, location, now, monkeypatch
 ) -> None:
-    """Decision 12: a gateway that hangs through a few look-ups is asked again, with backoff,
-    and the text goes again only on its "no trace"; never through the backup meanwhile."""
-    backup = fake_gateways("backup")
+    """Decision 12: on a route with no other account, a gateway that hangs through a few
+    look-ups is asked again, with backoff, and the text goes again only on its "no trace"."""
     silent_then([unknown_outcome()], monkeypatch)  # no answer, and the gateway never took it
     asked = failing_look_ups(monkeypatch, 3)
     box, d = make(location, now)
-    box.enqueue(jobs(R, via=("looked", "backup")), 600)
+    box.enqueue(jobs(R, via=("looked",)), 600)
     j = step_until_settled(d, box, now)
     assert (j.state, j.account, j.unsure) == ("sent", "looked", 0)
-    assert len(asked) == 4 and backup.requests == []
+    assert len(asked) == 4
     assert lookup_gateway.sent == [j.reference]
+
+
+def test_a_look_up_that_keeps_failing_moves_the_text_on_once(
+    fake_gateways, lookup_gateway, location, now, monkeypatch
+) -> None:
+    """A gateway down behind a load balancer answers 502 to the send and to every question
+    (the outside probe: no page for 120 s, and none until max_age): after tries_per_account
+    failed look-ups the text goes through the next account, once, and the first is not used
+    for it again."""
+    backup = fake_gateways("backup")
+    silent_then([unknown_outcome()], monkeypatch)
+    asked = failing_look_ups(monkeypatch, float("inf"))
+    box, d = make(location, now)
+    box.enqueue(jobs(R, via=("looked", "backup")), 600)
+    j = step_until_settled(d, box, now)
+    assert (j.state, j.account) == ("sent", "backup")
+    assert len(asked) == d.policy.tries_per_account and len(backup.requests) == 1
 
 
 def test_a_look_up_that_fails_until_max_age_is_unconfirmed(
     fake_gateways, lookup_gateway, location, now, monkeypatch
 ) -> None:
-    backup = fake_gateways("backup")
+    backup = fake_gateways("backup")  # on no route here: never asked to send
     silent_then([unknown_outcome()], monkeypatch, took=lookup_gateway)
     failing_look_ups(monkeypatch, float("inf"))
     box, d = make(location, now, max_age=600)
-    [job] = box.enqueue(jobs(R, via=("looked", "backup")), 600)
+    [job] = box.enqueue(jobs(R, via=("looked",)), 600)
     pauses: list[float] = []
     for _ in range(60):
         [j] = box.jobs()
