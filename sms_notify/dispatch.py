@@ -84,6 +84,7 @@ class Recovery:
     found: int = 0  # the gateway has them: marked sent
     resent: int = 0  # the gateway said it has no trace: sent again, safely
     blind: int = 0  # the gateway cannot be asked: sent again, may arrive twice
+    asking: int = 0  # the question failed: asked again as delivery asks (policy), not resent
 
 
 def summary_text(folded: Mapping[str, int], limit: tuple[int, float]) -> str:
@@ -298,16 +299,20 @@ class Dispatcher:
                     job.account = account.label() if account else name
                     found_jobs.append(job)
                     counts["found"] += 1
+                elif found is None and self._askable(account):  # the question failed: ask
+                    job.state, job.next_at, job.doubt = "pending", now, True  # again (policy)
+                    counts["asking"] += 1
                 else:
                     job.state, job.next_at = "pending", now
                     counts["resent" if found is not None else "blind"] += 1
             report.found += counts["found"]
             report.resent += counts["resent"]
             report.blind += counts["blind"]
+            report.asking += counts["asking"]
             log.warning(
                 "recovered in-flight jobs account=%s found_at_gateway=%d resend_after_lookup=%d"
-                " resend_without_lookup=%d%s", account.label() if account else name,
-                counts["found"], counts["resent"], counts["blind"],
+                " resend_without_lookup=%d asked_again=%d%s", account.label() if account else name,
+                counts["found"], counts["resent"], counts["blind"], counts["asking"],
                 " (these may arrive twice)" if counts["blind"] else "",
             )
         self.outbox.save(jobs)
@@ -316,7 +321,7 @@ class Dispatcher:
                                       message_id=job.reference, account=job.account), 0.0)
         before = self.recovery
         self.recovery = Recovery(before.found + report.found, before.resent + report.resent,
-                                 before.blind + report.blind)
+                                 before.blind + report.blind, before.asking + report.asking)
         return report
 
     @staticmethod

@@ -185,6 +185,30 @@ def test_inflight_with_lookup_is_sent_only_where_the_gateway_has_no_trace(
     assert box.stats().sent == 3
 
 
+def test_a_recovery_whose_question_fails_asks_again_instead_of_resending(
+    lookup_gateway, location, now, monkeypatch
+) -> None:
+    """server2sms answering 503 for a few seconds after a restart made recovery resend the
+    text through the same account without a look-up: 2 texts through it (the third outside
+    probe). The jobs are asked again as delivery asks (policy), and the gateway that has them
+    is not sent them again."""
+    crash_in_flight(location, now, NUMBERS[:2], ("looked",))
+    box, d = make(location, now)
+    for job in box.jobs():
+        lookup_gateway.known.add(job.reference)  # the gateway took them before the crash
+    asked = failing_look_ups(monkeypatch, 1)
+    report = d.recover()
+    assert (report.found, report.resent, report.blind, report.asking) == (0, 0, 0, 2)
+    for _ in range(20):
+        pending = [j for j in box.jobs() if j.state == "pending"]
+        if not pending:
+            break
+        now.t = max(now.t, *(j.next_at for j in pending))
+        d.step()
+    assert {j.state for j in box.jobs()} == {"sent"} and len(asked) == 2
+    assert lookup_gateway.sent == []
+
+
 def test_look_ups_read_on_from_the_cursor_kept_in_the_outbox(lookup_gateway, location, now) -> None:
     from sms_notify.feeds import feed_key
 
