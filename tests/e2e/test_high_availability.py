@@ -163,7 +163,9 @@ def test_fifty_alerts_through_an_alertmanager_pair_are_texted_once_each(
     print(f"\n50 alerts: {sum(counts.values())} texts for {len(counts)} alerts; per receiver: "
           f"jobs accepted {accepted}, duplicates {duplicates}, texts sent {sent}")
     assert set(counts) == set(names) and set(counts.values()) == {1}, counts
-    assert sum(accepted) == 50 and all(duplicates)  # both were posted to, and shared the dedup
+    # both were posted every alert and shared one dedup: whichever committed first took it (one
+    # receiver may win every race: accepted [0, 50], duplicates [50, 0] is as right as 45/5)
+    assert sum(accepted) == 50 and all(a + d >= 50 for a, d in zip(accepted, duplicates))
 
 
 def metric(rx: Serve, name: str) -> float:
